@@ -1,0 +1,203 @@
+//! Capture reading: files, pipes and compressed streams in, raw link-layer records out.
+//!
+//! One module per format (`pcap`, `pcapng`), both reading from a [`Source`]. Readers
+//! are lenient: a problem that only affects one record or block becomes a
+//! [`Warning`] and reading goes on; a problem that makes the rest of the file
+//! unreadable (a truncated record, a length no real capture has) ends the file with a
+//! [`CaptureError`] naming the byte offset, and everything read before it is kept.
+
+pub mod linktype;
+pub mod pcap;
+pub mod pcapng;
+pub mod source;
+
+use std::path::Path;
+
+use serde::Serialize;
+use thiserror::Error;
+
+pub use linktype::LinkType;
+pub use source::{Compression, Source};
+
+use crate::time::Timestamp;
+
+/// The largest record we buffer. libpcap refuses records above 256 KiB for every
+/// link type we decode; pcapng blocks get the same bound plus their own overhead.
+pub const MAX_RECORD_LEN: usize = 256 * 1024;
+/// The largest pcapng block of any type we read (interface and name blocks can carry
+/// long option lists, so this is looser than a record).
+pub const MAX_BLOCK_LEN: usize = 16 * 1024 * 1024;
+
+/// One captured frame, borrowed from the reader's buffer until the next call.
+#[derive(Debug)]
+pub struct RawPacket<'a> {
+    /// 1-based record number in this input, as Wireshark numbers frames.
+    pub number: u64,
+    /// Byte offset of the record in the (decompressed) input.
+    pub offset: u64,
+    pub ts: Timestamp,
+    pub linktype: LinkType,
+    /// The captured bytes (may be shorter than the frame on the wire).
+    pub data: &'a [u8],
+    /// The frame's length on the wire.
+    pub orig_len: u32,
+}
+
+/// The container format of an input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    /// Legacy pcap with microsecond timestamps.
+    Pcap,
+    /// Legacy pcap with nanosecond timestamps (magic `a1b23c4d`).
+    PcapNsec,
+    /// Kuznetzov's modified pcap (magic `a1b2cd34`, 24-byte record headers).
+    PcapModified,
+    Pcapng,
+}
+
+/// Something that stops reading a file; what was read before it is kept.
+#[derive(Debug, Error)]
+pub enum CaptureError {
+    #[error("cannot read: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("I/O error at offset {offset}: {source}")]
+    IoAt { offset: u64, source: std::io::Error },
+    #[error("empty file")]
+    Empty,
+    #[error("not a pcap or pcapng capture (starts with {0})")]
+    NotACapture(String),
+    #[error("unsupported {format} version {major}.{minor}")]
+    UnsupportedVersion {
+        format: &'static str,
+        major: u16,
+        minor: u16,
+    },
+    #[error("truncated {what} at offset {offset}: {needed} bytes needed, {available} present")]
+    Truncated {
+        what: &'static str,
+        offset: u64,
+        needed: u64,
+        available: u64,
+    },
+    #[error("{what} at offset {offset} claims {len} bytes, more than the {limit}-byte limit")]
+    Oversized {
+        what: &'static str,
+        offset: u64,
+        len: u64,
+        limit: u64,
+    },
+    #[error("malformed {what} at offset {offset}: {reason}")]
+    Malformed {
+        what: &'static str,
+        offset: u64,
+        reason: String,
+    },
+}
+
+/// A non-fatal problem, recorded in the report's `inputs[].warnings`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    /// Byte offset in the (decompressed) input, when the problem has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    /// 1-based packet number, when the problem concerns one packet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packet: Option<u64>,
+    /// What went wrong and what was skipped.
+    pub message: String,
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.packet, self.offset) {
+            (Some(p), Some(o)) => write!(f, "packet {p} (offset {o}): {}", self.message),
+            (Some(p), None) => write!(f, "packet {p}: {}", self.message),
+            (None, Some(o)) => write!(f, "offset {o}: {}", self.message),
+            (None, None) => f.write_str(&self.message),
+        }
+    }
+}
+
+/// A reader for either container format.
+pub enum CaptureReader {
+    Pcap(pcap::PcapReader),
+    Pcapng(pcapng::PcapNgReader),
+}
+
+impl CaptureReader {
+    /// Opens `path` (`-` for stdin), detecting compression and format by magic bytes.
+    pub fn open(path: &Path) -> Result<(CaptureReader, Compression), CaptureError> {
+        let (source, compression) = Source::open(path)?;
+        Ok((Self::from_source(source)?, compression))
+    }
+
+    /// Detects the format of an already opened source.
+    pub fn from_source(mut source: Source) -> Result<CaptureReader, CaptureError> {
+        let head = source.fill(4).map_err(|e| CaptureError::IoAt {
+            offset: 0,
+            source: e,
+        })?;
+        if head.is_empty() {
+            return Err(CaptureError::Empty);
+        }
+        if head.len() < 4 {
+            return Err(CaptureError::NotACapture(hex_prefix(head)));
+        }
+        let magic = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+        match magic {
+            pcapng::SHB_TYPE => Ok(CaptureReader::Pcapng(pcapng::PcapNgReader::new(source)?)),
+            m if pcap::is_pcap_magic(m) => Ok(CaptureReader::Pcap(pcap::PcapReader::new(source)?)),
+            _ => Err(CaptureError::NotACapture(hex_prefix(head))),
+        }
+    }
+
+    /// The next record, `Ok(None)` at a clean end of input.
+    pub fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
+        match self {
+            CaptureReader::Pcap(r) => r.next_packet(),
+            CaptureReader::Pcapng(r) => r.next_packet(),
+        }
+    }
+
+    pub fn format(&self) -> Format {
+        match self {
+            CaptureReader::Pcap(r) => r.format(),
+            CaptureReader::Pcapng(_) => Format::Pcapng,
+        }
+    }
+
+    /// Warnings about blocks or records that were skipped, drained by the caller.
+    pub fn take_warnings(&mut self) -> Vec<Warning> {
+        match self {
+            CaptureReader::Pcap(r) => std::mem::take(&mut r.warnings),
+            CaptureReader::Pcapng(r) => std::mem::take(&mut r.warnings),
+        }
+    }
+
+    /// Interfaces declared in a pcapng file (names and descriptions are capture text:
+    /// renderers must escape them).
+    pub fn interfaces(&self) -> Vec<pcapng::InterfaceInfo> {
+        match self {
+            CaptureReader::Pcap(_) => Vec::new(),
+            CaptureReader::Pcapng(r) => r.interface_infos(),
+        }
+    }
+
+    /// Bytes consumed so far, for progress reporting.
+    pub fn offset(&self) -> u64 {
+        match self {
+            CaptureReader::Pcap(r) => r.offset(),
+            CaptureReader::Pcapng(r) => r.offset(),
+        }
+    }
+}
+
+fn hex_prefix(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,477 @@
+//! pcapng: several sections, several interfaces with their own link types and
+//! timestamp resolutions, enhanced, simple and obsolete packet blocks.
+//!
+//! This module frames blocks itself (so a block length is validated before it is
+//! buffered, and a bad block can be skipped because its length is known) and hands
+//! each whole block to pcap-parser. Timestamps are decoded here: `if_tsresol` may be
+//! a power of two (high bit set), which pcap-parser's helper rejects, and
+//! `if_tsoffset` must follow the section's byte order.
+
+use pcap_parser::pcapng::{Block, parse_block_be, parse_block_le};
+
+use super::{CaptureError, LinkType, MAX_BLOCK_LEN, MAX_RECORD_LEN, RawPacket, Source, Warning};
+use crate::time::Timestamp;
+
+/// Section Header Block type; the same bytes in either byte order.
+pub const SHB_TYPE: u32 = 0x0A0D_0D0A;
+const IDB_TYPE: u32 = 0x0000_0001;
+/// The obsolete Packet Block (pcapng draft), still written by old tools.
+const PB_TYPE: u32 = 0x0000_0002;
+const SPB_TYPE: u32 = 0x0000_0003;
+const EPB_TYPE: u32 = 0x0000_0006;
+const BYTE_ORDER_MAGIC: u32 = 0x1A2B_3C4D;
+/// Option codes inside an Interface Description Block.
+const OPT_END: u16 = 0;
+const OPT_IF_NAME: u16 = 2;
+const OPT_IF_DESCRIPTION: u16 = 3;
+const OPT_IF_TSRESOL: u16 = 9;
+const OPT_IF_TSOFFSET: u16 = 14;
+/// Warnings kept per file; the rest are counted.
+const MAX_WARNINGS: usize = 100;
+
+/// Units of an interface's timestamps (`if_tsresol`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TsUnit {
+    /// 10^-n seconds.
+    Decimal(u8),
+    /// 2^-n seconds.
+    Binary(u8),
+}
+
+impl TsUnit {
+    pub fn from_tsresol(raw: u8) -> TsUnit {
+        if raw & 0x80 != 0 {
+            TsUnit::Binary(raw & 0x7f)
+        } else {
+            TsUnit::Decimal(raw)
+        }
+    }
+
+    /// Converts a raw 64-bit timestamp to nanoseconds, saturating.
+    pub fn to_nanos(self, raw: u64) -> i64 {
+        let raw = u128::from(raw);
+        let ns: u128 = match self {
+            TsUnit::Decimal(e) if e <= 9 => raw * 10u128.pow(u32::from(9 - e)),
+            TsUnit::Decimal(e) => match 10u128.checked_pow(u32::from(e - 9)) {
+                Some(div) => raw / div,
+                None => 0,
+            },
+            TsUnit::Binary(e) => (raw * 1_000_000_000) >> e.min(127),
+        };
+        i64::try_from(ns).unwrap_or(i64::MAX)
+    }
+}
+
+struct Interface {
+    linktype: LinkType,
+    snaplen: u32,
+    unit: TsUnit,
+    offset_secs: i64,
+}
+
+/// What the report says about an interface. Both strings come from the capture.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct InterfaceInfo {
+    pub linktype: LinkType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+pub struct PcapNgReader {
+    src: Source,
+    big_endian: bool,
+    interfaces: Vec<Interface>,
+    /// Every interface of every section, for the report.
+    all_interfaces: Vec<InterfaceInfo>,
+    number: u64,
+    pending: usize,
+    last_ts: Timestamp,
+    pub warnings: Vec<Warning>,
+    warnings_dropped: u64,
+}
+
+impl PcapNgReader {
+    pub fn new(src: Source) -> Result<PcapNgReader, CaptureError> {
+        Ok(PcapNgReader {
+            src,
+            big_endian: false,
+            interfaces: Vec::new(),
+            all_interfaces: Vec::new(),
+            number: 0,
+            pending: 0,
+            last_ts: Timestamp::default(),
+            warnings: Vec::new(),
+            warnings_dropped: 0,
+        })
+    }
+
+    pub fn offset(&self) -> u64 {
+        self.src.offset() + self.pending as u64
+    }
+
+    pub fn interface_infos(&self) -> Vec<InterfaceInfo> {
+        self.all_interfaces.clone()
+    }
+
+    fn warn(&mut self, offset: u64, packet: Option<u64>, message: String) {
+        if self.warnings.len() < MAX_WARNINGS {
+            self.warnings.push(Warning {
+                offset: Some(offset),
+                packet,
+                message,
+            });
+        } else {
+            self.warnings_dropped += 1;
+        }
+    }
+
+    pub fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
+        loop {
+            self.src.consume(std::mem::take(&mut self.pending));
+            let offset = self.src.offset();
+            let io = |e| CaptureError::IoAt { offset, source: e };
+            let head = self.src.fill(12).map_err(io)?;
+            if head.is_empty() {
+                if self.warnings_dropped > 0 {
+                    let n = self.warnings_dropped;
+                    self.warnings_dropped = 0;
+                    self.warnings.push(Warning {
+                        offset: None,
+                        packet: None,
+                        message: format!("{n} more warnings not listed"),
+                    });
+                }
+                return Ok(None);
+            }
+            if head.len() < 12 {
+                return Err(CaptureError::Truncated {
+                    what: "block header",
+                    offset,
+                    needed: 12,
+                    available: head.len() as u64,
+                });
+            }
+            let block_type = read_u32(head, 0, false);
+            if block_type == SHB_TYPE {
+                // The byte-order magic decides how this section is read, including
+                // the length of the section header itself.
+                self.big_endian = match read_u32(head, 8, false) {
+                    BYTE_ORDER_MAGIC => false,
+                    m if m.swap_bytes() == BYTE_ORDER_MAGIC => true,
+                    m => {
+                        return Err(CaptureError::Malformed {
+                            what: "section header block",
+                            offset,
+                            reason: format!("byte-order magic {m:#010x} is not 1a2b3c4d"),
+                        });
+                    }
+                };
+            }
+            let block_type = read_u32(head, 0, self.big_endian);
+            let len = read_u32(head, 4, self.big_endian) as usize;
+            if len < 12 || !len.is_multiple_of(4) {
+                return Err(CaptureError::Malformed {
+                    what: "block",
+                    offset,
+                    reason: format!("block length {len} is not a multiple of 4 of at least 12"),
+                });
+            }
+            let limit = if matches!(block_type, EPB_TYPE | SPB_TYPE | PB_TYPE) {
+                MAX_RECORD_LEN + 64 * 1024
+            } else {
+                MAX_BLOCK_LEN
+            };
+            if len > limit {
+                return Err(CaptureError::Oversized {
+                    what: "block",
+                    offset,
+                    len: len as u64,
+                    limit: limit as u64,
+                });
+            }
+            let buf = self.src.fill(len).map_err(io)?;
+            if buf.len() < len {
+                return Err(CaptureError::Truncated {
+                    what: "block",
+                    offset,
+                    needed: len as u64,
+                    available: buf.len() as u64,
+                });
+            }
+            self.pending = len;
+            match block_type {
+                SHB_TYPE => self.section_header(offset)?,
+                IDB_TYPE => self.interface_description(offset),
+                EPB_TYPE | SPB_TYPE | PB_TYPE => {
+                    self.number += 1;
+                    if let Some(p) = self.packet_block(block_type, offset)? {
+                        // Re-borrow: `packet_block` returned positions, not a slice,
+                        // so the warning paths above could take `&mut self`.
+                        let (ts, linktype, start, caplen, orig_len) = p;
+                        let buf = self.src.fill(len).map_err(io)?;
+                        return Ok(Some(RawPacket {
+                            number: self.number,
+                            offset,
+                            ts,
+                            linktype,
+                            data: &buf[start..start + caplen],
+                            orig_len,
+                        }));
+                    }
+                }
+                // Name resolution, statistics, secrets, custom and unknown blocks.
+                _ => {}
+            }
+        }
+    }
+
+    fn block(&mut self) -> &[u8] {
+        // `fill` on a buffer that already holds `pending` bytes never reads.
+        let len = self.pending;
+        match self.src.fill(len) {
+            Ok(b) => &b[..len],
+            Err(_) => &[],
+        }
+    }
+
+    fn parse<'b>(big_endian: bool, block: &'b [u8]) -> Option<Block<'b>> {
+        let parsed = if big_endian {
+            parse_block_be(block)
+        } else {
+            parse_block_le(block)
+        };
+        parsed.ok().map(|(_, b)| b)
+    }
+
+    fn section_header(&mut self, offset: u64) -> Result<(), CaptureError> {
+        let big = self.big_endian;
+        let block = self.block();
+        let (major, minor) = (read_u16(block, 12, big), read_u16(block, 14, big));
+        let parsed_ok = Self::parse(big, block).is_some();
+        if major != 1 {
+            return Err(CaptureError::UnsupportedVersion {
+                format: "pcapng",
+                major,
+                minor,
+            });
+        }
+        if !parsed_ok {
+            self.warn(
+                offset,
+                None,
+                "section header options are malformed; options ignored".into(),
+            );
+        }
+        // Interface ids are per section.
+        self.interfaces.clear();
+        Ok(())
+    }
+
+    fn interface_description(&mut self, offset: u64) {
+        let big = self.big_endian;
+        let block = self.block();
+        if block.len() < 20 {
+            self.warn(offset, None, "interface description block too short".into());
+            return;
+        }
+        // Fixed fields are read directly, so a malformed option list still leaves
+        // the interface usable.
+        let linktype = LinkType(u32::from(read_u16(block, 8, big)));
+        let snaplen = read_u32(block, 12, big);
+        let mut unit = TsUnit::Decimal(6);
+        let mut offset_secs = 0i64;
+        let mut name = None;
+        let mut description = None;
+        let mut malformed = false;
+        let opts = &block[16..block.len() - 4];
+        let mut at = 0usize;
+        while at + 4 <= opts.len() {
+            let code = read_u16(opts, at, big);
+            let olen = usize::from(read_u16(opts, at + 2, big));
+            let start = at + 4;
+            if code == OPT_END {
+                break;
+            }
+            if start + olen > opts.len() {
+                malformed = true;
+                break;
+            }
+            let value = &opts[start..start + olen];
+            match code {
+                OPT_IF_TSRESOL if olen >= 1 => unit = TsUnit::from_tsresol(value[0]),
+                OPT_IF_TSOFFSET if olen >= 8 => {
+                    let b: [u8; 8] = value[..8].try_into().unwrap_or_default();
+                    offset_secs = if big {
+                        i64::from_be_bytes(b)
+                    } else {
+                        i64::from_le_bytes(b)
+                    };
+                }
+                OPT_IF_NAME => name = Some(String::from_utf8_lossy(value).into_owned()),
+                OPT_IF_DESCRIPTION => {
+                    description = Some(String::from_utf8_lossy(value).into_owned())
+                }
+                _ => {}
+            }
+            at = start + olen.div_ceil(4) * 4;
+        }
+        if malformed {
+            self.warn(
+                offset,
+                None,
+                "interface description options are malformed; later options ignored".into(),
+            );
+        }
+        self.all_interfaces.push(InterfaceInfo {
+            linktype,
+            name,
+            description,
+        });
+        self.interfaces.push(Interface {
+            linktype,
+            snaplen,
+            unit,
+            offset_secs,
+        });
+    }
+
+    /// Decodes a packet block into (timestamp, link type, data start, captured
+    /// length, wire length), or `None` (with a warning) when it must be skipped.
+    #[allow(clippy::type_complexity)]
+    fn packet_block(
+        &mut self,
+        block_type: u32,
+        offset: u64,
+    ) -> Result<Option<(Timestamp, LinkType, usize, usize, u32)>, CaptureError> {
+        let big = self.big_endian;
+        let number = self.number;
+        let block = self.block();
+        let len = block.len();
+        // (interface id, raw timestamp or None for SPB, captured length, wire
+        // length, data start)
+        let fields: Result<(u32, Option<u64>, usize, u32, usize), String> = match block_type {
+            EPB_TYPE => match Self::parse(big, block) {
+                Some(Block::EnhancedPacket(epb)) => Ok((
+                    epb.if_id,
+                    Some((u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low)),
+                    (epb.caplen as usize).min(epb.data.len()),
+                    epb.origlen,
+                    28,
+                )),
+                _ => Err("enhanced packet block does not parse".to_string()),
+            },
+            SPB_TYPE => match Self::parse(big, block) {
+                Some(Block::SimplePacket(spb)) => Ok((
+                    0,
+                    None,
+                    (spb.origlen as usize).min(len.saturating_sub(16)),
+                    spb.origlen,
+                    12,
+                )),
+                _ => Err("simple packet block does not parse".to_string()),
+            },
+            _ => {
+                // Obsolete Packet Block: if_id u16, drops u16, ts high, ts low,
+                // caplen, origlen, data. pcap-parser does not know it.
+                if len < 32 {
+                    Err("obsolete packet block too short".to_string())
+                } else {
+                    let caplen = read_u32(block, 20, big) as usize;
+                    Ok((
+                        u32::from(read_u16(block, 8, big)),
+                        Some(
+                            (u64::from(read_u32(block, 12, big)) << 32)
+                                | u64::from(read_u32(block, 16, big)),
+                        ),
+                        caplen.min(len - 32),
+                        read_u32(block, 24, big),
+                        28,
+                    ))
+                }
+            }
+        };
+        let (if_id, raw_ts, caplen, orig_len, start) = match fields {
+            Ok(f) => f,
+            Err(msg) => {
+                self.warn(offset, Some(number), format!("{msg}; packet skipped"));
+                return Ok(None);
+            }
+        };
+        let Some(iface) = self.interfaces.get(if_id as usize) else {
+            self.warn(
+                offset,
+                Some(number),
+                format!("packet names interface {if_id}, which this section does not declare; packet skipped"),
+            );
+            return Ok(None);
+        };
+        let caplen = if block_type == SPB_TYPE && iface.snaplen > 0 {
+            caplen.min(iface.snaplen as usize)
+        } else {
+            caplen
+        };
+        let ts = match raw_ts {
+            Some(raw) => Timestamp(
+                iface
+                    .unit
+                    .to_nanos(raw)
+                    .saturating_add(iface.offset_secs.saturating_mul(Timestamp::NANOS_PER_SEC)),
+            ),
+            // Simple packet blocks carry no timestamp: reuse the previous one so
+            // ordering across files stays sensible.
+            None => self.last_ts,
+        };
+        self.last_ts = ts;
+        Ok(Some((ts, iface.linktype, start, caplen, orig_len)))
+    }
+}
+
+fn read_u32(b: &[u8], at: usize, big: bool) -> u32 {
+    let x = [b[at], b[at + 1], b[at + 2], b[at + 3]];
+    if big {
+        u32::from_be_bytes(x)
+    } else {
+        u32::from_le_bytes(x)
+    }
+}
+
+fn read_u16(b: &[u8], at: usize, big: bool) -> u16 {
+    let x = [b[at], b[at + 1]];
+    if big {
+        u16::from_be_bytes(x)
+    } else {
+        u16::from_le_bytes(x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_resolutions_convert_to_nanoseconds() {
+        assert_eq!(TsUnit::Decimal(6).to_nanos(1_500_000), 1_500_000_000);
+        assert_eq!(TsUnit::Decimal(9).to_nanos(42), 42);
+        assert_eq!(TsUnit::Decimal(12).to_nanos(42_000), 42);
+        assert_eq!(TsUnit::Decimal(0).to_nanos(3), 3_000_000_000);
+    }
+
+    #[test]
+    fn power_of_two_resolution_converts_to_nanoseconds() {
+        // if_tsresol 0x80 | 10: units of 1/1024 s.
+        assert_eq!(TsUnit::from_tsresol(0x8a), TsUnit::Binary(10));
+        assert_eq!(TsUnit::Binary(10).to_nanos(1024), 1_000_000_000);
+        assert_eq!(TsUnit::Binary(10).to_nanos(512), 500_000_000);
+        // 2^-30 s units, a common choice of hardware timestampers.
+        assert_eq!(TsUnit::Binary(30).to_nanos(1 << 30), 1_000_000_000);
+    }
+
+    #[test]
+    fn absurd_resolutions_saturate_instead_of_overflowing() {
+        assert_eq!(TsUnit::Decimal(127).to_nanos(u64::MAX), 0);
+        assert_eq!(TsUnit::Decimal(0).to_nanos(u64::MAX), i64::MAX);
+        assert_eq!(TsUnit::Binary(127).to_nanos(u64::MAX), 0);
+    }
+}

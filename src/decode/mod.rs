@@ -1,0 +1,252 @@
+//! Packet decoding: a link-layer frame in, one TCP [`Segment`] out.
+//!
+//! Link headers that etherparse knows (Ethernet with up to three VLAN tags, Linux
+//! SLL) go through etherparse; SLL2, BSD NULL/LOOP and raw IP are unwrapped here to
+//! an EtherType or an IP header. IP goes through etherparse's lax slicer, which keeps
+//! whatever a short snaplen left. The TCP header's fixed 20 bytes are read here so a
+//! frame cut inside the TCP options still yields flags and sequence numbers, and the
+//! payload length comes from the IP header's lengths, never from the captured length.
+
+pub mod tcp;
+
+use std::net::IpAddr;
+
+use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, ip_number};
+
+use crate::capture::{LinkType, RawPacket};
+use crate::time::Timestamp;
+
+pub use tcp::{Control, TcpOptions};
+
+use crate::flow::seq::SeqNumber;
+
+/// One TCP segment, owned and compact, with everything the tracker needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Segment {
+    pub ts: Timestamp,
+    /// Which input (position on the command line) and which record in it.
+    pub input: u16,
+    pub number: u64,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub seq: SeqNumber,
+    /// The acknowledgment number when the ACK bit is set.
+    pub ack: Option<SeqNumber>,
+    pub control: Control,
+    /// A FIN bit that rode along with a RST (FIN+RST); the RST decides.
+    pub fin_with_rst: bool,
+    pub psh: bool,
+    pub window: u16,
+    /// Payload length from the IP header's lengths.
+    pub payload_len: u32,
+    pub options: TcpOptions,
+    /// The frame was cut by the snaplen before the end of the segment.
+    pub truncated: bool,
+}
+
+impl Segment {
+    /// Sequence space the segment occupies: payload plus one for SYN and FIN.
+    pub fn seq_len(&self) -> u32 {
+        self.payload_len + self.control.seq_len()
+    }
+}
+
+/// Why a frame yielded no segment; counted per input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Skip {
+    /// The link type is not one we decode.
+    UnsupportedLinkType(LinkType),
+    /// Not IPv4/IPv6 (ARP, LLDP, ...).
+    NotIp,
+    /// IP, but not TCP (UDP, ICMP, a tunnel we do not decapsulate yet).
+    NotTcp,
+    /// A non-first IPv4 fragment or IPv6 fragment without the TCP header.
+    Fragment,
+    /// The frame ends before the headers we need.
+    TooShort,
+    /// A header field is impossible (bad IHL, TCP data offset below 5).
+    Malformed,
+}
+
+/// Decodes one captured frame.
+pub fn decode(raw: &RawPacket<'_>, input: u16) -> Result<Segment, Skip> {
+    let data = raw.data;
+    let sliced = match raw.linktype {
+        LinkType::ETHERNET => LaxSlicedPacket::from_ethernet(data).map_err(|_| Skip::TooShort)?,
+        LinkType::LINUX_SLL => {
+            if data.len() < 16 {
+                return Err(Skip::TooShort);
+            }
+            ether(u16::from_be_bytes([data[14], data[15]]), &data[16..])
+        }
+        LinkType::LINUX_SLL2 => {
+            if data.len() < 20 {
+                return Err(Skip::TooShort);
+            }
+            ether(u16::from_be_bytes([data[0], data[1]]), &data[20..])
+        }
+        LinkType::NULL | LinkType::LOOP => {
+            // The 4-byte family field is in the writer's byte order (NULL) or network
+            // order (LOOP), and its values differ per OS: the IP version nibble that
+            // follows is the reliable signal.
+            if data.len() < 5 {
+                return Err(Skip::TooShort);
+            }
+            ip(&data[4..])?
+        }
+        LinkType::RAW | LinkType::RAW_12 | LinkType::RAW_14 | LinkType::IPV4 | LinkType::IPV6 => {
+            ip(data)?
+        }
+        other => return Err(Skip::UnsupportedLinkType(other)),
+    };
+    // etherparse stops at encapsulations it does not know; PPPoE sessions and MPLS
+    // label stacks are unwrapped here.
+    let inner;
+    let sliced = match (&sliced.net, sliced.ether_payload()) {
+        (None, Some(p)) => {
+            inner = unwrap_encapsulation(p.ether_type.0, p.payload)?;
+            inner
+        }
+        _ => sliced,
+    };
+    let net = sliced.net.as_ref().ok_or(Skip::NotIp)?;
+    let (src, dst, payload) = match net {
+        LaxNetSlice::Ipv4(v4) => {
+            let h = v4.header();
+            (
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                v4.payload(),
+            )
+        }
+        LaxNetSlice::Ipv6(v6) => {
+            let h = v6.header();
+            (
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                v6.payload(),
+            )
+        }
+        LaxNetSlice::Arp(_) => return Err(Skip::NotIp),
+    };
+    if payload.ip_number != ip_number::TCP {
+        return Err(Skip::NotTcp);
+    }
+    let claimed = claimed_transport_len(net, payload.payload.len());
+    if payload.fragmented {
+        // Only the first fragment carries the TCP header; etherparse does not slice
+        // transport for fragments, so read it ourselves. Later fragments are skipped.
+        if !is_first_fragment(net) {
+            return Err(Skip::Fragment);
+        }
+    }
+    let tcp = tcp::Header::parse(payload.payload)?;
+    let payload_len = claimed.saturating_sub(tcp.header_len) as u32;
+    let truncated = payload.incomplete || payload.payload.len() < claimed;
+    Ok(Segment {
+        ts: raw.ts,
+        input,
+        number: raw.number,
+        src,
+        dst,
+        src_port: tcp.src_port,
+        dst_port: tcp.dst_port,
+        seq: SeqNumber(tcp.seq),
+        ack: tcp.ack.map(SeqNumber),
+        control: tcp.control,
+        fin_with_rst: tcp.fin_with_rst,
+        psh: tcp.psh,
+        window: tcp.window,
+        payload_len,
+        options: tcp.options,
+        truncated,
+    })
+}
+
+const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
+const ETHERTYPE_MPLS_UNICAST: u16 = 0x8847;
+const ETHERTYPE_MPLS_MULTICAST: u16 = 0x8848;
+const PPP_IPV4: u16 = 0x0021;
+const PPP_IPV6: u16 = 0x0057;
+
+/// PPPoE session (RFC 2516: 6-byte header, then the PPP protocol) and MPLS (4-byte
+/// labels until bottom-of-stack, then IP recognised by its version nibble).
+fn unwrap_encapsulation(ether_type: u16, payload: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> {
+    match ether_type {
+        ETHERTYPE_PPPOE_SESSION => {
+            if payload.len() < 8 {
+                return Err(Skip::TooShort);
+            }
+            match u16::from_be_bytes([payload[6], payload[7]]) {
+                PPP_IPV4 | PPP_IPV6 => ip(&payload[8..]),
+                _ => Err(Skip::NotIp),
+            }
+        }
+        ETHERTYPE_MPLS_UNICAST | ETHERTYPE_MPLS_MULTICAST => {
+            let mut rest = payload;
+            loop {
+                if rest.len() < 4 {
+                    return Err(Skip::TooShort);
+                }
+                let bottom = rest[2] & 0x01 != 0;
+                rest = &rest[4..];
+                if bottom {
+                    return ip(rest);
+                }
+            }
+        }
+        _ => Err(Skip::NotIp),
+    }
+}
+
+fn ether(ether_type: u16, payload: &[u8]) -> LaxSlicedPacket<'_> {
+    LaxSlicedPacket::from_ether_type(EtherType(ether_type), payload)
+}
+
+fn ip(data: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> {
+    match data.first().map(|b| b >> 4) {
+        Some(4) | Some(6) => LaxSlicedPacket::from_ip(data).map_err(|_| Skip::Malformed),
+        Some(_) => Err(Skip::NotIp),
+        None => Err(Skip::TooShort),
+    }
+}
+
+/// The transport length the IP header claims (for a fragment: this fragment's).
+fn claimed_transport_len(net: &LaxNetSlice<'_>, present: usize) -> usize {
+    match net {
+        LaxNetSlice::Ipv4(v4) => {
+            let h = v4.header();
+            let total = usize::from(h.total_len());
+            let hdr = h.slice().len() + v4.extensions().auth.map(|a| a.slice().len()).unwrap_or(0);
+            // total_len 0 is what TSO-offloaded frames show at the sender: fall back
+            // to what was captured.
+            if total >= hdr && total > 0 {
+                total - hdr
+            } else {
+                present
+            }
+        }
+        LaxNetSlice::Ipv6(v6) => {
+            let plen = usize::from(v6.header().payload_length());
+            let ext = v6.extensions().slice().len();
+            // payload_length 0 means a jumbogram or a TSO frame: use what was captured.
+            if plen > 0 && plen >= ext {
+                plen - ext
+            } else {
+                present
+            }
+        }
+        LaxNetSlice::Arp(_) => present,
+    }
+}
+
+fn is_first_fragment(net: &LaxNetSlice<'_>) -> bool {
+    match net {
+        LaxNetSlice::Ipv4(v4) => v4.header().fragments_offset().value() == 0,
+        // etherparse stops at the IPv6 fragment header; without reassembly we cannot
+        // reliably find the TCP header there.
+        _ => false,
+    }
+}

@@ -1,0 +1,690 @@
+//! One connection: one use of a 4-tuple, from its SYN (or first packet seen) to its
+//! end, with the evidence each endpoint left.
+//!
+//! [`Connection::on_segment`] turns a segment into state-machine events for the
+//! two endpoints (see [`super::state`] for the rules of evidence) and keeps the
+//! facts the classifier and the reports need: ISNs, FIN sequence numbers and their
+//! transmissions, the ACKs that covered them, RSTs and whether they were acceptable.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use super::seq::SeqNumber;
+use super::state::{Event, State, step};
+use crate::decode::{Control, Segment};
+use crate::time::Timestamp;
+
+/// At most this many transitions are kept per endpoint as evidence.
+const MAX_TRANSITIONS: usize = 32;
+/// At most this many invalid RSTs are kept per endpoint (the rest are counted).
+const MAX_INVALID_RSTS: usize = 8;
+/// Duplicates seen twice by `tcpdump -i any` (once per interface) arrive within
+/// microseconds; a real retransmission takes at least Linux's 200 ms minimum RTO
+/// (or a tail-loss probe, a few ms on a LAN). Identical segments closer than this
+/// are one transmission.
+const DUPLICATE_WINDOW_NS: i64 = 1_000_000;
+
+/// An address and port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct EndpointAddr {
+    pub ip: IpAddr,
+    pub port: u16,
+}
+
+impl std::fmt::Display for EndpointAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.ip {
+            IpAddr::V4(ip) => write!(f, "{ip}:{}", self.port),
+            IpAddr::V6(ip) => write!(f, "[{ip}]:{}", self.port),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Client,
+    Server,
+}
+
+impl Side {
+    pub fn other(self) -> Side {
+        match self {
+            Side::Client => Side::Server,
+            Side::Server => Side::Client,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Client => "client",
+            Side::Server => "server",
+        }
+    }
+}
+
+/// Where a piece of evidence is in the capture: enough to find it in Wireshark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct PacketRef {
+    /// Capture timestamp, seconds since the epoch.
+    pub ts: Timestamp,
+    /// Index of the input file (0-based, command-line order).
+    pub input: u16,
+    /// 1-based frame number in that input (Wireshark's `frame.number`).
+    pub packet: u64,
+}
+
+impl PacketRef {
+    pub fn of(seg: &Segment) -> PacketRef {
+        PacketRef {
+            ts: seg.ts,
+            input: seg.input,
+            packet: seg.number,
+        }
+    }
+}
+
+/// A state change of one endpoint and the packet that proved it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Transition {
+    pub from: State,
+    pub to: State,
+    /// The packet that proved the change (for end-of-capture changes, the last
+    /// packet of the connection, at the capture's end time).
+    pub at: PacketRef,
+}
+
+/// A FIN and what became of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FinEvidence {
+    /// The sequence number the FIN occupies (`seq + payload_len` of its segment).
+    pub seq: SeqNumber,
+    pub first: PacketRef,
+    /// The latest transmission.
+    pub last: PacketRef,
+    /// The transmission before `last`, to estimate the retransmission back-off.
+    pub prev_tx: Option<Timestamp>,
+    pub transmissions: u32,
+    /// The acknowledgment number the first FIN carried (which of the peer's bytes,
+    /// and whether the peer's FIN, its sender had received).
+    pub ack_on_first: Option<SeqNumber>,
+    /// The FIN rode on a data segment.
+    pub with_data: bool,
+    /// The peer's ACK that covers the FIN, cleared when the FIN is sent again.
+    pub acked: Option<PacketRef>,
+    /// The first ACK ever seen for it (kept for timings and evidence).
+    pub first_ack: Option<PacketRef>,
+    /// Times the FIN was resent after an ACK for it had been seen.
+    pub acks_lost: u32,
+}
+
+/// A RST and whether it was acceptable to its receiver.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RstEvidence {
+    pub at: PacketRef,
+    pub seq: SeqNumber,
+    /// Within the receiver's window (RFC 9293 §3.10.7.3 / RFC 5961 §3).
+    pub valid: bool,
+    /// The RST segment also had FIN set.
+    pub with_fin: bool,
+    /// A FIN (from either side) was seen before it.
+    pub after_fin: bool,
+    /// Both FINs had been seen and acknowledged before it.
+    pub after_close: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Signature {
+    seq: SeqNumber,
+    ack: Option<SeqNumber>,
+    control: Control,
+    payload_len: u32,
+    window: u16,
+    tsval: Option<u32>,
+    ts: Timestamp,
+}
+
+/// Everything one endpoint did.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    pub addr: EndpointAddr,
+    pub state: State,
+    pub transitions: Vec<Transition>,
+    /// ISN from its SYN or SYN-ACK.
+    pub isn: Option<SeqNumber>,
+    /// First SYN (or SYN-ACK) it sent, and the latest.
+    pub syn_first: Option<PacketRef>,
+    pub syn_last: Option<PacketRef>,
+    pub syn_count: u32,
+    /// It answered with SYN-ACK rather than opening with SYN.
+    pub sent_syn_ack: bool,
+    /// One past the highest sequence number it has used (SYN and FIN included).
+    pub next_seq: Option<SeqNumber>,
+    /// Highest acknowledgment number it sent (its RCV.NXT, as far as we know).
+    pub highest_ack: Option<SeqNumber>,
+    pub acked_peer_syn: Option<PacketRef>,
+    pub fin: Option<FinEvidence>,
+    /// First acceptable RST it sent.
+    pub rst: Option<RstEvidence>,
+    /// RSTs it sent that were far outside the receiver's window.
+    pub invalid_rsts: Vec<RstEvidence>,
+    pub invalid_rst_count: u32,
+    pub packets: u64,
+    /// TCP payload bytes it sent (retransmissions included; duplicates excluded).
+    pub bytes: u64,
+    pub duplicates: u64,
+    /// Keep-alive and zero-window probes (one byte or none, below `next_seq`).
+    pub probes: u64,
+    pub first_ts: Option<Timestamp>,
+    pub last_ts: Option<Timestamp>,
+    /// Last segment that carried new data.
+    pub last_data: Option<Timestamp>,
+    /// Payload bytes it sent after acknowledging the peer's FIN (half-close used).
+    pub data_after_peer_fin: u64,
+    pub window: u16,
+    pub window_scale: Option<u8>,
+    pub first_tsval: Option<u32>,
+    pub last_tsval: Option<u32>,
+    /// Some of its frames were cut by the snaplen.
+    pub truncated: bool,
+    last_sig: Option<Signature>,
+}
+
+impl Endpoint {
+    fn new(addr: EndpointAddr) -> Endpoint {
+        Endpoint {
+            addr,
+            state: State::Closed,
+            transitions: Vec::new(),
+            isn: None,
+            syn_first: None,
+            syn_last: None,
+            syn_count: 0,
+            sent_syn_ack: false,
+            next_seq: None,
+            highest_ack: None,
+            acked_peer_syn: None,
+            fin: None,
+            rst: None,
+            invalid_rsts: Vec::new(),
+            invalid_rst_count: 0,
+            packets: 0,
+            bytes: 0,
+            duplicates: 0,
+            probes: 0,
+            first_ts: None,
+            last_ts: None,
+            last_data: None,
+            data_after_peer_fin: 0,
+            window: 0,
+            window_scale: None,
+            first_tsval: None,
+            last_tsval: None,
+            truncated: false,
+            last_sig: None,
+        }
+    }
+
+    /// When it last showed the application at work: new data, SYN, FIN or RST.
+    pub fn last_progress(&self) -> Option<Timestamp> {
+        [
+            self.last_data,
+            self.syn_last.map(|p| p.ts),
+            self.fin.as_ref().map(|f| f.first.ts),
+            self.rst.as_ref().map(|r| r.at.ts),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+    }
+
+    /// When it entered `state` last, if it did.
+    pub fn entered(&self, state: State) -> Option<PacketRef> {
+        self.transitions
+            .iter()
+            .rev()
+            .find(|t| t.to == state)
+            .map(|t| t.at)
+    }
+
+    /// Its FIN is acknowledged (and no retransmission showed the ACK lost).
+    pub fn fin_acked(&self) -> bool {
+        self.fin.as_ref().is_some_and(|f| f.acked.is_some())
+    }
+
+    /// Receive window in bytes, scaled when both sides negotiated scaling.
+    fn window_bytes(&self, scaled: bool) -> i64 {
+        let shift = if scaled {
+            self.window_scale.unwrap_or(0).min(14)
+        } else {
+            0
+        };
+        i64::from(self.window) << shift
+    }
+}
+
+/// One use of a 4-tuple.
+#[derive(Clone, Debug)]
+pub struct Connection {
+    /// Creation order inside its tracker; replaced by the report's id after sorting.
+    pub serial: u64,
+    pub client: Endpoint,
+    pub server: Endpoint,
+    pub first: PacketRef,
+    pub last: PacketRef,
+    /// No SYN or SYN-ACK opened it in the capture.
+    pub mid_stream: bool,
+    /// Client and server were guessed from the ports.
+    pub roles_guessed: bool,
+    /// Either side reached ESTABLISHED (or the connection was picked up mid-stream).
+    pub established: bool,
+    /// The SYN that the first SYN-ACK answered (the last one sent before it).
+    pub answered_syn: Option<PacketRef>,
+    pub first_syn_ack: Option<PacketRef>,
+    /// First FIN or valid RST, and who sent it.
+    pub first_close: Option<(Side, PacketRef)>,
+    /// Last new data of either side before `first_close`.
+    pub last_data_before_close: Option<Timestamp>,
+    /// Set by the tracker when this connection reused a 4-tuple in TIME_WAIT.
+    pub reuse: Option<Reuse>,
+}
+
+/// How a connection reused the 4-tuple of the previous one while it was in
+/// TIME_WAIT.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Reuse {
+    /// Serial of the previous connection (mapped to its report id later).
+    #[serde(skip)]
+    pub previous_serial: u64,
+    /// Report id of the previous connection on this 4-tuple.
+    pub previous: u64,
+    /// Seconds from the previous connection entering TIME_WAIT to this SYN.
+    pub gap: f64,
+    /// Which endpoint of *this* connection held the 4-tuple in TIME_WAIT.
+    pub time_wait_side: Side,
+    /// The new ISN is above the previous connection's last sequence number from
+    /// the same sender (what Linux checks when timestamps are off).
+    pub isn_advanced: bool,
+    /// The new SYN's TSval is above the last one of the previous connection
+    /// (RFC 6191 / PAWS); `None` when timestamps were not in use.
+    pub ts_advanced: Option<bool>,
+    /// Linux would accept the SYN although the 4-tuple was in TIME_WAIT.
+    pub kernel_accepts: bool,
+}
+
+impl Connection {
+    /// Starts a connection from its first segment, choosing client and server.
+    pub fn new(seg: &Segment, serial: u64) -> Connection {
+        let src = EndpointAddr {
+            ip: seg.src,
+            port: seg.src_port,
+        };
+        let dst = EndpointAddr {
+            ip: seg.dst,
+            port: seg.dst_port,
+        };
+        let (client, server, mid_stream, guessed) = match (seg.control, seg.ack) {
+            // The sender of the pure SYN is the client.
+            (Control::Syn, None) => (src, dst, false, false),
+            // Without the SYN, the sender of the SYN-ACK is the server.
+            (Control::Syn, Some(_)) => (dst, src, false, false),
+            // Otherwise guess: the lower (well-known) port is the server's.
+            _ => {
+                let src_is_server = (src.port, src.ip) < (dst.port, dst.ip);
+                if src_is_server {
+                    (dst, src, true, true)
+                } else {
+                    (src, dst, true, true)
+                }
+            }
+        };
+        let at = PacketRef::of(seg);
+        Connection {
+            serial,
+            client: Endpoint::new(client),
+            server: Endpoint::new(server),
+            first: at,
+            last: at,
+            mid_stream,
+            roles_guessed: guessed,
+            established: false,
+            answered_syn: None,
+            first_syn_ack: None,
+            first_close: None,
+            last_data_before_close: None,
+            reuse: None,
+        }
+    }
+
+    pub fn side_of(&self, seg: &Segment) -> Side {
+        if seg.src == self.client.addr.ip && seg.src_port == self.client.addr.port {
+            Side::Client
+        } else {
+            Side::Server
+        }
+    }
+
+    pub fn endpoint(&self, side: Side) -> &Endpoint {
+        match side {
+            Side::Client => &self.client,
+            Side::Server => &self.server,
+        }
+    }
+
+    fn pair_mut(&mut self, side: Side) -> (&mut Endpoint, &mut Endpoint) {
+        match side {
+            Side::Client => (&mut self.client, &mut self.server),
+            Side::Server => (&mut self.server, &mut self.client),
+        }
+    }
+
+    /// The connection has ended as far as a new SYN on its 4-tuple is concerned:
+    /// reset, or both sides sent a FIN.
+    pub fn is_closed(&self) -> bool {
+        self.client.rst.is_some()
+            || self.server.rst.is_some()
+            || (self.client.fin.is_some() && self.server.fin.is_some())
+    }
+
+    /// Both FINs have been sent and acknowledged.
+    pub fn close_completed(&self) -> bool {
+        self.client.fin_acked() && self.server.fin_acked()
+    }
+
+    /// Feeds one segment of this connection, in capture order.
+    pub fn on_segment(&mut self, seg: &Segment) {
+        let side = self.side_of(seg);
+        let at = PacketRef::of(seg);
+        self.last = at;
+        let scaled = self.client.window_scale.is_some() && self.server.window_scale.is_some();
+        let (me, peer) = self.pair_mut(side);
+        me.packets += 1;
+        me.first_ts.get_or_insert(seg.ts);
+        me.last_ts = Some(seg.ts);
+        me.truncated |= seg.truncated;
+
+        let tsval = seg.options.timestamp.map(|(v, _)| v);
+        let sig = Signature {
+            seq: seg.seq,
+            ack: seg.ack,
+            control: seg.control,
+            payload_len: seg.payload_len,
+            window: seg.window,
+            tsval,
+            ts: seg.ts,
+        };
+        if let Some(prev) = me.last_sig {
+            let same = Signature { ts: prev.ts, ..sig } == prev;
+            if same && (seg.ts.0 - prev.ts.0).abs() < DUPLICATE_WINDOW_NS {
+                me.duplicates += 1;
+                return;
+            }
+        }
+        me.last_sig = Some(sig);
+        me.bytes += u64::from(seg.payload_len);
+        me.window = seg.window;
+        if let Some(v) = tsval {
+            me.first_tsval.get_or_insert(v);
+            me.last_tsval = Some(v);
+        }
+
+        // Data accounting. A probe (keep-alive or zero-window) sits one byte below
+        // the next sequence number and carries at most one byte: not new data.
+        let probe = seg.control == Control::None
+            && seg.payload_len <= 1
+            && me.next_seq == Some(seg.seq + 1);
+        if probe {
+            me.probes += 1;
+        }
+        let data_end = seg.seq + seg.payload_len;
+        let new_data =
+            seg.payload_len > 0 && !probe && me.next_seq.is_none_or(|next| data_end > next);
+        if new_data {
+            me.last_data = Some(seg.ts);
+            let after_peer_fin = match (&peer.fin, seg.ack) {
+                (Some(fin), Some(ack)) => ack > fin.seq,
+                _ => false,
+            };
+            if after_peer_fin {
+                me.data_after_peer_fin += u64::from(seg.payload_len);
+            }
+        }
+        let seg_end = seg.seq + seg.seq_len();
+        me.next_seq = Some(me.next_seq.map_or(seg_end, |n| n.max(seg_end)));
+
+        let mut events: Vec<(Side, Event)> = Vec::with_capacity(4);
+        if seg.control == Control::Syn {
+            // The control part first: a SYN-ACK in a simultaneous open moves
+            // SYN_SENT to SYN_RECEIVED before its ACK part is looked at.
+            self.syn(side, seg, at, &mut events);
+            self.ack(side, seg, at, &mut events);
+        } else {
+            let me = self.endpoint(side);
+            if me.state == State::Closed
+                && me.syn_first.is_none()
+                && me.rst.is_none()
+                && seg.control != Control::Rst
+            {
+                events.push((side, Event::SeenMidStream));
+            }
+            // The ACK part first: a FIN+ACK that acknowledges the peer's FIN is a
+            // passive close (CLOSE_WAIT, then LAST_ACK), not a simultaneous one.
+            self.ack(side, seg, at, &mut events);
+            match seg.control {
+                Control::Fin => self.fin(side, seg, at, &mut events),
+                Control::Rst => self.rst(side, seg, at, scaled, &mut events),
+                _ => {}
+            }
+        }
+        for (s, e) in events {
+            self.apply(s, e, at);
+        }
+    }
+
+    fn syn(&mut self, side: Side, seg: &Segment, at: PacketRef, events: &mut Vec<(Side, Event)>) {
+        let me = match side {
+            Side::Client => &mut self.client,
+            Side::Server => &mut self.server,
+        };
+        me.isn.get_or_insert(seg.seq);
+        me.syn_count += 1;
+        me.syn_first.get_or_insert(at);
+        me.syn_last = Some(at);
+        if let Some(ws) = seg.options.window_scale {
+            me.window_scale = Some(ws);
+        }
+        if seg.ack.is_some() {
+            me.sent_syn_ack = true;
+            if self.first_syn_ack.is_none() {
+                self.first_syn_ack = Some(at);
+                self.answered_syn = self.endpoint(side.other()).syn_last;
+            }
+            events.push((side, Event::SendSynAck));
+        } else {
+            events.push((side, Event::SendSyn));
+        }
+    }
+
+    fn ack(&mut self, side: Side, seg: &Segment, at: PacketRef, events: &mut Vec<(Side, Event)>) {
+        let Some(ack) = seg.ack else { return };
+        let (me, peer) = self.pair_mut(side);
+        me.highest_ack = Some(me.highest_ack.map_or(ack, |h| h.max(ack)));
+        if let Some(isn) = peer.isn
+            && me.acked_peer_syn.is_none()
+            && ack > isn
+        {
+            me.acked_peer_syn = Some(at);
+            events.push((side, Event::AckPeerSyn));
+            events.push((side.other(), Event::SynAcked));
+        }
+        if let Some(fin) = peer.fin.as_mut()
+            && fin.acked.is_none()
+            && ack > fin.seq
+        {
+            fin.acked = Some(at);
+            fin.first_ack.get_or_insert(at);
+            events.push((side, Event::AckPeerFin));
+            events.push((side.other(), Event::FinAcked));
+        }
+    }
+
+    fn fin(&mut self, side: Side, seg: &Segment, at: PacketRef, events: &mut Vec<(Side, Event)>) {
+        let fin_seq = seg.seq + seg.payload_len;
+        let last_data = self.client.last_data.max(self.server.last_data);
+        let me = match side {
+            Side::Client => &mut self.client,
+            Side::Server => &mut self.server,
+        };
+        match me.fin.as_mut() {
+            None => {
+                me.fin = Some(FinEvidence {
+                    seq: fin_seq,
+                    first: at,
+                    last: at,
+                    prev_tx: None,
+                    transmissions: 1,
+                    ack_on_first: seg.ack,
+                    with_data: seg.payload_len > 0,
+                    acked: None,
+                    first_ack: None,
+                    acks_lost: 0,
+                });
+                events.push((side, Event::SendFin));
+                if self.first_close.is_none() {
+                    self.first_close = Some((side, at));
+                    self.last_data_before_close = last_data;
+                }
+            }
+            Some(fin) => {
+                // The same FIN again (or, from a broken stack, a FIN further on).
+                fin.seq = fin.seq.max(fin_seq);
+                fin.transmissions += 1;
+                fin.prev_tx = Some(fin.last.ts);
+                fin.last = at;
+                if fin.acked.take().is_some() {
+                    fin.acks_lost += 1;
+                    events.push((side, Event::FinAckLost));
+                }
+            }
+        }
+    }
+
+    fn rst(
+        &mut self,
+        side: Side,
+        seg: &Segment,
+        at: PacketRef,
+        scaled: bool,
+        events: &mut Vec<(Side, Event)>,
+    ) {
+        let after_fin = self.client.fin.is_some() || self.server.fin.is_some();
+        let after_close = self.close_completed();
+        let last_data = self.client.last_data.max(self.server.last_data);
+        let (me, peer) = self.pair_mut(side);
+        let valid = rst_acceptable(seg, peer, scaled);
+        let evidence = RstEvidence {
+            at,
+            seq: seg.seq,
+            valid,
+            with_fin: seg.fin_with_rst,
+            after_fin,
+            after_close,
+        };
+        if !valid {
+            me.invalid_rst_count += 1;
+            if me.invalid_rsts.len() < MAX_INVALID_RSTS {
+                me.invalid_rsts.push(evidence);
+            }
+            return;
+        }
+        if me.rst.is_none() {
+            me.rst = Some(evidence);
+            events.push((side, Event::SendRst));
+            events.push((side.other(), Event::RecvRst));
+            if self.first_close.is_none() {
+                self.first_close = Some((side, at));
+                self.last_data_before_close = last_data;
+            }
+        }
+    }
+
+    fn apply(&mut self, side: Side, event: Event, at: PacketRef) {
+        let ep = match side {
+            Side::Client => &mut self.client,
+            Side::Server => &mut self.server,
+        };
+        let to = step(ep.state, event);
+        if to != ep.state {
+            if ep.transitions.len() < MAX_TRANSITIONS {
+                ep.transitions.push(Transition {
+                    from: ep.state,
+                    to,
+                    at,
+                });
+            }
+            ep.state = to;
+            if to == State::Established {
+                self.established = true;
+            }
+        }
+    }
+
+    /// Applies what the end of the capture proves: TIME_WAIT that outlived 2×MSL
+    /// is gone, and an ACK of a FIN that had already been lost once counts only if
+    /// the capture went on long enough to show the FIN was not sent again.
+    pub fn finish(&mut self, capture_end: Timestamp, msl_ns: i64, grace_ns: i64) {
+        let at = PacketRef {
+            ts: capture_end,
+            ..self.last
+        };
+        for side in [Side::Client, Side::Server] {
+            let ep = match side {
+                Side::Client => &mut self.client,
+                Side::Server => &mut self.server,
+            };
+            let mut lost = false;
+            if let Some(fin) = ep.fin.as_mut()
+                && fin.acks_lost > 0
+                && let Some(acked) = fin.acked
+            {
+                // The next retransmission would come one doubled back-off later.
+                let backoff = fin.prev_tx.map_or(0, |p| fin.last.ts.0 - p.0);
+                let needed = grace_ns.max(2 * backoff);
+                if capture_end.0 - acked.ts.0 < needed {
+                    fin.acked = None;
+                    lost = true;
+                }
+            }
+            if lost {
+                self.apply(side, Event::FinAckLost, at);
+            }
+            let ep = self.endpoint(side);
+            if ep.state == State::TimeWait
+                && let Some(entered) = ep.entered(State::TimeWait)
+                && capture_end.0 - entered.ts.0 >= 2 * msl_ns
+            {
+                self.apply(side, Event::TimeWaitExpired, at);
+            }
+        }
+    }
+}
+
+/// RFC 9293 §3.10.7.3 with RFC 5961's tolerance, seen from outside: in SYN-SENT a
+/// RST is acceptable when it acknowledges the SYN; otherwise when its sequence
+/// number is within a window of the receiver's RCV.NXT (its highest ACK sent). We
+/// allow one window on either side (at least 64 KiB) because the observer's RCV.NXT
+/// lags or leads the host's: only a RST *far* outside is called invalid.
+fn rst_acceptable(seg: &Segment, receiver: &Endpoint, scaled: bool) -> bool {
+    if receiver.state == State::SynSent {
+        return match (seg.ack, receiver.isn) {
+            (Some(ack), Some(isn)) => ack == isn + 1,
+            _ => true,
+        };
+    }
+    let Some(rcv_nxt) = receiver.highest_ack else {
+        return true;
+    };
+    let window = receiver.window_bytes(scaled).max(65_535);
+    let d = i64::from(seg.seq.diff(rcv_nxt));
+    -window <= d && d <= window
+}

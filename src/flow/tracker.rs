@@ -1,0 +1,179 @@
+//! Connection tracking: 4-tuples to connections, several connections per 4-tuple
+//! over time, TIME_WAIT reuse.
+
+use std::collections::HashMap;
+
+use super::connection::{Connection, EndpointAddr, Reuse, Side};
+use super::state::State;
+use crate::decode::{Control, Segment};
+use crate::time::Timestamp;
+
+/// A 4-tuple independent of direction: the lower endpoint first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    pub a: EndpointAddr,
+    pub b: EndpointAddr,
+}
+
+impl FlowKey {
+    pub fn of(seg: &Segment) -> FlowKey {
+        let s = EndpointAddr {
+            ip: seg.src,
+            port: seg.src_port,
+        };
+        let d = EndpointAddr {
+            ip: seg.dst,
+            port: seg.dst_port,
+        };
+        if s <= d {
+            FlowKey { a: s, b: d }
+        } else {
+            FlowKey { a: d, b: s }
+        }
+    }
+}
+
+/// Thresholds, all in nanoseconds.
+#[derive(Clone, Copy, Debug)]
+pub struct TrackerConfig {
+    /// Maximum segment lifetime; TIME_WAIT lasts twice this.
+    pub msl_ns: i64,
+    /// How long an unacknowledged FIN may wait before it counts as lost.
+    pub fin_grace_ns: i64,
+}
+
+/// Tracks every connection of one shard of the traffic.
+pub struct Tracker {
+    cfg: TrackerConfig,
+    table: HashMap<FlowKey, Connection>,
+    done: Vec<Connection>,
+    next_serial: u64,
+}
+
+impl Tracker {
+    pub fn new(cfg: TrackerConfig) -> Tracker {
+        Tracker {
+            cfg,
+            table: HashMap::new(),
+            done: Vec::new(),
+            next_serial: 0,
+        }
+    }
+
+    /// Connections currently tracked (not yet ended by a newer one on the same
+    /// 4-tuple).
+    pub fn active(&self) -> usize {
+        self.table.len()
+    }
+
+    pub fn push(&mut self, seg: &Segment) {
+        let key = FlowKey::of(seg);
+        let serial = self.next_serial;
+        match self.table.get_mut(&key) {
+            None => {
+                self.next_serial += 1;
+                let mut conn = Connection::new(seg, serial);
+                conn.on_segment(seg);
+                self.table.insert(key, conn);
+            }
+            Some(current) => {
+                if starts_new_connection(current, seg) {
+                    self.next_serial += 1;
+                    let mut conn = Connection::new(seg, serial);
+                    conn.reuse = time_wait_reuse(current, seg, self.cfg.msl_ns);
+                    conn.on_segment(seg);
+                    let previous = std::mem::replace(current, conn);
+                    self.done.push(previous);
+                } else {
+                    current.on_segment(seg);
+                }
+            }
+        }
+    }
+
+    /// Ends tracking at the end of the capture; every connection gets its final
+    /// end-of-capture inferences.
+    pub fn finish(mut self, capture_end: Timestamp) -> Vec<Connection> {
+        let mut all = self.done;
+        all.extend(self.table.drain().map(|(_, c)| c));
+        for c in &mut all {
+            c.finish(capture_end, self.cfg.msl_ns, self.cfg.fin_grace_ns);
+        }
+        all
+    }
+}
+
+/// A pure SYN starts a new connection on a used 4-tuple when it is not a
+/// retransmission of the current connection's SYN: a different ISN from the
+/// current client, or any SYN from a side that has already closed, reset, or
+/// was only seen mid-stream. A SYN from the server side during the current
+/// handshake is a simultaneous open, not a new connection.
+fn starts_new_connection(current: &Connection, seg: &Segment) -> bool {
+    if seg.control != Control::Syn || seg.ack.is_some() {
+        return false;
+    }
+    let side = current.side_of(seg);
+    let me = current.endpoint(side);
+    match me.isn {
+        Some(isn) if isn == seg.seq && me.syn_count > 0 => false,
+        Some(_) if !me.sent_syn_ack => true,
+        // Server side sending a SYN: simultaneous open while the handshake is
+        // still going on, a new connection with reversed roles afterwards.
+        _ if side == Side::Server => current.established || current.is_closed(),
+        // Mid-stream connection, or one whose client never sent a SYN.
+        _ => true,
+    }
+}
+
+/// Describes the reuse when `current` holds TIME_WAIT on either side at the time
+/// of the new SYN `seg`.
+fn time_wait_reuse(current: &Connection, seg: &Segment, msl_ns: i64) -> Option<Reuse> {
+    let syn_sender = current.side_of(seg);
+    for side in [Side::Client, Side::Server] {
+        let ep = current.endpoint(side);
+        if ep.state != State::TimeWait {
+            continue;
+        }
+        let Some(entered) = ep.entered(State::TimeWait) else {
+            continue;
+        };
+        let gap = seg.ts.0 - entered.ts.0;
+        if gap >= 2 * msl_ns {
+            continue;
+        }
+        // What the TIME_WAIT holder checks (tcp_timewait_state_process): the SYN's
+        // sequence number after its RCV.NXT, or a newer timestamp. The SYN comes
+        // from the other end of the old connection, whose last sequence number
+        // and TSval we know.
+        let sender_prev = current.endpoint(syn_sender);
+        let isn_advanced = sender_prev.next_seq.is_none_or(|n| seg.seq > n);
+        let ts_advanced = match (seg.options.timestamp, sender_prev.last_tsval) {
+            (Some((new, _)), Some(old)) => Some((new.wrapping_sub(old) as i32) > 0),
+            _ => None,
+        };
+        // The holder's side in the new connection: the new SYN sender is the new
+        // client, so the holder is the client when it is the SYN sender itself.
+        let holder_addr = ep.addr;
+        let time_wait_side = if holder_addr.ip == seg.src && holder_addr.port == seg.src_port {
+            Side::Client
+        } else {
+            Side::Server
+        };
+        let kernel_accepts = if time_wait_side == Side::Client {
+            // Outgoing reuse (tcp_tw_reuse) needs timestamps and a newer TSval.
+            ts_advanced == Some(true)
+        } else {
+            ts_advanced.unwrap_or(isn_advanced)
+        };
+        return Some(Reuse {
+            previous_serial: current.serial,
+            previous: 0,
+            gap: gap as f64 / 1e9,
+            time_wait_side,
+            isn_advanced,
+            ts_advanced,
+            kernel_accepts,
+        });
+    }
+    None
+}

@@ -1,0 +1,214 @@
+//! Diagnoses: what a class (or the `time_wait_reuse` flag) means, what usually
+//! causes it, and what to check, in words correct for current Linux kernels.
+//! Carried in the report's summary so every renderer shows the same words.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::classify::Thresholds;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Diagnosis {
+    /// The class or flag this is about.
+    pub topic: &'static str,
+    /// Connections concerned.
+    pub count: u64,
+    /// One-line headline.
+    pub title: &'static str,
+    /// The socket states operators see in `ss`/`netstat` for it (active closer /
+    /// peer), empty where none applies.
+    pub states: &'static str,
+    /// What the evidence means.
+    pub meaning: String,
+    /// Usual causes, most likely first.
+    pub causes: Vec<&'static str>,
+    /// What to check next, with the commands and settings that matter.
+    pub checks: Vec<&'static str>,
+}
+
+struct Text {
+    topic: &'static str,
+    title: &'static str,
+    states: &'static str,
+    causes: &'static [&'static str],
+    checks: &'static [&'static str],
+}
+
+const TEXTS: &[Text] = &[
+    Text {
+        topic: "half_closed_hang",
+        title: "Half-closed and stuck: FIN acknowledged, the peer never closed",
+        states: "FIN_WAIT_2 / CLOSE_WAIT",
+        causes: &[
+            "The application on the CLOSE_WAIT side never calls close(): it does not act on end-of-file (read() returning 0), leaks the socket on an error path, or a thread that owns it is blocked.",
+            "A connection pool keeps idle connections without checking them, so a peer's close goes unnoticed until the next use.",
+        ],
+        checks: &[
+            "On the passive host: `ss -tanp state close-wait` shows which process holds the sockets; a count that only grows is a descriptor leak.",
+            "The kernel never times out CLOSE_WAIT; only the application's close() ends it. Fix the code path that handles end-of-file.",
+            "`net.ipv4.tcp_fin_timeout` (default 60 s) only limits FIN_WAIT_2 for orphaned sockets (already close()d). A peer that used shutdown(SHUT_WR) and still holds the descriptor stays in FIN_WAIT_2 indefinitely.",
+        ],
+    },
+    Text {
+        topic: "lost_fin",
+        title: "A FIN or its final ACK was lost",
+        states: "FIN_WAIT_1 / ESTABLISHED, or TIME_WAIT / LAST_ACK",
+        causes: &[
+            "A stateful firewall, NAT or load balancer dropped the FIN or the last ACK, typically because its connection-tracking entry had already expired after an idle period longer than its timeout.",
+            "Asymmetric routing through a stateful device that only sees one direction.",
+            "An overloaded or unreachable peer.",
+        ],
+        checks: &[
+            "Compare `timings.idle_before_close` with the idle timeouts of firewalls, NAT gateways and load balancers on the path (Linux conntrack: `net.netfilter.nf_conntrack_tcp_timeout_established`).",
+            "A FIN resent after its ACK was seen (`acks_lost` in the evidence) means the ACK vanished beyond the capture point: capture on the other side of the suspected device.",
+            "An orphaned socket retries its FIN `net.ipv4.tcp_orphan_retries` times (0 means the built-in default of 8) before giving up.",
+        ],
+    },
+    Text {
+        topic: "reset",
+        title: "Aborted with RST instead of a FIN handshake",
+        states: "CLOSED / CLOSED",
+        causes: &[
+            "SO_LINGER with a zero timeout: a deliberate abort, used by some proxies and clients to avoid TIME_WAIT.",
+            "close() with unread data in the receive buffer makes Linux send RST instead of FIN (RFC 9293 §3.6 / RFC 2525).",
+            "Data arrived for a socket that had already been closed (a server writing after the client closed): see `reset.after_fin` and the `data_after_fin` flag.",
+            "A middlebox, idle timeout or crashed process killed the connection.",
+        ],
+        checks: &[
+            "Who sent it (`reset.by`) and whether a FIN came first (`reset.after_fin`).",
+            "On the sender: `nstat -az | grep TCPAbortOn` counts aborts by cause (TCPAbortOnData: unread data at close; TCPAbortOnClose; TCPAbortOnLinger; TCPAbortOnTimeout).",
+            "Application use of SO_LINGER and request bodies left unread before close().",
+        ],
+    },
+    Text {
+        topic: "refused",
+        title: "Connection refused: SYN answered by RST",
+        states: "CLOSED / CLOSED",
+        causes: &[
+            "Nothing listened on that address and port (service down, restarting, or bound to another address).",
+            "A firewall rule rejecting with a TCP reset.",
+        ],
+        checks: &[
+            "`ss -ltn` on the server: is the service listening on this exact address and port?",
+            "Service restarts or crashes at the times of the refused SYNs.",
+            "A full accept queue does not cause RSTs on Linux unless `net.ipv4.tcp_abort_on_overflow=1`; it drops instead (see unanswered).",
+        ],
+    },
+    Text {
+        topic: "unanswered",
+        title: "SYNs with no reply",
+        states: "SYN_SENT / (nothing)",
+        causes: &[
+            "The SYN is dropped: a firewall, a routing problem, or a host that is down.",
+            "The server's listen queue is full: Linux drops SYNs (and third ACKs) when the SYN or accept queue overflows.",
+            "A SYN flood with spoofed sources: the SYN-ACKs (or SYN cookies) go to hosts that never answer.",
+            "The capture saw only one direction of the traffic.",
+        ],
+        checks: &[
+            "On the server: `nstat -az TcpExtListenOverflows TcpExtListenDrops`; `ss -ltn` shows the accept queue (Recv-Q) against the backlog (Send-Q), bounded by `net.core.somaxconn`.",
+            "Firewall rules that DROP rather than REJECT.",
+            "Whether the capture point sees both directions (asymmetric routing, one-sided mirror port).",
+        ],
+    },
+    Text {
+        topic: "incomplete",
+        title: "The capture ended before the close could be judged",
+        states: "",
+        causes: &[
+            "A FIN younger than the grace period, a half-close shorter than the hang threshold, or a peer still sending when the capture stopped.",
+        ],
+        checks: &[
+            "Capture for longer, or lower `--hang-after` / `--fin-grace` if the application's normal close is known to be faster.",
+        ],
+    },
+    Text {
+        topic: "open",
+        title: "Still open when the capture ended",
+        states: "ESTABLISHED / ESTABLISHED",
+        causes: &[
+            "Long-lived or idle connections (pools, keep-alive, streaming); not a problem by itself.",
+        ],
+        checks: &[
+            "Large numbers of idle open connections can exhaust server descriptors or middlebox state: compare with pool sizes and idle timeouts.",
+        ],
+    },
+    Text {
+        topic: "clean",
+        title: "Clean close: both FINs acknowledged",
+        states: "TIME_WAIT / CLOSED",
+        causes: &["Both applications closed and every FIN was acknowledged."],
+        checks: &[
+            "Nothing to fix. The side that closed first holds TIME_WAIT for 60 s on Linux (fixed, not a sysctl).",
+        ],
+    },
+    Text {
+        topic: "time_wait_reuse",
+        title: "4-tuple reused while still in TIME_WAIT: port exhaustion under churn",
+        states: "TIME_WAIT (previous connection) / SYN_SENT (new)",
+        causes: &[
+            "Many short connections from one client address to the same server address and port: the client cycles through its ephemeral ports faster than TIME_WAIT (2×MSL, 60 s on Linux) expires.",
+            "No connection reuse (HTTP keep-alive off, `Connection: close`, no pooling), or a narrow `net.ipv4.ip_local_port_range`.",
+        ],
+        checks: &[
+            "Reuse connections (keep-alive, pools) and widen `net.ipv4.ip_local_port_range` on the client.",
+            "When the server holds TIME_WAIT (it closed first), Linux accepts the new SYN only if its timestamp or sequence number is higher than the old connection's (`reuse.kernel_accepts`); otherwise it answers with an ACK and the client retries.",
+            "`net.ipv4.tcp_tw_reuse` only affects outgoing connections (the client's own TIME_WAIT) and needs TCP timestamps; it does nothing for a server.",
+            "`net.ipv4.tcp_tw_recycle` no longer exists: it was removed in Linux 4.12, and broke clients behind NAT before that.",
+        ],
+    },
+];
+
+/// Diagnoses for every class and for `time_wait_reuse` with a non-zero count,
+/// problems first.
+pub fn for_counts(
+    classes: &BTreeMap<&'static str, u64>,
+    flags: &BTreeMap<&'static str, u64>,
+    t: &Thresholds,
+) -> Vec<Diagnosis> {
+    TEXTS
+        .iter()
+        .filter_map(|text| {
+            let count = classes
+                .get(text.topic)
+                .or_else(|| flags.get(text.topic))
+                .copied()
+                .unwrap_or(0);
+            (count > 0).then(|| Diagnosis {
+                topic: text.topic,
+                count,
+                title: text.title,
+                states: text.states,
+                meaning: meaning(text.topic, t),
+                causes: text.causes.to_vec(),
+                checks: text.checks.to_vec(),
+            })
+        })
+        .collect()
+}
+
+fn meaning(topic: &str, t: &Thresholds) -> String {
+    let hang = t.hang_after.as_secs_f64();
+    let grace = t.fin_grace.as_secs_f64();
+    let tw = 2.0 * t.msl.as_secs_f64();
+    match topic {
+        "half_closed_hang" => format!(
+            "One side closed and its FIN was acknowledged; the other side sent neither FIN nor RST and stayed silent for at least {hang} s until the capture ended. The closer waits in FIN_WAIT_2, the peer's socket sits in CLOSE_WAIT."
+        ),
+        "lost_fin" => format!(
+            "A FIN was never durably acknowledged: it was retransmitted, resent after its ACK was seen (the ACK was lost: the passive closer stays in LAST_ACK while the active closer is in TIME_WAIT), or it went unanswered for more than {grace} s while the capture went on (FIN_WAIT_1)."
+        ),
+        "reset" => "The connection was established (or picked up mid-stream) and ended by an acceptable RST before a clean close completed.".into(),
+        "refused" => "The SYN was answered by a RST and never by a SYN-ACK.".into(),
+        "unanswered" => "The handshake got no answer in the capture: SYNs (or SYN-ACKs) that nobody completed.".into(),
+        "incomplete" => format!(
+            "A close began, but the capture ended within {grace} s of an unanswered FIN, within {hang} s of a half-close, or while the peer was still sending."
+        ),
+        "open" => "No FIN and no RST by the end of the capture.".into(),
+        "clean" => "Both sides sent a FIN and each FIN was acknowledged (four-way, three-way with FIN+ACK, or simultaneous close).".into(),
+        "time_wait_reuse" => format!(
+            "A new connection's SYN reused the 4-tuple less than {tw} s (2×MSL) after the previous connection on it entered TIME_WAIT."
+        ),
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,461 @@
+//! The report: one serde value that every renderer reads.
+//!
+//! # JSON format (`schema_version` 2)
+//!
+//! The JSON report is public API; these structs *are* its schema, with a doc
+//! comment on every field. Timestamps are numbers of seconds since the Unix
+//! epoch; durations are numbers of seconds. Changing a field's meaning or removing
+//! one bumps [`SCHEMA_VERSION`]. `docs/json.md` shows an example.
+//!
+//! ```text
+//! { "schema_version": 2, "tool": {...}, "settings": {...},
+//!   "inputs": [ {...} ], "summary": {...}, "connections": [ {...} ] }
+//! ```
+//!
+//! `--format ndjson` writes the same connection objects, one per line, and nothing
+//! else.
+
+pub mod diagnosis;
+pub mod json;
+pub mod text;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::capture::pcapng::InterfaceInfo;
+use crate::capture::{Compression, Format, LinkType, Warning};
+use crate::classify::{Class, ClosedBy, Flag, Thresholds, Verdict, classify};
+use crate::flow::connection::Reuse;
+use crate::flow::{Connection, EndpointAddr, PacketRef, Side, State};
+use crate::time::Timestamp;
+
+pub use diagnosis::Diagnosis;
+
+/// Version of the JSON layout. 1: capture facts only; 2: verdicts, evidence.
+pub const SCHEMA_VERSION: u32 = 2;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Version of this layout; bumped on any incompatible change.
+    pub schema_version: u32,
+    /// The program that wrote the report.
+    pub tool: Tool,
+    /// The thresholds the verdicts were made with.
+    pub settings: Thresholds,
+    /// One entry per input file, in command-line order (directories expanded).
+    pub inputs: Vec<InputReport>,
+    /// Totals, counts per class and flag, and the diagnoses.
+    pub summary: Summary,
+    /// Every TCP connection, ordered by first packet (time, input, frame number).
+    pub connections: Vec<ConnectionReport>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Tool {
+    /// Always `teardown`.
+    pub name: &'static str,
+    /// The crate version.
+    pub version: &'static str,
+}
+
+impl Default for Tool {
+    fn default() -> Tool {
+        Tool {
+            name: "teardown",
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+}
+
+/// What was read from one input.
+#[derive(Clone, Debug, Serialize)]
+pub struct InputReport {
+    /// The path as given (or found in a directory); `-` for standard input.
+    pub path: String,
+    /// Container format, `null` when the file could not be recognised.
+    pub format: Option<Format>,
+    /// Compression detected from magic bytes.
+    pub compression: Compression,
+    /// Packet records read.
+    pub packets: u64,
+    /// Captured bytes in those records.
+    pub bytes: u64,
+    /// Records that decoded to a TCP segment.
+    pub tcp_packets: u64,
+    /// Timestamp of the first and last record read (`null` if none).
+    pub first_ts: Option<Timestamp>,
+    pub last_ts: Option<Timestamp>,
+    /// Packets per link type, in order of first appearance.
+    pub link_types: Vec<LinkTypeCount>,
+    /// Records that yielded no TCP segment, by reason.
+    pub skipped: Skipped,
+    /// pcapng interfaces (names and descriptions are text from the capture).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub interfaces: Vec<InterfaceInfo>,
+    /// Problems that skipped part of the input; reading went on.
+    pub warnings: Vec<Warning>,
+    /// The problem that stopped reading this input early, if any. What was read
+    /// before it is in the report.
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LinkTypeCount {
+    /// LINKTYPE_ number.
+    pub linktype: LinkType,
+    /// Its name, `null` for link types this tool does not decode.
+    pub name: Option<&'static str>,
+    pub packets: u64,
+}
+
+/// Records skipped per reason.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Skipped {
+    /// Link type not decoded (counted per type in `link_types`).
+    pub unsupported_link_type: u64,
+    /// Not IPv4 or IPv6 (ARP, LLDP, ...).
+    pub not_ip: u64,
+    /// IP but not TCP (UDP, ICMP, tunnels not decapsulated yet).
+    pub not_tcp: u64,
+    /// IP fragments that do not carry the TCP header.
+    pub fragments: u64,
+    /// Frames too short for their headers.
+    pub too_short: u64,
+    /// Impossible header fields.
+    pub malformed: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// Number of connections.
+    pub connections: u64,
+    /// Packet records read over all inputs.
+    pub packets: u64,
+    /// Records that were TCP segments.
+    pub tcp_packets: u64,
+    /// First and last timestamp over all inputs (`null` for an empty capture).
+    pub first_ts: Option<Timestamp>,
+    pub last_ts: Option<Timestamp>,
+    /// Connections per class; every class is present, zeros included.
+    pub classes: BTreeMap<&'static str, u64>,
+    /// Connections carrying each flag; every flag is present, zeros included.
+    pub flags: BTreeMap<&'static str, u64>,
+    /// What each problem present means and what to check, in class order.
+    pub diagnoses: Vec<Diagnosis>,
+}
+
+/// One connection and its verdict.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConnectionReport {
+    /// 1-based position in `connections`.
+    pub id: u64,
+    /// The endpoint that sent the opening SYN (or, without one, see
+    /// `roles_guessed`).
+    pub client: EndpointAddr,
+    pub server: EndpointAddr,
+    /// Client and server were guessed from the ports (no SYN or SYN-ACK seen).
+    pub roles_guessed: bool,
+    /// Time of the first and last packet of this connection.
+    pub first_ts: Timestamp,
+    pub last_ts: Timestamp,
+    /// Packets sent by each side (duplicates seen twice by the capture included).
+    pub packets: PerSide<u64>,
+    /// TCP payload bytes sent by each side (lengths from the IP header).
+    pub bytes: PerSide<u64>,
+    /// How it ended: `clean`, `half_closed_hang`, `lost_fin`, `reset`, `refused`,
+    /// `unanswered`, `open` or `incomplete`.
+    pub class: Class,
+    /// What the class does not say (see docs/teardown.md).
+    pub flags: Vec<Flag>,
+    /// RFC 9293 state each side was inferred to be in when the capture ended.
+    pub end_state: PerSide<State>,
+    /// Who began the close: `client`, `server`, `both` (simultaneous) or `none`.
+    pub closed_by: ClosedBy,
+    /// For `reset`: who sent the RST and whether a FIN came before it.
+    pub reset: Option<ResetReport>,
+    /// The timings users ask about, in seconds (`null` when not applicable).
+    pub timings: Timings,
+    /// Present when this connection reused a 4-tuple still in TIME_WAIT.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reuse: Option<Reuse>,
+    /// The packets behind the verdict, to check it in Wireshark.
+    pub evidence: Evidence,
+}
+
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct PerSide<T> {
+    pub client: T,
+    pub server: T,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ResetReport {
+    /// The side that sent the RST.
+    pub by: Side,
+    /// A FIN (from either side) was sent before the RST.
+    pub after_fin: bool,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Timings {
+    /// From the SYN that was answered to the ACK that completed the handshake.
+    pub handshake_rtt: Option<f64>,
+    /// From the first FIN to the ACK that covered the second FIN.
+    pub close_duration: Option<f64>,
+    /// How long the passive side stayed in CLOSE_WAIT: from acknowledging the
+    /// first FIN to sending its own FIN or RST, or to the capture's end.
+    pub close_wait: Option<f64>,
+    /// `close_wait` was still running when the capture ended.
+    pub close_wait_ongoing: bool,
+    /// From the last data segment (either side) to the first FIN or RST.
+    pub idle_before_close: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Evidence {
+    /// The opening SYN (the one answered), the first SYN-ACK, and the ACK of the
+    /// SYN-ACK.
+    pub syn: Option<PacketRef>,
+    pub syn_ack: Option<PacketRef>,
+    pub handshake_ack: Option<PacketRef>,
+    /// SYNs (or SYN-ACKs) sent by each side.
+    pub syn_transmissions: PerSide<u32>,
+    /// Each side's FIN, if it sent one.
+    pub fins: Vec<FinReport>,
+    /// Every RST kept as evidence (acceptable or not).
+    pub rsts: Vec<RstReport>,
+    /// State changes of each side and the packet that proved each.
+    pub transitions: PerSide<Vec<crate::flow::connection::Transition>>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FinReport {
+    /// Who sent it.
+    pub side: Side,
+    /// Its sequence number relative to the sender's ISN (`null` without a SYN).
+    pub relative_seq: Option<u32>,
+    /// First and last transmission.
+    pub first: PacketRef,
+    pub last: PacketRef,
+    pub transmissions: u32,
+    /// It rode on a data segment.
+    pub with_data: bool,
+    /// The ACK that covered it (the first one; see `acks_lost`).
+    pub ack: Option<PacketRef>,
+    /// It was sent again this many times after an ACK for it had been seen: those
+    /// ACKs never reached its sender.
+    pub acks_lost: u32,
+    /// Whether the acknowledgment stands at the end of the capture.
+    pub acknowledged: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RstReport {
+    /// Who sent it.
+    pub side: Side,
+    pub at: PacketRef,
+    /// Its sequence number was acceptable for the receiver's window.
+    pub valid: bool,
+    /// The segment had FIN set too.
+    pub with_fin: bool,
+    /// Both FINs had been acknowledged before it.
+    pub after_close: bool,
+}
+
+/// Builds the per-connection part of the report; `connections` must already be
+/// finished and sorted. Ids are assigned here.
+pub fn connection_reports(
+    connections: &[Connection],
+    thresholds: &Thresholds,
+    capture_end: Timestamp,
+) -> Vec<ConnectionReport> {
+    let ids: std::collections::HashMap<u64, u64> = connections
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.serial, i as u64 + 1))
+        .collect();
+    connections
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let verdict = classify(c, thresholds, capture_end);
+            let mut r = connection_report(c, &verdict, capture_end);
+            r.id = i as u64 + 1;
+            if let Some(reuse) = r.reuse.as_mut() {
+                reuse.previous = ids.get(&reuse.previous_serial).copied().unwrap_or(0);
+            }
+            r
+        })
+        .collect()
+}
+
+fn connection_report(c: &Connection, v: &Verdict, capture_end: Timestamp) -> ConnectionReport {
+    let per = |f: &dyn Fn(&crate::flow::Endpoint) -> u64| PerSide {
+        client: f(&c.client),
+        server: f(&c.server),
+    };
+    let reset = v.reset_by.map(|by| ResetReport {
+        by,
+        after_fin: c.endpoint(by).rst.as_ref().is_some_and(|r| r.after_fin),
+    });
+    ConnectionReport {
+        id: 0,
+        client: c.client.addr,
+        server: c.server.addr,
+        roles_guessed: c.roles_guessed,
+        first_ts: c.first.ts,
+        last_ts: c.last.ts,
+        packets: per(&|e| e.packets),
+        bytes: per(&|e| e.bytes),
+        class: v.class,
+        flags: v.flags.clone(),
+        end_state: PerSide {
+            client: c.client.state,
+            server: c.server.state,
+        },
+        closed_by: v.closed_by,
+        reset,
+        timings: timings(c, capture_end),
+        reuse: c.reuse.clone(),
+        evidence: evidence(c),
+    }
+}
+
+fn timings(c: &Connection, capture_end: Timestamp) -> Timings {
+    let mut t = Timings::default();
+    if let (Some(syn), Some(ack)) = (c.answered_syn, c.client.acked_peer_syn)
+        && c.first_syn_ack.is_some()
+    {
+        t.handshake_rtt = Some(ack.ts.secs_since(syn.ts));
+    }
+    let Some((first_side, first_at)) = c.first_close else {
+        return t;
+    };
+    if let Some(last) = c.last_data_before_close {
+        t.idle_before_close = Some(first_at.ts.secs_since(last).max(0.0));
+    }
+    if let (Some(a), Some(b)) = (&c.client.fin, &c.server.fin)
+        && let (Some(_), Some(_)) = (a.acked, b.acked)
+    {
+        let first = a.first.ts.min(b.first.ts);
+        let last_ack = [a.acked, b.acked].into_iter().flatten().map(|p| p.ts).max();
+        if let Some(last_ack) = last_ack {
+            t.close_duration = Some(last_ack.secs_since(first));
+        }
+    }
+    // CLOSE_WAIT of the passive side: it acknowledged the first FIN, then (maybe)
+    // closed itself.
+    let active = c.endpoint(first_side);
+    let passive = c.endpoint(first_side.other());
+    if let Some(fin) = &active.fin
+        && let Some(ack) = fin.first_ack
+    {
+        let own_close = [
+            passive.fin.as_ref().map(|f| f.first.ts),
+            passive.rst.as_ref().map(|r| r.at.ts),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|ts| *ts >= ack.ts)
+        .min();
+        let simultaneous = passive.fin.as_ref().is_some_and(|f| f.first.ts < ack.ts);
+        if !simultaneous {
+            match own_close {
+                Some(ts) => t.close_wait = Some(ts.secs_since(ack.ts)),
+                None => {
+                    t.close_wait = Some(capture_end.secs_since(ack.ts));
+                    t.close_wait_ongoing = true;
+                }
+            }
+        }
+    }
+    t
+}
+
+fn evidence(c: &Connection) -> Evidence {
+    let mut fins = Vec::new();
+    let mut rsts = Vec::new();
+    for side in [Side::Client, Side::Server] {
+        let ep = c.endpoint(side);
+        if let Some(f) = &ep.fin {
+            fins.push(FinReport {
+                side,
+                relative_seq: ep.isn.map(|isn| f.seq.0.wrapping_sub(isn.0)),
+                first: f.first,
+                last: f.last,
+                transmissions: f.transmissions,
+                with_data: f.with_data,
+                ack: f.first_ack,
+                acks_lost: f.acks_lost,
+                acknowledged: f.acked.is_some(),
+            });
+        }
+        for r in ep.rst.iter().chain(ep.invalid_rsts.iter()) {
+            rsts.push(RstReport {
+                side,
+                at: r.at,
+                valid: r.valid,
+                with_fin: r.with_fin,
+                after_close: r.after_close,
+            });
+        }
+    }
+    fins.sort_by_key(|f| f.first.ts);
+    rsts.sort_by_key(|r| r.at.ts);
+    Evidence {
+        syn: c.answered_syn.or(c.client.syn_first),
+        syn_ack: c.first_syn_ack,
+        handshake_ack: c
+            .client
+            .acked_peer_syn
+            .filter(|_| c.first_syn_ack.is_some()),
+        syn_transmissions: PerSide {
+            client: c.client.syn_count,
+            server: c.server.syn_count,
+        },
+        fins,
+        rsts,
+        transitions: PerSide {
+            client: c.client.transitions.clone(),
+            server: c.server.transitions.clone(),
+        },
+    }
+}
+
+/// Counts per class and flag, and the diagnoses for what is present.
+pub fn summarize(
+    connections: &[ConnectionReport],
+    inputs: &[InputReport],
+    thresholds: &Thresholds,
+) -> Summary {
+    let mut classes: BTreeMap<&'static str, u64> =
+        Class::ALL.iter().map(|c| (c.name(), 0)).collect();
+    let mut flags: BTreeMap<&'static str, u64> = Flag::ALL.iter().map(|f| (f.name(), 0)).collect();
+    for c in connections {
+        *classes.entry(c.class.name()).or_default() += 1;
+        for f in &c.flags {
+            *flags.entry(f.name()).or_default() += 1;
+        }
+    }
+    let diagnoses = diagnosis::for_counts(&classes, &flags, thresholds);
+    Summary {
+        connections: connections.len() as u64,
+        packets: inputs.iter().map(|i| i.packets).sum(),
+        tcp_packets: inputs.iter().map(|i| i.tcp_packets).sum(),
+        first_ts: inputs.iter().filter_map(|i| i.first_ts).min(),
+        last_ts: inputs.iter().filter_map(|i| i.last_ts).max(),
+        classes,
+        flags,
+        diagnoses,
+    }
+}
+
+impl ConnectionReport {
+    pub fn client_display(&self) -> String {
+        self.client.to_string()
+    }
+    pub fn server_display(&self) -> String {
+        self.server.to_string()
+    }
+}

@@ -1,0 +1,37 @@
+//! Capture timestamps.
+
+use serde::{Serialize, Serializer};
+
+/// Nanoseconds since the Unix epoch, as recorded by the capture.
+///
+/// Kept as an integer so that ordering and differences are exact; serialized as a
+/// JSON number of seconds (a float, microsecond-exact for present-day dates).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub const NANOS_PER_SEC: i64 = 1_000_000_000;
+
+    pub fn from_secs_nanos(secs: i64, nanos: i64) -> Timestamp {
+        Timestamp(
+            secs.saturating_mul(Self::NANOS_PER_SEC)
+                .saturating_add(nanos),
+        )
+    }
+
+    /// Seconds since the epoch as a float (what the JSON report carries).
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1e9
+    }
+
+    /// `self - earlier` in seconds; negative when timestamps go backwards.
+    pub fn secs_since(self, earlier: Timestamp) -> f64 {
+        self.0.saturating_sub(earlier.0) as f64 / 1e9
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.as_secs_f64())
+    }
+}
