@@ -19,9 +19,11 @@ impl Timestamp {
         )
     }
 
-    /// Seconds since the epoch as a float (what the JSON report carries).
+    /// Seconds since the epoch as a float, rounded to the microsecond (what the
+    /// JSON report carries: an f64 cannot hold nanoseconds at present-day epoch
+    /// values, and rounding first keeps the printed decimals clean).
     pub fn as_secs_f64(self) -> f64 {
-        self.0 as f64 / 1e9
+        (self.0 as f64 / 1e3).round() / 1e6
     }
 
     /// `self - earlier` in seconds; negative when timestamps go backwards.
@@ -33,5 +35,25 @@ impl Timestamp {
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64(self.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_are_rounded_to_the_microsecond() {
+        let t = Timestamp(1_795_261_858_469_169_900);
+        assert_eq!(t.as_secs_f64().to_string(), "1795261858.46917");
+        assert_eq!(serde_json::to_string(&t).unwrap(), "1795261858.46917");
+    }
+
+    #[test]
+    fn differences_keep_nanoseconds() {
+        let a = Timestamp::from_secs_nanos(10, 1);
+        let b = Timestamp::from_secs_nanos(10, 3);
+        assert_eq!(b.secs_since(a), 2e-9);
+        assert!(a.secs_since(b) < 0.0);
     }
 }

@@ -249,7 +249,8 @@ impl PcapNgReader {
         let big = self.big_endian;
         let block = self.block();
         let (major, minor) = (read_u16(block, 12, big), read_u16(block, 14, big));
-        let parsed_ok = Self::parse(big, block).is_some();
+        // SHB: type, length, byte-order magic, version (4), section length (8).
+        let parsed_ok = block.len() >= 28 && !walk_options(&block[24..block.len() - 4], big).1;
         if major != 1 {
             return Err(CaptureError::UnsupportedVersion {
                 format: "pcapng",
@@ -284,24 +285,11 @@ impl PcapNgReader {
         let mut offset_secs = 0i64;
         let mut name = None;
         let mut description = None;
-        let mut malformed = false;
-        let opts = &block[16..block.len() - 4];
-        let mut at = 0usize;
-        while at + 4 <= opts.len() {
-            let code = read_u16(opts, at, big);
-            let olen = usize::from(read_u16(opts, at + 2, big));
-            let start = at + 4;
-            if code == OPT_END {
-                break;
-            }
-            if start + olen > opts.len() {
-                malformed = true;
-                break;
-            }
-            let value = &opts[start..start + olen];
+        let (options, malformed) = walk_options(&block[16..block.len() - 4], big);
+        for (code, value) in options {
             match code {
-                OPT_IF_TSRESOL if olen >= 1 => unit = TsUnit::from_tsresol(value[0]),
-                OPT_IF_TSOFFSET if olen >= 8 => {
+                OPT_IF_TSRESOL if !value.is_empty() => unit = TsUnit::from_tsresol(value[0]),
+                OPT_IF_TSOFFSET if value.len() >= 8 => {
                     let b: [u8; 8] = value[..8].try_into().unwrap_or_default();
                     offset_secs = if big {
                         i64::from_be_bytes(b)
@@ -315,7 +303,6 @@ impl PcapNgReader {
                 }
                 _ => {}
             }
-            at = start + olen.div_ceil(4) * 4;
         }
         if malformed {
             self.warn(
@@ -426,6 +413,27 @@ impl PcapNgReader {
         self.last_ts = ts;
         Ok(Some((ts, iface.linktype, start, caplen, orig_len)))
     }
+}
+
+/// Walks a pcapng option list: (code, value) pairs up to `opt_endofopt`, and
+/// whether an option ran past the end of its block.
+fn walk_options(opts: &[u8], big: bool) -> (Vec<(u16, &[u8])>, bool) {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while at + 4 <= opts.len() {
+        let code = read_u16(opts, at, big);
+        let len = usize::from(read_u16(opts, at + 2, big));
+        let start = at + 4;
+        if code == OPT_END {
+            break;
+        }
+        if start + len > opts.len() {
+            return (out, true);
+        }
+        out.push((code, &opts[start..start + len]));
+        at = start + len.div_ceil(4) * 4;
+    }
+    (out, false)
 }
 
 fn read_u32(b: &[u8], at: usize, big: bool) -> u32 {

@@ -129,7 +129,7 @@ pub struct RstEvidence {
     pub with_fin: bool,
     /// A FIN (from either side) was seen before it.
     pub after_fin: bool,
-    /// Both FINs had been seen and acknowledged before it.
+    /// Both FINs had been seen and acknowledged (at least once) before it.
     pub after_close: bool,
 }
 
@@ -386,9 +386,12 @@ impl Connection {
             || (self.client.fin.is_some() && self.server.fin.is_some())
     }
 
-    /// Both FINs have been sent and acknowledged.
+    /// Both FINs have been sent and each was acknowledged at some point (even if
+    /// a later retransmission showed an ACK lost): the close handshake is over as
+    /// far as anything after it is concerned.
     pub fn close_completed(&self) -> bool {
-        self.client.fin_acked() && self.server.fin_acked()
+        let acked_once = |e: &Endpoint| e.fin.as_ref().is_some_and(|f| f.first_ack.is_some());
+        acked_once(&self.client) && acked_once(&self.server)
     }
 
     /// Feeds one segment of this connection, in capture order.

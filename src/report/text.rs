@@ -49,7 +49,7 @@ pub fn write_text(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let problems: Vec<_> = report
         .connections
         .iter()
-        .filter(|c| c.class.is_problem() || !c.flags.is_empty() && c.reuse.is_some())
+        .filter(|c| c.class.is_problem() || c.reuse.is_some())
         .collect();
     if !problems.is_empty() {
         writeln!(

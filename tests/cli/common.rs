@@ -1,0 +1,103 @@
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(rel)
+}
+
+pub fn teardown() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_teardown"))
+}
+
+/// Runs `teardown` with `args`, optionally feeding `stdin`.
+pub fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut cmd = teardown();
+    cmd.args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn teardown");
+    if let Some(data) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        let data = data.to_vec();
+        // Write from a thread so a large input cannot deadlock against stdout.
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(&data);
+        });
+    }
+    child.wait_with_output().expect("wait teardown")
+}
+
+/// `teardown analyze --format json ARGS...`, asserting exit 0.
+pub fn analyze_json(inputs: &[&Path]) -> Value {
+    let mut args = vec!["analyze", "--format", "json"];
+    let strs: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+    args.extend(strs.iter().map(String::as_str));
+    let out = run(&args, None);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "teardown failed on {inputs:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("valid JSON")
+}
+
+/// Client address and port, server address and port.
+pub type ConnKey = (String, u64, String, u64);
+
+/// A connection's identity: client and server endpoints.
+pub fn conn_key(c: &Value) -> ConnKey {
+    (
+        c["client"]["ip"].as_str().unwrap().to_string(),
+        c["client"]["port"].as_u64().unwrap(),
+        c["server"]["ip"].as_str().unwrap().to_string(),
+        c["server"]["port"].as_u64().unwrap(),
+    )
+}
+
+/// Connections as (key, first_ts, packets) – what must not depend on how the
+/// capture was stored.
+pub fn connection_identities(report: &Value) -> Vec<(ConnKey, String, u64)> {
+    report["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let pk =
+                c["packets"]["client"].as_u64().unwrap() + c["packets"]["server"].as_u64().unwrap();
+            (
+                conn_key(c),
+                format!("{:.6}", c["first_ts"].as_f64().unwrap()),
+                pk,
+            )
+        })
+        .collect()
+}
+
+/// Reads a tab-separated file with a header line into maps.
+pub fn read_tsv(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'));
+    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
+    lines
+        .map(|l| {
+            header
+                .iter()
+                .zip(l.split('\t'))
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}

@@ -1,0 +1,8 @@
+//! Integration tests: the real `teardown` binary on real captures.
+//! One test binary, one module per topic (ripgrep's layout).
+
+mod bad_input;
+mod common;
+mod formats;
+mod kernel;
+mod usage;

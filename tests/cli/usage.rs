@@ -1,0 +1,106 @@
+//! The command line: help, exit codes, output files.
+
+use crate::common::*;
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let out = run(&["analyze", "--help"], None);
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "Exit codes",
+        "1  a `check` policy failed",
+        "2  bad usage",
+        "--hang-after",
+        "--msl",
+        "--fin-grace",
+    ] {
+        assert!(help.contains(needle), "help lacks {needle:?}");
+    }
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    assert_eq!(run(&["analyze"], None).status.code(), Some(2));
+    assert_eq!(run(&["frobnicate"], None).status.code(), Some(2));
+    let f = fixture("formats/one_tcp_stream.pcap");
+    let out = run(
+        &["analyze", "--hang-after", "soon", f.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn output_file_is_written_whole_and_never_over_an_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.pcap");
+    std::fs::copy(fixture("formats/one_tcp_stream.pcap"), &input).unwrap();
+    let before = std::fs::read(&input).unwrap();
+    let out = run(
+        &[
+            "analyze",
+            "-o",
+            input.to_str().unwrap(),
+            input.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(std::fs::read(&input).unwrap(), before, "input was modified");
+
+    let report = dir.path().join("report.json");
+    std::fs::write(&report, b"old").unwrap();
+    let out = run(
+        &[
+            "analyze",
+            "--format",
+            "json",
+            "-o",
+            report.to_str().unwrap(),
+            input.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(v["schema_version"], 2);
+    // Nothing but the report is left in the directory.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+}
+
+#[test]
+fn ndjson_is_one_connection_per_line() {
+    let f = fixture("formats/many_interfaces-1.pcapng");
+    let out = run(
+        &["analyze", "--format", "ndjson", f.to_str().unwrap()],
+        None,
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<_> = text.lines().collect();
+    assert_eq!(lines.len(), 2);
+    for l in lines {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert!(v["class"].is_string());
+    }
+}
+
+#[test]
+fn text_summary_shows_every_class() {
+    let f = fixture("kernel/client.pcap");
+    let out = run(&["analyze", "--format", "text", f.to_str().unwrap()], None);
+    let text = String::from_utf8(out.stdout).unwrap();
+    for class in [
+        "clean",
+        "half_closed_hang",
+        "lost_fin",
+        "reset",
+        "refused",
+        "unanswered",
+        "open",
+        "incomplete",
+    ] {
+        assert!(text.contains(class), "text lacks {class}");
+    }
+    assert!(text.contains("30 connections"));
+}
