@@ -691,3 +691,7 @@ fn rst_acceptable(seg: &Segment, receiver: &Endpoint, scaled: bool) -> bool {
     let d = i64::from(seg.seq.diff(rcv_nxt));
     -window <= d && d <= window
 }
+
+#[cfg(test)]
+#[path = "connection_tests.rs"]
+mod tests;

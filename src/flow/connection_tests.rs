@@ -1,0 +1,1 @@
+//! Segment-level tests of `Connection` and of the classifier over it.
