@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::capture::{CaptureError, CaptureReader, Compression, LinkType, Warning};
 use crate::classify::Thresholds;
 use crate::decode::{self, Segment, Skip};
+use crate::filter::Filter;
 use crate::flow::{Tracker, TrackerConfig};
 use crate::report::{
     InputReport, LinkTypeCount, Report, SCHEMA_VERSION, Skipped, Tool, connection_reports,
@@ -20,6 +21,8 @@ pub struct Options {
     /// Files, directories (read recursively, in name order) or `-` for stdin.
     pub inputs: Vec<PathBuf>,
     pub thresholds: Thresholds,
+    /// Which connections the report keeps (all when empty).
+    pub filter: Filter,
 }
 
 /// The report plus what the command line needs to tell the user.
@@ -260,13 +263,19 @@ pub fn analyze(options: &Options) -> Analysis {
         .unwrap_or_default();
     let mut connections = tracker.finish(capture_end);
     connections.sort_by_key(|c| (c.first.ts, c.first.input, c.first.packet));
-    let connection_reports = connection_reports(&connections, &t, capture_end);
-    let summary = summarize(&connection_reports, &input_reports, &t);
+    let mut connection_reports = connection_reports(&connections, &t, capture_end);
+    let total = connection_reports.len();
+    if !options.filter.is_empty() {
+        connection_reports.retain(|c| options.filter.matches(c));
+    }
+    let mut summary = summarize(&connection_reports, &input_reports, &t);
+    summary.filtered_out = (total - connection_reports.len()) as u64;
     Analysis {
         report: Report {
             schema_version: SCHEMA_VERSION,
             tool: Tool::default(),
             settings: t,
+            filter: (!options.filter.is_empty()).then(|| options.filter.clone()),
             inputs: input_reports,
             summary,
             connections: connection_reports,

@@ -8,12 +8,14 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use tcp_teardown::analyze::{Options, analyze};
+use tcp_teardown::analyze::{Analysis, Options, analyze};
 use tcp_teardown::classify::Thresholds;
+use tcp_teardown::filter::{Filter, parse_time};
+use tcp_teardown::policy::{self, Policy, Rule, Target};
 use tcp_teardown::report::{self, Report};
+use tcp_teardown::time::Timestamp;
 
-/// The policy of a `check` failed (reserved until `check` exists).
-#[allow(dead_code)]
+/// The policy of a `check` failed.
 pub const EXIT_POLICY_FAILED: u8 = 1;
 /// Bad usage, or an input from which nothing could be read.
 pub const EXIT_TROUBLE: u8 = 2;
@@ -38,14 +40,87 @@ enum Command {
     /// Analyze captures and report how each TCP connection ended.
     #[command(after_help = EXIT_CODES)]
     Analyze(AnalyzeArgs),
+    /// Analyze captures, then apply a policy: exit 1 when it fails (for CI).
+    #[command(after_help = CHECK_HELP)]
+    Check(CheckArgs),
 }
 
+const CHECK_HELP: &str = "\
+TARGET is a class (clean, half_closed_hang, lost_fin, reset, refused, unanswered,
+open, incomplete) or a flag (time_wait_reuse, mid_stream, fin_retransmitted,
+syn_retransmitted, simultaneous_close, rst_after_close, data_after_fin,
+invalid_rst, truncated).
+
+Policy file (TOML), which command-line rules add to:
+  fail_on = [\"half_closed_hang\", \"lost_fin\"]
+  [max]
+  reset = 10
+  refused = \"1%\"
+  [filter]
+  port = [443]
+
+Exit codes:
+  0  the policy held
+  1  the policy failed
+  2  bad usage, a bad policy file, or an input from which nothing could be read";
+
+/// What `analyze` and `check` share: the inputs, the thresholds, the filter.
 #[derive(Args, Debug)]
-struct AnalyzeArgs {
+struct InputArgs {
     /// pcap or pcapng files (gzip or zstd compressed too), directories of them, or
     /// `-` for standard input. Several inputs are one analysis, merged in time order.
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<PathBuf>,
+
+    #[command(flatten)]
+    thresholds: ThresholdArgs,
+
+    #[command(flatten)]
+    filter: FilterArgs,
+
+    /// Print nothing on stderr but errors.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    next_help_heading = "Connection filters (a connection is kept when every kind given matches)"
+)]
+struct FilterArgs {
+    /// Keep connections with this address at either end (repeatable).
+    #[arg(long, value_name = "ADDR")]
+    host: Vec<std::net::IpAddr>,
+    /// Keep connections with an end in this network, e.g. 10.0.0.0/8 (repeatable).
+    #[arg(long, value_name = "CIDR")]
+    net: Vec<ipnet::IpNet>,
+    /// Keep connections with this port at either end (repeatable).
+    #[arg(long, value_name = "PORT")]
+    port: Vec<u16>,
+    /// Keep connections active at or after TIME (epoch seconds or RFC 3339).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    since: Option<Timestamp>,
+    /// Keep connections active at or before TIME (epoch seconds or RFC 3339).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    until: Option<Timestamp>,
+}
+
+impl FilterArgs {
+    fn to_filter(&self) -> Filter {
+        Filter {
+            host: self.host.clone(),
+            net: self.net.clone(),
+            port: self.port.clone(),
+            since: self.since,
+            until: self.until,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct AnalyzeArgs {
+    #[command(flatten)]
+    input: InputArgs,
 
     /// Output format [default: text on a terminal, json otherwise].
     #[arg(short, long, value_enum)]
@@ -55,13 +130,45 @@ struct AnalyzeArgs {
     /// instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
+}
 
+#[derive(Args, Debug)]
+struct CheckArgs {
     #[command(flatten)]
-    thresholds: ThresholdArgs,
+    input: InputArgs,
 
-    /// Print nothing on stderr but errors.
-    #[arg(short, long)]
-    quiet: bool,
+    /// Fail when any connection has this class or flag (repeatable).
+    #[arg(long, value_name = "TARGET")]
+    fail_on: Vec<String>,
+
+    /// Fail when more than N connections, or more than P percent of them, have
+    /// this class or flag: TARGET=N or TARGET=P% (repeatable).
+    #[arg(long, value_name = "TARGET=N|P%")]
+    max: Vec<String>,
+
+    /// Read rules (and a filter) from a TOML file; command-line rules add to it.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+
+    /// Verdict format on standard output.
+    #[arg(short, long, value_enum, default_value = "text")]
+    format: CheckFormat,
+
+    /// Also write the verdict as JUnit XML (one test case per rule).
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+
+    /// Also write a Markdown summary (for a CI job summary page).
+    #[arg(long, value_name = "FILE")]
+    summary: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum CheckFormat {
+    /// One line per rule, then the offending connections.
+    Text,
+    /// The machine-readable verdict.
+    Json,
 }
 
 #[derive(Args, Debug)]
@@ -117,28 +224,38 @@ pub fn run() -> Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Analyze(args) => run_analyze(args),
+        Command::Check(args) => run_check(args),
     }
 }
 
-fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
-    if let Some(out) = &args.output {
-        refuse_overwriting_input(out, &args.inputs)?;
-    }
+/// Runs the analysis for `analyze` and `check`, printing its messages.
+fn run_analysis(input: &InputArgs, extra_filter: Filter) -> Analysis {
+    let mut filter = input.filter.to_filter();
+    filter.merge(extra_filter);
     let options = Options {
-        inputs: args.inputs.clone(),
+        inputs: input.inputs.clone(),
         thresholds: Thresholds {
-            hang_after: args.thresholds.hang_after,
-            fin_grace: args.thresholds.fin_grace,
-            msl: args.thresholds.msl,
+            hang_after: input.thresholds.hang_after,
+            fin_grace: input.thresholds.fin_grace,
+            msl: input.thresholds.msl,
         },
+        filter,
     };
     let analysis = analyze(&options);
     for m in &analysis.messages {
         // Errors are always shown; warnings only without --quiet.
-        if !args.quiet || !m.contains(": warning: ") {
+        if !input.quiet || !m.contains(": warning: ") {
             eprintln!("{m}");
         }
     }
+    analysis
+}
+
+fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
+    if let Some(out) = &args.output {
+        refuse_overwriting_input(out, &args.input.inputs)?;
+    }
+    let analysis = run_analysis(&args.input, Filter::default());
     let format = args.format.unwrap_or_else(|| {
         if args.output.is_none() && io::stdout().is_terminal() {
             OutputFormat::Text
@@ -154,6 +271,58 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     })
 }
 
+fn run_check(args: CheckArgs) -> Result<ExitCode> {
+    let mut policy = match &args.policy {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read policy {}", path.display()))?;
+            Policy::from_toml(&text).with_context(|| format!("{}", path.display()))?
+        }
+        None => Policy::default(),
+    };
+    for t in &args.fail_on {
+        policy.rules.push(Rule::FailOn(Target::parse(t)?));
+    }
+    for m in &args.max {
+        policy.rules.push(Rule::parse_max(m)?);
+    }
+    if policy.rules.is_empty() {
+        bail!("no rules: give --fail-on, --max or --policy");
+    }
+    for path in [&args.junit, &args.summary].into_iter().flatten() {
+        refuse_overwriting_input(path, &args.input.inputs)?;
+    }
+    let analysis = run_analysis(&args.input, policy.filter.clone());
+    if analysis.unreadable > 0 {
+        bail!("cannot check: some input could not be read");
+    }
+    let report = &analysis.report;
+    let result = policy::evaluate(&policy.rules, report);
+    if let Some(path) = &args.junit {
+        write_atomically(path, |out| policy::junit::write_junit(&result, report, out))?;
+    }
+    if let Some(path) = &args.summary {
+        write_atomically(path, |out| {
+            policy::markdown::write_markdown(&result, report, out)
+        })?;
+    }
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    match args.format {
+        CheckFormat::Text => policy::text::write_text(&result, report, &mut out)?,
+        CheckFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &result)?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    Ok(if result.held {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_POLICY_FAILED)
+    })
+}
+
 fn render(report: &Report, format: OutputFormat, out: &mut dyn Write) -> io::Result<()> {
     match format {
         OutputFormat::Text => report::text::write_text(report, out),
@@ -162,8 +331,7 @@ fn render(report: &Report, format: OutputFormat, out: &mut dyn Write) -> io::Res
     }
 }
 
-/// Writes to stdout, or to a temporary file next to `path` that replaces it only
-/// once complete: an interrupted run never leaves a half-written report.
+/// Writes to stdout, or atomically to `path`.
 fn write_report(report: &Report, format: OutputFormat, path: Option<&Path>) -> Result<()> {
     match path {
         None => {
@@ -172,24 +340,32 @@ fn write_report(report: &Report, format: OutputFormat, path: Option<&Path>) -> R
             render(report, format, &mut out)?;
             out.flush()?;
         }
-        Some(path) => {
-            let dir = match path.parent() {
-                Some(d) if !d.as_os_str().is_empty() => d,
-                _ => Path::new("."),
-            };
-            let tmp = tempfile::NamedTempFile::new_in(dir)
-                .with_context(|| format!("cannot create a file in {}", dir.display()))?;
-            let mut out = io::BufWriter::new(tmp);
-            render(report, format, &mut out)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            let tmp = out
-                .into_inner()
-                .map_err(|e| e.into_error())
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            tmp.persist(path)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-        }
+        Some(path) => write_atomically(path, |out| render(report, format, out))?,
     }
+    Ok(())
+}
+
+/// Writes a temporary file next to `path` and renames it into place only once
+/// complete: an interrupted run never leaves a half-written file, and an existing
+/// one is replaced whole or not at all.
+fn write_atomically(
+    path: &Path,
+    render: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+    let mut out = io::BufWriter::new(tmp);
+    render(&mut out).with_context(|| format!("cannot write {}", path.display()))?;
+    let tmp = out
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 

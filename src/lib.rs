@@ -12,6 +12,8 @@ pub mod analyze;
 pub mod capture;
 pub mod classify;
 pub mod decode;
+pub mod filter;
 pub mod flow;
+pub mod policy;
 pub mod report;
 pub mod time;

@@ -43,6 +43,10 @@ pub struct Report {
     pub tool: Tool,
     /// The thresholds the verdicts were made with.
     pub settings: Thresholds,
+    /// The connection filter in force (`--host`, `--net`, `--port`, `--since`,
+    /// `--until`), absent when every connection is reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<crate::filter::Filter>,
     /// One entry per input file, in command-line order (directories expanded).
     pub inputs: Vec<InputReport>,
     /// Totals, counts per class and flag, and the diagnoses.
@@ -128,8 +132,10 @@ pub struct Skipped {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
-    /// Number of connections.
+    /// Number of connections reported (after the filter).
     pub connections: u64,
+    /// Connections the filter left out.
+    pub filtered_out: u64,
     /// Packet records read over all inputs.
     pub packets: u64,
     /// Records that were TCP segments.
@@ -148,7 +154,8 @@ pub struct Summary {
 /// One connection and its verdict.
 #[derive(Clone, Debug, Serialize)]
 pub struct ConnectionReport {
-    /// 1-based position in `connections`.
+    /// 1-based position among all connections of the capture (before any filter,
+    /// so ids and `reuse.previous` do not change with the filter).
     pub id: u64,
     /// The endpoint that sent the opening SYN (or, without one, see
     /// `roles_guessed`).
@@ -441,6 +448,7 @@ pub fn summarize(
     let diagnoses = diagnosis::for_counts(&classes, &flags, thresholds);
     Summary {
         connections: connections.len() as u64,
+        filtered_out: 0,
         packets: inputs.iter().map(|i| i.packets).sum(),
         tcp_packets: inputs.iter().map(|i| i.tcp_packets).sum(),
         first_ts: inputs.iter().filter_map(|i| i.first_ts).min(),

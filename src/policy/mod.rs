@@ -1,0 +1,423 @@
+//! `teardown check`: a policy over a report, for CI.
+//!
+//! A policy is a list of rules — `fail-on TARGET` (any connection with the class
+//! or flag fails) and `max TARGET=N` / `max TARGET=P%` (more than N connections,
+//! or more than P percent of all connections, fails) — plus an optional connection
+//! filter. It comes from `--policy FILE` (TOML) and the command line, which adds to
+//! the file:
+//!
+//! ```toml
+//! fail_on = ["half_closed_hang", "lost_fin"]
+//!
+//! [max]
+//! reset = 10
+//! refused = "1%"
+//!
+//! [filter]
+//! port = [443]
+//! net = ["10.0.0.0/8"]
+//! ```
+
+pub mod junit;
+pub mod markdown;
+pub mod text;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::classify::{Class, Flag};
+use crate::filter::Filter;
+use crate::report::{ConnectionReport, Report};
+
+/// How many offending connections renderers list per rule.
+pub const MAX_LISTED: usize = 20;
+
+#[derive(Debug, Error, PartialEq)]
+pub enum PolicyError {
+    #[error("`{0}` is not a class or flag (classes: {classes}; flags: {flags})", classes = class_names(), flags = flag_names())]
+    UnknownTarget(String),
+    #[error("`{0}` is not a limit: use a count (`10`) or a percentage (`1.5%`)")]
+    BadLimit(String),
+    #[error("`{0}` is not a rule: use TARGET=N or TARGET=P%")]
+    BadMax(String),
+    #[error("policy file: {0}")]
+    Toml(String),
+}
+
+fn class_names() -> String {
+    Class::ALL.map(|c| c.name()).join(", ")
+}
+
+fn flag_names() -> String {
+    Flag::ALL.map(|f| f.name()).join(", ")
+}
+
+/// A class or a flag a rule is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Class(Class),
+    Flag(Flag),
+}
+
+impl Target {
+    pub fn parse(s: &str) -> Result<Target, PolicyError> {
+        let s = s.trim();
+        if let Some(c) = Class::ALL.into_iter().find(|c| c.name() == s) {
+            return Ok(Target::Class(c));
+        }
+        if let Some(f) = Flag::ALL.into_iter().find(|f| f.name() == s) {
+            return Ok(Target::Flag(f));
+        }
+        Err(PolicyError::UnknownTarget(s.to_string()))
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Class(c) => c.name(),
+            Target::Flag(f) => f.name(),
+        }
+    }
+
+    pub fn matches(self, c: &ConnectionReport) -> bool {
+        match self {
+            Target::Class(class) => c.class == class,
+            Target::Flag(flag) => c.flags.contains(&flag),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Limit {
+    Count(u64),
+    Percent(f64),
+}
+
+impl Limit {
+    pub fn parse(s: &str) -> Result<Limit, PolicyError> {
+        let s = s.trim();
+        let bad = || PolicyError::BadLimit(s.to_string());
+        if let Some(p) = s.strip_suffix('%') {
+            let v: f64 = p.trim().parse().map_err(|_| bad())?;
+            if !(0.0..=100.0).contains(&v) {
+                return Err(bad());
+            }
+            Ok(Limit::Percent(v))
+        } else {
+            Ok(Limit::Count(s.parse().map_err(|_| bad())?))
+        }
+    }
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Limit::Count(n) => write!(f, "{n}"),
+            Limit::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Rule {
+    FailOn(Target),
+    Max(Target, Limit),
+}
+
+impl Rule {
+    /// Parses the value of `--max`: `TARGET=N` or `TARGET=P%`.
+    pub fn parse_max(s: &str) -> Result<Rule, PolicyError> {
+        let (t, l) = s
+            .split_once('=')
+            .ok_or_else(|| PolicyError::BadMax(s.to_string()))?;
+        Ok(Rule::Max(Target::parse(t)?, Limit::parse(l)?))
+    }
+
+    pub fn target(self) -> Target {
+        match self {
+            Rule::FailOn(t) | Rule::Max(t, _) => t,
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rule::FailOn(t) => write!(f, "fail-on {}", t.name()),
+            Rule::Max(t, l) => write!(f, "max {}={l}", t.name()),
+        }
+    }
+}
+
+/// Rules and the filter they apply to.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Policy {
+    pub rules: Vec<Rule>,
+    pub filter: Filter,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    #[serde(default)]
+    fail_on: Vec<String>,
+    #[serde(default)]
+    max: BTreeMap<String, LimitRepr>,
+    #[serde(default)]
+    filter: Filter,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum LimitRepr {
+    Count(u64),
+    Text(String),
+}
+
+impl Policy {
+    /// Parses a policy file (TOML; see the module documentation).
+    pub fn from_toml(text: &str) -> Result<Policy, PolicyError> {
+        let file: PolicyFile =
+            toml::from_str(text).map_err(|e| PolicyError::Toml(e.to_string()))?;
+        let mut rules = Vec::new();
+        for t in &file.fail_on {
+            rules.push(Rule::FailOn(Target::parse(t)?));
+        }
+        for (t, l) in &file.max {
+            let limit = match l {
+                LimitRepr::Count(n) => Limit::Count(*n),
+                LimitRepr::Text(s) => Limit::parse(s)?,
+            };
+            rules.push(Rule::Max(Target::parse(t)?, limit));
+        }
+        Ok(Policy {
+            rules,
+            filter: file.filter,
+        })
+    }
+}
+
+/// The outcome of one rule.
+#[derive(Clone, Debug, Serialize)]
+pub struct RuleResult {
+    /// The rule as written on the command line (`max reset=10`).
+    pub rule: String,
+    /// The class or flag it is about.
+    pub target: &'static str,
+    /// Connections with that class or flag.
+    pub observed: u64,
+    /// `observed` as a percentage of all connections checked.
+    pub observed_percent: f64,
+    /// The most connections the rule allows (0 for `fail-on`; for a percentage,
+    /// the count it amounts to, possibly fractional).
+    pub allowed: f64,
+    pub held: bool,
+    /// Ids (as in the report) of the connections with the class or flag.
+    pub connections: Vec<u64>,
+}
+
+/// The verdict of `teardown check` (`--format json`).
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckResult {
+    /// Same versioning as the analysis report.
+    pub schema_version: u32,
+    /// Every rule held.
+    pub held: bool,
+    /// Connections the rules were applied to (after the filter).
+    pub connections: u64,
+    pub rules: Vec<RuleResult>,
+}
+
+impl CheckResult {
+    pub fn failed_rules(&self) -> impl Iterator<Item = &RuleResult> {
+        self.rules.iter().filter(|r| !r.held)
+    }
+}
+
+/// Applies the rules to the (already filtered) connections of `report`.
+pub fn evaluate(rules: &[Rule], report: &Report) -> CheckResult {
+    let total = report.connections.len() as u64;
+    let results: Vec<RuleResult> = rules
+        .iter()
+        .map(|rule| {
+            let target = rule.target();
+            let ids: Vec<u64> = report
+                .connections
+                .iter()
+                .filter(|c| target.matches(c))
+                .map(|c| c.id)
+                .collect();
+            let observed = ids.len() as u64;
+            let allowed = match rule {
+                Rule::FailOn(_) => 0.0,
+                Rule::Max(_, Limit::Count(n)) => *n as f64,
+                Rule::Max(_, Limit::Percent(p)) => p / 100.0 * total as f64,
+            };
+            RuleResult {
+                rule: rule.to_string(),
+                target: target.name(),
+                observed,
+                observed_percent: if total == 0 {
+                    0.0
+                } else {
+                    100.0 * observed as f64 / total as f64
+                },
+                allowed,
+                held: (observed as f64) <= allowed,
+                connections: ids,
+            }
+        })
+        .collect();
+    CheckResult {
+        schema_version: crate::report::SCHEMA_VERSION,
+        held: results.iter().all(|r| r.held),
+        connections: total,
+        rules: results,
+    }
+}
+
+/// The connection with report id `id`.
+pub(crate) fn by_id(report: &Report, id: u64) -> Option<&ConnectionReport> {
+    report
+        .connections
+        .binary_search_by_key(&id, |c| c.id)
+        .ok()
+        .map(|i| &report.connections[i])
+}
+
+/// One line about an offending connection, with its key timestamps.
+pub(crate) fn describe(c: &ConnectionReport) -> String {
+    let flags: Vec<&str> = c.flags.iter().map(|f| f.name()).collect();
+    let close = c
+        .evidence
+        .fins
+        .first()
+        .map(|f| (f.side, "FIN", f.first))
+        .into_iter()
+        .chain(
+            c.evidence
+                .rsts
+                .iter()
+                .find(|r| r.valid)
+                .map(|r| (r.side, "RST", r.at)),
+        )
+        .min_by_key(|(_, _, at)| at.ts);
+    let close = close
+        .map(|(side, what, at)| {
+            format!(
+                ", first {what} from {} at {} (packet {})",
+                side.name(),
+                rfc3339(at.ts),
+                at.packet
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "#{} {} -> {} {}{} client {} / server {}; {} .. {}{close}",
+        c.id,
+        c.client,
+        c.server,
+        c.class.name(),
+        if flags.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", flags.join(","))
+        },
+        c.end_state.client,
+        c.end_state.server,
+        rfc3339(c.first_ts),
+        rfc3339(c.last_ts),
+    )
+}
+
+pub(crate) fn rfc3339(t: crate::time::Timestamp) -> String {
+    match u64::try_from(t.0) {
+        Ok(ns) => humantime::format_rfc3339_micros(
+            std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns),
+        )
+        .to_string(),
+        Err(_) => format!("{:.6}", t.as_secs_f64()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_classes_or_flags() {
+        assert_eq!(Target::parse("reset").unwrap(), Target::Class(Class::Reset));
+        assert_eq!(
+            Target::parse("time_wait_reuse").unwrap(),
+            Target::Flag(Flag::TimeWaitReuse)
+        );
+        assert!(matches!(
+            Target::parse("resets"),
+            Err(PolicyError::UnknownTarget(_))
+        ));
+    }
+
+    #[test]
+    fn max_rules_take_counts_and_percentages() {
+        assert_eq!(
+            Rule::parse_max("reset=10").unwrap(),
+            Rule::Max(Target::Class(Class::Reset), Limit::Count(10))
+        );
+        assert_eq!(
+            Rule::parse_max("refused=2.5%").unwrap(),
+            Rule::Max(Target::Class(Class::Refused), Limit::Percent(2.5))
+        );
+        assert!(Rule::parse_max("reset").is_err());
+        assert!(Rule::parse_max("reset=-1").is_err());
+        assert!(Rule::parse_max("reset=120%").is_err());
+        assert_eq!(
+            Rule::parse_max("reset=10").unwrap().to_string(),
+            "max reset=10"
+        );
+    }
+
+    #[test]
+    fn policy_files_hold_rules_and_a_filter() {
+        let p = Policy::from_toml(
+            r#"
+            fail_on = ["half_closed_hang"]
+            [max]
+            reset = 10
+            refused = "1%"
+            [filter]
+            port = [443]
+            net = ["10.0.0.0/8"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(p.rules.len(), 3);
+        assert_eq!(
+            p.rules[0],
+            Rule::FailOn(Target::Class(Class::HalfClosedHang))
+        );
+        assert!(p.rules.contains(&Rule::Max(
+            Target::Class(Class::Refused),
+            Limit::Percent(1.0)
+        )));
+        assert_eq!(p.filter.port, vec![443]);
+        assert_eq!(p.filter.net.len(), 1);
+    }
+
+    #[test]
+    fn policy_file_mistakes_are_reported() {
+        assert!(matches!(
+            Policy::from_toml("fail_on = [\"nope\"]"),
+            Err(PolicyError::UnknownTarget(_))
+        ));
+        assert!(matches!(
+            Policy::from_toml("fail-on = [\"reset\"]"),
+            Err(PolicyError::Toml(_))
+        ));
+        assert!(matches!(
+            Policy::from_toml("[max]\nreset = \"many\""),
+            Err(PolicyError::BadLimit(_))
+        ));
+    }
+}

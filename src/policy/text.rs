@@ -1,0 +1,70 @@
+//! The check's log output: one line per rule, then the offending connections.
+
+use std::io::{self, Write};
+
+use super::{CheckResult, MAX_LISTED, by_id, describe};
+use crate::report::Report;
+
+pub fn write_text(result: &CheckResult, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "teardown check: {} connections, {} rules",
+        result.connections,
+        result.rules.len()
+    )?;
+    for r in &result.rules {
+        writeln!(
+            out,
+            "{:<6}  {:<32} observed {} ({:.1}%), allowed {}",
+            if r.held { "held" } else { "FAILED" },
+            r.rule,
+            r.observed,
+            r.observed_percent,
+            fmt_allowed(r.allowed),
+        )?;
+    }
+    let mut offenders: Vec<u64> = result
+        .failed_rules()
+        .flat_map(|r| r.connections.iter().copied())
+        .collect();
+    offenders.sort_unstable();
+    offenders.dedup();
+    if !offenders.is_empty() {
+        writeln!(
+            out,
+            "offending connections: {} ({} shown)",
+            offenders.len(),
+            offenders.len().min(MAX_LISTED)
+        )?;
+        for id in offenders.iter().take(MAX_LISTED) {
+            if let Some(c) = by_id(report, *id) {
+                writeln!(out, "  {}", describe(c))?;
+            }
+        }
+        if offenders.len() > MAX_LISTED {
+            writeln!(
+                out,
+                "  ... and {} more (see --format json)",
+                offenders.len() - MAX_LISTED
+            )?;
+        }
+    }
+    let failed = result.failed_rules().count();
+    if result.held {
+        writeln!(out, "result: held")
+    } else {
+        writeln!(
+            out,
+            "result: FAILED ({failed} of {} rules)",
+            result.rules.len()
+        )
+    }
+}
+
+pub(crate) fn fmt_allowed(a: f64) -> String {
+    if a.fract() == 0.0 {
+        format!("{a:.0}")
+    } else {
+        format!("{a:.2}")
+    }
+}
