@@ -17,3 +17,4 @@ pub mod flow;
 pub mod policy;
 pub mod report;
 pub mod time;
+pub mod zeek;

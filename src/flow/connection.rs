@@ -14,6 +14,7 @@ use super::seq::SeqNumber;
 use super::state::{Event, State, step};
 use crate::decode::{Control, Segment};
 use crate::time::Timestamp;
+use crate::zeek::ZeekState;
 
 /// At most this many transitions are kept per endpoint as evidence.
 const MAX_TRANSITIONS: usize = 32;
@@ -287,6 +288,8 @@ pub struct Connection {
     pub last_data_before_close: Option<Timestamp>,
     /// Set by the tracker when this connection reused a 4-tuple in TIME_WAIT.
     pub reuse: Option<Reuse>,
+    /// Zeek's view of the same packets (`conn_state`, `history`).
+    pub zeek: ZeekState,
 }
 
 /// How a connection reused the 4-tuple of the previous one while it was in
@@ -353,6 +356,7 @@ impl Connection {
             first_close: None,
             last_data_before_close: None,
             reuse: None,
+            zeek: ZeekState::new(),
         }
     }
 
@@ -396,6 +400,7 @@ impl Connection {
 
     /// Feeds one segment of this connection, in capture order.
     pub fn on_segment(&mut self, seg: &Segment) {
+        self.zeek.on_segment(seg);
         let side = self.side_of(seg);
         let at = PacketRef::of(seg);
         self.last = at;

@@ -186,6 +186,9 @@ pub struct ConnectionReport {
     /// Present when this connection reused a 4-tuple still in TIME_WAIT.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reuse: Option<Reuse>,
+    /// What Zeek would log for the same packets: `conn_state` and `history`
+    /// (docs/zeek.md explains where Zeek's view and ours differ).
+    pub zeek: crate::zeek::ZeekInfo,
     /// The packets behind the verdict, to check it in Wireshark.
     pub evidence: Evidence,
 }
@@ -325,6 +328,7 @@ fn connection_report(c: &Connection, v: &Verdict, capture_end: Timestamp) -> Con
         reset,
         timings: timings(c, capture_end),
         reuse: c.reuse.clone(),
+        zeek: c.zeek.info(),
         evidence: evidence(c),
     }
 }
