@@ -6,4 +6,5 @@ mod check;
 mod common;
 mod formats;
 mod kernel;
+mod suricata;
 mod usage;
