@@ -4,16 +4,26 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::time::{Duration, Instant};
 
 use crate::capture::{CaptureError, CaptureReader, Compression, LinkType, Warning};
 use crate::classify::Thresholds;
 use crate::decode::{self, Segment, Skip};
 use crate::filter::Filter;
-use crate::flow::{Tracker, TrackerConfig};
+use crate::flow::{FlowKey, Tracker, TrackerConfig};
 use crate::report::{
-    InputReport, LinkTypeCount, Report, SCHEMA_VERSION, Skipped, Tool, connection_reports,
-    summarize,
+    ConnectionReport, InputReport, LinkTypeCount, Report, SCHEMA_VERSION, Skipped, Tool,
+    assign_ids, report_of, summarize,
 };
+use crate::time::Timestamp;
+
+/// Segments handed to a worker at a time.
+const BATCH: usize = 4096;
+/// Batches in flight per worker before the reader waits (bounds memory).
+const IN_FLIGHT: usize = 8;
+/// A tracker's finished connections are turned into report records this often.
+const DRAIN_EVERY: usize = 1024;
 
 /// What to analyze and how.
 #[derive(Clone, Debug)]
@@ -23,6 +33,11 @@ pub struct Options {
     pub thresholds: Thresholds,
     /// Which connections the report keeps (all when empty).
     pub filter: Filter,
+    /// Threads to use (1: everything on the calling thread). The output does not
+    /// depend on it.
+    pub threads: usize,
+    /// Show a progress bar on stderr once the run takes more than a second.
+    pub progress: bool,
 }
 
 /// The report plus what the command line needs to tell the user.
@@ -38,6 +53,10 @@ struct Input {
     index: u16,
     reader: Option<CaptureReader>,
     report: InputReport,
+    /// Size of the input when known (regular uncompressed files).
+    total_len: Option<u64>,
+    /// Bytes read when the reader was dropped.
+    final_offset: u64,
 }
 
 impl Input {
@@ -48,7 +67,15 @@ impl Input {
             index: 0,
             reader: None,
             report,
+            total_len: Some(0),
+            final_offset: 0,
         }
+    }
+
+    fn offset(&self) -> u64 {
+        self.reader
+            .as_ref()
+            .map_or(self.final_offset, |r| r.offset())
     }
 
     /// The next TCP segment of this input, counting everything else.
@@ -80,6 +107,7 @@ impl Input {
         }
         // End of this input: collect what the reader noted.
         if let Some(mut reader) = self.reader.take() {
+            self.final_offset = reader.offset();
             self.report.warnings.extend(reader.take_warnings());
             self.report.interfaces = reader.interfaces();
         }
@@ -97,6 +125,15 @@ impl Input {
         }
         None
     }
+}
+
+/// The last timestamp of the whole capture.
+fn capture_end(inputs: &[Input]) -> Timestamp {
+    inputs
+        .iter()
+        .filter_map(|i| i.report.last_ts)
+        .max()
+        .unwrap_or_default()
 }
 
 fn empty_input_report(path: String) -> InputReport {
@@ -182,8 +219,10 @@ fn open_inputs(options: &Options, messages: &mut Vec<String>) -> (Vec<Input>, us
                 report.compression = compression;
                 inputs.push(Input {
                     index: 0,
+                    total_len: reader.total_len(),
                     reader: Some(reader),
                     report,
+                    final_offset: 0,
                 });
             }
             Err(CaptureError::NotACapture(_) | CaptureError::Empty) if from_dir => {
@@ -202,20 +241,12 @@ fn open_inputs(options: &Options, messages: &mut Vec<String>) -> (Vec<Input>, us
     (inputs, unreadable)
 }
 
-/// Runs the whole analysis. Never fails as a whole: problems are per input.
-pub fn analyze(options: &Options) -> Analysis {
-    let mut messages = Vec::new();
-    let (mut inputs, mut unreadable) = open_inputs(options, &mut messages);
-    let t = options.thresholds;
-    let mut tracker = Tracker::new(TrackerConfig {
-        msl_ns: t.msl.as_nanos() as i64,
-        fin_grace_ns: t.fin_grace.as_nanos() as i64,
-    });
-
-    // Merge inputs by timestamp: the heap holds each input's next segment, ties
-    // broken by input order, so rotated files line up and order within one file is
-    // kept even when its timestamps go backwards.
-    let mut heads: BinaryHeap<Reverse<(crate::time::Timestamp, u16)>> = BinaryHeap::new();
+/// Reads every input, merged by timestamp, and hands each TCP segment (with its
+/// processing order set) to `sink`. The heap holds each input's next segment; ties
+/// go to the earlier input, so rotated files line up and order within one file is
+/// kept even when its timestamps go backwards.
+fn read_all(inputs: &mut [Input], progress: &mut Progress, mut sink: impl FnMut(Segment)) {
+    let mut heads: BinaryHeap<Reverse<(Timestamp, u16)>> = BinaryHeap::new();
     let mut pending: Vec<Option<Segment>> = Vec::with_capacity(inputs.len());
     for input in inputs.iter_mut() {
         let seg = input.next_segment();
@@ -224,10 +255,29 @@ pub fn analyze(options: &Options) -> Analysis {
         }
         pending.push(seg);
     }
+    let mut order = 0u64;
+    if inputs.len() == 1 {
+        // One input: no merging needed.
+        while let Some(mut seg) = pending[0].take() {
+            seg.order = order;
+            order += 1;
+            sink(seg);
+            if order.is_multiple_of(65_536) {
+                progress.tick(inputs, order);
+            }
+            pending[0] = inputs[0].next_segment();
+        }
+        return;
+    }
     while let Some(Reverse((_, idx))) = heads.pop() {
         let i = usize::from(idx);
-        if let Some(seg) = pending[i].take() {
-            tracker.push(&seg);
+        if let Some(mut seg) = pending[i].take() {
+            seg.order = order;
+            order += 1;
+            sink(seg);
+            if order.is_multiple_of(65_536) {
+                progress.tick(inputs, order);
+            }
         }
         let next = inputs[i].next_segment();
         if let Some(s) = &next {
@@ -235,6 +285,150 @@ pub fn analyze(options: &Options) -> Analysis {
         }
         pending[i] = next;
     }
+}
+
+enum Msg {
+    Batch(Vec<Segment>),
+    /// No more segments; the capture ended at this time.
+    End(Timestamp),
+}
+
+/// A shard: tracks the connections whose 4-tuples hash to it and turns each
+/// finished connection into its compact report record as soon as it ends.
+fn worker(rx: Receiver<Msg>, cfg: TrackerConfig, t: Thresholds) -> Vec<ConnectionReport> {
+    let mut tracker = Tracker::new(cfg);
+    let mut out = Vec::new();
+    for msg in rx {
+        match msg {
+            Msg::Batch(batch) => {
+                for seg in &batch {
+                    tracker.push(seg);
+                }
+                out.extend(tracker.drain_finished().map(|c| report_of(&c, &t)));
+            }
+            Msg::End(capture_end) => {
+                out.extend(tracker.finish(capture_end).iter().map(|c| report_of(c, &t)));
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// A progress bar (bytes read, packets/s, connections) shown on stderr only once
+/// a run has taken more than a second.
+struct Progress {
+    enabled: bool,
+    start: Instant,
+    bar: Option<indicatif::ProgressBar>,
+    total: Option<u64>,
+}
+
+impl Progress {
+    fn new(enabled: bool, total: Option<u64>) -> Progress {
+        Progress {
+            enabled,
+            start: Instant::now(),
+            bar: None,
+            total,
+        }
+    }
+
+    fn tick(&mut self, inputs: &[Input], segments: u64) {
+        if !self.enabled || self.start.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        let bar = self.bar.get_or_insert_with(|| {
+            let bar = match self.total {
+                Some(n) => indicatif::ProgressBar::new(n),
+                None => indicatif::ProgressBar::new_spinner(),
+            };
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        let read: u64 = inputs.iter().map(|i| i.offset()).sum();
+        bar.set_position(read);
+        let rate = segments as f64 / self.start.elapsed().as_secs_f64();
+        bar.set_message(format!("{segments} TCP segments, {rate:.0}/s"));
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Runs the whole analysis. Never fails as a whole: problems are per input.
+pub fn analyze(options: &Options) -> Analysis {
+    let mut messages = Vec::new();
+    let (mut inputs, mut unreadable) = open_inputs(options, &mut messages);
+    let t = options.thresholds;
+    let cfg = TrackerConfig {
+        msl_ns: t.msl.as_nanos() as i64,
+        fin_grace_ns: t.fin_grace.as_nanos() as i64,
+    };
+    let total_bytes = inputs.iter().map(|i| i.total_len).sum::<Option<u64>>();
+    let mut progress = Progress::new(options.progress, total_bytes);
+    let workers = options.threads.max(1) - 1;
+    let mut reports: Vec<ConnectionReport> = Vec::new();
+    if workers == 0 {
+        let mut tracker = Tracker::new(cfg);
+        read_all(&mut inputs, &mut progress, |seg| {
+            tracker.push(&seg);
+            if seg.order.is_multiple_of(DRAIN_EVERY as u64) {
+                reports.extend(tracker.drain_finished().map(|c| report_of(&c, &t)));
+            }
+        });
+        let capture_end = capture_end(&inputs);
+        reports.extend(tracker.finish(capture_end).iter().map(|c| report_of(c, &t)));
+    } else {
+        // The reader decodes and routes by a direction-independent hash of the
+        // 4-tuple, so every segment of a connection goes, in order, to one worker.
+        std::thread::scope(|scope| {
+            let mut senders: Vec<SyncSender<Msg>> = Vec::with_capacity(workers);
+            let mut handles = Vec::with_capacity(workers);
+            for _ in 0..workers {
+                let (tx, rx) = sync_channel(IN_FLIGHT);
+                senders.push(tx);
+                handles.push(scope.spawn(move || worker(rx, cfg, t)));
+            }
+            let hasher = ahash::RandomState::new();
+            let mut batches: Vec<Vec<Segment>> =
+                (0..workers).map(|_| Vec::with_capacity(BATCH)).collect();
+            read_all(&mut inputs, &mut progress, |seg| {
+                let shard = (hasher.hash_one(FlowKey::of(&seg)) % workers as u64) as usize;
+                let batch = &mut batches[shard];
+                batch.push(seg);
+                if batch.len() == BATCH {
+                    let full = std::mem::replace(batch, Vec::with_capacity(BATCH));
+                    // A worker only stops after `End`; a send cannot fail first.
+                    let _ = senders[shard].send(Msg::Batch(full));
+                }
+            });
+            let capture_end = capture_end(&inputs);
+            for (tx, batch) in senders.iter().zip(batches) {
+                let _ = tx.send(Msg::Batch(batch));
+                let _ = tx.send(Msg::End(capture_end));
+            }
+            drop(senders);
+            for h in handles {
+                match h.join() {
+                    // Take the first shard's vector as it is: copying it would
+                    // double the peak memory of the records.
+                    Ok(mut part) if reports.is_empty() => std::mem::swap(&mut reports, &mut part),
+                    Ok(mut part) => reports.append(&mut part),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+        });
+    }
+    progress.finish();
 
     let mut input_reports: Vec<InputReport> = inputs.into_iter().map(|i| i.report).collect();
     for r in &mut input_reports {
@@ -256,14 +450,8 @@ pub fn analyze(options: &Options) -> Analysis {
             messages.push(format!("teardown: {}: warning: {w}", r.path));
         }
     }
-    let capture_end = input_reports
-        .iter()
-        .filter_map(|r| r.last_ts)
-        .max()
-        .unwrap_or_default();
-    let mut connections = tracker.finish(capture_end);
-    connections.sort_by_key(|c| (c.first.ts, c.first.input, c.first.packet));
-    let mut connection_reports = connection_reports(&connections, &t, capture_end);
+    assign_ids(&mut reports);
+    let mut connection_reports = reports;
     let total = connection_reports.len();
     if !options.filter.is_empty() {
         connection_reports.retain(|c| options.filter.matches(c));

@@ -129,6 +129,48 @@ impl Flag {
     }
 }
 
+/// A set of flags, stored as bits; serialized as a JSON array of flag names in
+/// the order of [`Flag::ALL`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FlagSet(u16);
+
+impl FlagSet {
+    fn bit(flag: Flag) -> u16 {
+        1 << Flag::ALL.iter().position(|f| *f == flag).unwrap_or(15)
+    }
+    pub fn insert(&mut self, flag: Flag) {
+        self.0 |= Self::bit(flag);
+    }
+    pub fn contains(&self, flag: &Flag) -> bool {
+        self.0 & Self::bit(*flag) != 0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+    pub fn len(&self) -> usize {
+        self.0.count_ones() as usize
+    }
+    pub fn iter(&self) -> impl Iterator<Item = Flag> + '_ {
+        Flag::ALL.into_iter().filter(|f| self.contains(f))
+    }
+}
+
+impl FromIterator<Flag> for FlagSet {
+    fn from_iter<I: IntoIterator<Item = Flag>>(iter: I) -> FlagSet {
+        let mut set = FlagSet::default();
+        for f in iter {
+            set.insert(f);
+        }
+        set
+    }
+}
+
+impl Serialize for FlagSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
 /// Who began the close.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -177,7 +219,7 @@ fn ns(d: Duration) -> i64 {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Verdict {
     pub class: Class,
-    pub flags: Vec<Flag>,
+    pub flags: FlagSet,
     pub closed_by: ClosedBy,
     /// For `reset`: who sent the RST that ended it.
     pub reset_by: Option<Side>,
@@ -328,13 +370,13 @@ fn is_simultaneous_close(c: &Connection) -> bool {
     !covers(a, b) && !covers(b, a)
 }
 
-fn flags(c: &Connection) -> Vec<Flag> {
+fn flags(c: &Connection) -> FlagSet {
     let eps = [&c.client, &c.server];
     let any = |f: &dyn Fn(&Endpoint) -> bool| eps.iter().any(|e| f(e));
-    let mut out = Vec::new();
+    let mut out = FlagSet::default();
     let mut set = |cond: bool, flag: Flag| {
         if cond {
-            out.push(flag);
+            out.insert(flag);
         }
     };
     set(c.reuse.is_some(), Flag::TimeWaitReuse);

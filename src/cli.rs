@@ -78,9 +78,13 @@ struct InputArgs {
     #[command(flatten)]
     filter: FilterArgs,
 
-    /// Print nothing on stderr but errors.
+    /// Print nothing on stderr but errors (no warnings, no progress bar).
     #[arg(short, long)]
     quiet: bool,
+
+    /// Worker threads [default: all cores]. The output is the same for any value.
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
 }
 
 #[derive(Args, Debug)]
@@ -240,7 +244,16 @@ fn run_analysis(input: &InputArgs, extra_filter: Filter) -> Analysis {
             msl: input.thresholds.msl,
         },
         filter,
+        threads: input.threads.map_or_else(
+            || std::thread::available_parallelism().map_or(1, |n| n.get()),
+            usize::from,
+        ),
+        progress: !input.quiet && io::stderr().is_terminal(),
     };
+    // Report building and JSON serialization use rayon: keep them to -j too.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(options.threads)
+        .build_global();
     let analysis = analyze(&options);
     for m in &analysis.messages {
         // Errors are always shown; warnings only without --quiet.

@@ -184,6 +184,14 @@ impl CaptureReader {
         }
     }
 
+    /// Size of the input when known (regular uncompressed files).
+    pub fn total_len(&self) -> Option<u64> {
+        match self {
+            CaptureReader::Pcap(r) => r.total_len(),
+            CaptureReader::Pcapng(r) => r.total_len(),
+        }
+    }
+
     /// Bytes consumed so far, for progress reporting.
     pub fn offset(&self) -> u64 {
         match self {

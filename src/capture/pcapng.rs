@@ -107,6 +107,10 @@ impl PcapNgReader {
         })
     }
 
+    pub fn total_len(&self) -> Option<u64> {
+        self.src.total_len
+    }
+
     pub fn offset(&self) -> u64 {
         self.src.offset() + self.pending as u64
     }

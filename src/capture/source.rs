@@ -1,15 +1,17 @@
-//! Byte sources for capture readers: a memory map for regular files, a bounded
-//! streaming buffer for pipes and decompressors.
+//! Byte sources for capture readers: a bounded buffer over a file, a pipe or a
+//! decompressor.
 //!
 //! Readers ask for "at least `n` bytes from the current position" and then consume
 //! what they parsed. `n` is always bounded by the caller (a record or block limit),
 //! so a length field in a hostile file can never size an allocation.
+//!
+//! Files are read with `read(2)` into this buffer, not memory-mapped: measured on
+//! the benchmark capture, reading is as fast as a map, and a map's touched pages
+//! count toward the process's resident memory (the whole file, by the end).
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
-
-use memmap2::Mmap;
 
 /// Compression wrapped around a capture, detected from magic bytes (never from the name).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -36,22 +38,13 @@ impl Compression {
 /// How much a streaming source reads per `read` call.
 const CHUNK: usize = 1 << 20;
 
-enum Backing {
-    /// The whole file, mapped: `fill` never copies.
-    Mapped(Mmap),
-    /// A growable window over a reader; `buf[start..end]` is unconsumed data.
-    Stream {
-        reader: Box<dyn Read + Send>,
-        buf: Vec<u8>,
-        end: usize,
-        eof: bool,
-    },
-}
-
 /// A forward-only byte source with an absolute offset for error messages.
 pub struct Source {
-    backing: Backing,
-    /// Start of unconsumed data inside the backing buffer or map.
+    reader: Box<dyn Read + Send>,
+    /// `buf[start..end]` is unconsumed data.
+    buf: Vec<u8>,
+    end: usize,
+    eof: bool,
     start: usize,
     /// Bytes consumed before `buf[0]` (streaming) – so `offset()` is absolute.
     base: u64,
@@ -65,31 +58,33 @@ impl Source {
         if path.as_os_str() == "-" {
             return Self::from_reader(Box::new(io::stdin()), None);
         }
-        let file = File::open(path)?;
+        let mut file = File::open(path)?;
         let meta = file.metadata()?;
-        if meta.is_file() {
-            let mut head = [0u8; 4];
-            let n = read_up_to(&mut &file, &mut head)?;
-            if Compression::sniff(&head[..n]) == Compression::None && meta.len() > 0 {
-                // SAFETY: the map is read-only and private to this process; a capture
-                // that another process truncates while we read it is the one case a
-                // map cannot defend against, the same trade-off ripgrep makes.
-                if let Ok(map) = unsafe { Mmap::map(&file) } {
-                    return Ok((
-                        Source {
-                            backing: Backing::Mapped(map),
-                            start: 0,
-                            base: 0,
-                            total_len: Some(meta.len()),
-                        },
-                        Compression::None,
-                    ));
-                }
-            }
+        let total_len = meta.is_file().then_some(meta.len());
+        let mut head = [0u8; 4];
+        let n = read_up_to(&mut file, &mut head)?;
+        if Compression::sniff(&head[..n]) == Compression::None && meta.is_file() {
+            // A plain file: read it straight into our buffer, from the start again.
             let file = File::open(path)?;
-            return Self::from_reader(Box::new(file), Some(meta.len()));
+            return Ok((Source::stream(Box::new(file), total_len), Compression::None));
         }
-        Self::from_reader(Box::new(file), None)
+        // A pipe or FIFO (its first bytes are gone, so put them back), or a
+        // compressed file.
+        let reader: Box<dyn Read + Send> =
+            Box::new(io::Cursor::new(head[..n].to_vec()).chain(file));
+        Self::from_reader(reader, total_len)
+    }
+
+    fn stream(reader: Box<dyn Read + Send>, total_len: Option<u64>) -> Source {
+        Source {
+            reader,
+            buf: Vec::new(),
+            end: 0,
+            eof: false,
+            start: 0,
+            base: 0,
+            total_len,
+        }
     }
 
     /// Wraps any reader (stdin, a FIFO, a test buffer), unwrapping compression.
@@ -103,32 +98,23 @@ impl Source {
         let mut head = [0u8; 4];
         let n = read_up_to(&mut reader, &mut head)?;
         let compression = Compression::sniff(&head[..n]);
-        let buffered =
-            BufReader::with_capacity(CHUNK, io::Cursor::new(head[..n].to_vec()).chain(reader));
+        let rest = io::Cursor::new(head[..n].to_vec()).chain(reader);
         let reader: Box<dyn Read + Send> = match compression {
-            Compression::None => Box::new(buffered),
-            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
-            Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered)?),
+            // Plain data: our own buffer is enough.
+            Compression::None => Box::new(rest),
+            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(
+                BufReader::with_capacity(CHUNK, rest),
+            )),
+            Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(
+                BufReader::with_capacity(CHUNK, rest),
+            )?),
         };
         let total_len = if compression == Compression::None {
             total_len
         } else {
             None
         };
-        Ok((
-            Source {
-                backing: Backing::Stream {
-                    reader,
-                    buf: Vec::new(),
-                    end: 0,
-                    eof: false,
-                },
-                start: 0,
-                base: 0,
-                total_len,
-            },
-            compression,
-        ))
+        Ok((Source::stream(reader, total_len), compression))
     }
 
     /// Absolute offset of the next unconsumed byte (in the decompressed stream).
@@ -139,36 +125,26 @@ impl Source {
     /// Returns at least `n` unconsumed bytes, or fewer only at end of input.
     /// The buffer never grows beyond `n` plus one read chunk.
     pub fn fill(&mut self, n: usize) -> io::Result<&[u8]> {
-        match &mut self.backing {
-            Backing::Mapped(map) => Ok(&map[self.start.min(map.len())..]),
-            Backing::Stream {
-                reader,
-                buf,
-                end,
-                eof,
-            } => {
-                while *end - self.start < n && !*eof {
-                    if buf.len() - self.start < n + CHUNK / 4 || *end == buf.len() {
-                        // Shift unconsumed bytes to the front, then make room.
-                        buf.copy_within(self.start..*end, 0);
-                        *end -= self.start;
-                        self.base += self.start as u64;
-                        self.start = 0;
-                        let want = (n + CHUNK).max(buf.len());
-                        if buf.len() < want {
-                            buf.resize(want, 0);
-                        }
-                    }
-                    match reader.read(&mut buf[*end..]) {
-                        Ok(0) => *eof = true,
-                        Ok(k) => *end += k,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(e),
-                    }
+        while self.end - self.start < n && !self.eof {
+            if self.buf.len() - self.start < n + CHUNK / 4 || self.end == self.buf.len() {
+                // Shift unconsumed bytes to the front, then make room.
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.base += self.start as u64;
+                self.start = 0;
+                let want = (n + CHUNK).max(self.buf.len());
+                if self.buf.len() < want {
+                    self.buf.resize(want, 0);
                 }
-                Ok(&buf[self.start..*end])
+            }
+            match self.reader.read(&mut self.buf[self.end..]) {
+                Ok(0) => self.eof = true,
+                Ok(k) => self.end += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
         }
+        Ok(&self.buf[self.start..self.end])
     }
 
     /// Marks `n` bytes as read. `n` must not exceed what `fill` returned.

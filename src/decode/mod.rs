@@ -16,7 +16,7 @@ use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, ip_number};
 use crate::capture::{LinkType, RawPacket};
 use crate::time::Timestamp;
 
-pub use tcp::{Control, TcpOptions};
+pub use tcp::{Control, TcpFlags, TcpOptions};
 
 use crate::flow::seq::SeqNumber;
 
@@ -27,6 +27,9 @@ pub struct Segment {
     /// Which input (position on the command line) and which record in it.
     pub input: u16,
     pub number: u64,
+    /// Position in the merged stream of all inputs (set by the reader): the order
+    /// in which segments are processed, and so the order of connections.
+    pub order: u64,
     pub src: IpAddr,
     pub dst: IpAddr,
     pub src_port: u16,
@@ -44,6 +47,13 @@ pub struct Segment {
     pub options: TcpOptions,
     /// The frame was cut by the snaplen before the end of the segment.
     pub truncated: bool,
+    /// Every control bit as sent (for Zeek's view; the tracker uses `control`).
+    pub flags: TcpFlags,
+    /// Length of the IP datagram from its header (what Zeek counts as IP bytes).
+    pub ip_len: u32,
+    /// The TCP header with its options was not all captured, or the IP length is
+    /// shorter than it (Zeek skips such a packet, `truncated_header`).
+    pub header_cut: bool,
 }
 
 impl Segment {
@@ -145,10 +155,12 @@ pub fn decode(raw: &RawPacket<'_>, input: u16) -> Result<Segment, Skip> {
     let tcp = tcp::Header::parse(payload.payload)?;
     let payload_len = claimed.saturating_sub(tcp.header_len) as u32;
     let truncated = payload.incomplete || payload.payload.len() < claimed;
+    let header_cut = payload.payload.len() < tcp.header_len || claimed < tcp.header_len;
     Ok(Segment {
         ts: raw.ts,
         input,
         number: raw.number,
+        order: 0,
         src,
         dst,
         src_port: tcp.src_port,
@@ -162,6 +174,9 @@ pub fn decode(raw: &RawPacket<'_>, input: u16) -> Result<Segment, Skip> {
         payload_len,
         options: tcp.options,
         truncated,
+        flags: tcp.flags,
+        ip_len: ip_datagram_len(net, claimed),
+        header_cut,
     })
 }
 
@@ -240,6 +255,29 @@ fn claimed_transport_len(net: &LaxNetSlice<'_>, present: usize) -> usize {
         }
         LaxNetSlice::Arp(_) => present,
     }
+}
+
+/// The IP datagram's length as its header gives it (IPv4 total length, IPv6 40
+/// plus the payload length), rebuilt from the transport length when the header
+/// says 0 (TSO).
+fn ip_datagram_len(net: &LaxNetSlice<'_>, transport_len: usize) -> u32 {
+    let len = match net {
+        LaxNetSlice::Ipv4(v4) => {
+            let h = v4.header();
+            match usize::from(h.total_len()) {
+                0 => h.slice().len() + transport_len,
+                total => total,
+            }
+        }
+        LaxNetSlice::Ipv6(v6) => {
+            40 + match usize::from(v6.header().payload_length()) {
+                0 => v6.extensions().slice().len() + transport_len,
+                plen => plen,
+            }
+        }
+        LaxNetSlice::Arp(_) => transport_len,
+    };
+    u32::try_from(len).unwrap_or(u32::MAX)
 }
 
 fn is_first_fragment(net: &LaxNetSlice<'_>) -> bool {

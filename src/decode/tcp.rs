@@ -24,6 +24,17 @@ impl Control {
     }
 }
 
+/// The control bits as sent, every combination kept (SYN+FIN, SYN+RST, FIN+RST):
+/// [`Control`] picks the one that decides for the tracker, while Zeek's view
+/// (`crate::zeek`) counts each bit, as its history codes `q` and `i` need.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TcpFlags {
+    pub syn: bool,
+    pub fin: bool,
+    pub rst: bool,
+    pub ack: bool,
+}
+
 /// The TCP options the tracker uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TcpOptions {
@@ -41,6 +52,7 @@ pub(crate) struct Header {
     pub seq: u32,
     pub ack: Option<u32>,
     pub control: Control,
+    pub flags: TcpFlags,
     pub fin_with_rst: bool,
     pub psh: bool,
     pub window: u16,
@@ -84,6 +96,12 @@ impl Header {
             seq: be32(4),
             ack: has(ACK).then(|| be32(8)),
             control,
+            flags: TcpFlags {
+                syn: has(SYN),
+                fin: has(FIN),
+                rst: has(RST),
+                ack: has(ACK),
+            },
             fin_with_rst: has(RST) && has(FIN),
             psh: has(PSH),
             window: be16(14),

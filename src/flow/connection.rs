@@ -65,23 +65,56 @@ impl Side {
 }
 
 /// Where a piece of evidence is in the capture: enough to find it in Wireshark.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+///
+/// Serialized as `{"ts": seconds, "input": index, "packet": frame number}`. The
+/// input index and frame number share one word (16 + 48 bits), which keeps the
+/// per-connection records small; a frame number beyond 2^48 saturates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PacketRef {
     /// Capture timestamp, seconds since the epoch.
     pub ts: Timestamp,
-    /// Index of the input file (0-based, command-line order).
-    pub input: u16,
-    /// 1-based frame number in that input (Wireshark's `frame.number`).
-    pub packet: u64,
+    loc: u64,
 }
 
 impl PacketRef {
-    pub fn of(seg: &Segment) -> PacketRef {
+    const PACKET_BITS: u32 = 48;
+
+    pub fn new(ts: Timestamp, input: u16, packet: u64) -> PacketRef {
+        let packet = packet.min((1 << Self::PACKET_BITS) - 1);
         PacketRef {
-            ts: seg.ts,
-            input: seg.input,
-            packet: seg.number,
+            ts,
+            loc: (u64::from(input) << Self::PACKET_BITS) | packet,
         }
+    }
+
+    pub fn of(seg: &Segment) -> PacketRef {
+        PacketRef::new(seg.ts, seg.input, seg.number)
+    }
+
+    /// Index of the input file (0-based, command-line order).
+    pub fn input(&self) -> u16 {
+        (self.loc >> Self::PACKET_BITS) as u16
+    }
+
+    /// 1-based frame number in that input (Wireshark's `frame.number`).
+    pub fn packet(&self) -> u64 {
+        self.loc & ((1 << Self::PACKET_BITS) - 1)
+    }
+
+    /// The same packet reference at another time (end-of-capture inferences).
+    pub fn at_time(self, ts: Timestamp) -> PacketRef {
+        PacketRef { ts, ..self }
+    }
+}
+
+impl Serialize for PacketRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("PacketRef", 3)?;
+        st.serialize_field("ts", &self.ts)?;
+        st.serialize_field("input", &self.input())?;
+        st.serialize_field("packet", &self.packet())?;
+        st.end()
     }
 }
 
@@ -267,8 +300,12 @@ impl Endpoint {
 /// One use of a 4-tuple.
 #[derive(Clone, Debug)]
 pub struct Connection {
-    /// Creation order inside its tracker; replaced by the report's id after sorting.
+    /// Processing order of its first segment (`Segment::order`): connections are
+    /// reported in this order, and it identifies the connection until ids exist.
     pub serial: u64,
+    /// The end of what can be observed of it: the end of the capture, or the first
+    /// packet of a newer connection that took over its 4-tuple. Set by `finish`.
+    pub observed_until: Timestamp,
     pub client: Endpoint,
     pub server: Endpoint,
     pub first: PacketRef,
@@ -296,7 +333,7 @@ pub struct Connection {
 /// TIME_WAIT.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Reuse {
-    /// Serial of the previous connection (mapped to its report id later).
+    /// `serial` of the previous connection (mapped to its report id later).
     #[serde(skip)]
     pub previous_serial: u64,
     /// Report id of the previous connection on this 4-tuple.
@@ -346,6 +383,7 @@ impl Connection {
             serial,
             client: Endpoint::new(client),
             server: Endpoint::new(server),
+            observed_until: seg.ts,
             first: at,
             last: at,
             mid_stream,
@@ -637,14 +675,13 @@ impl Connection {
         }
     }
 
-    /// Applies what the end of the capture proves: TIME_WAIT that outlived 2×MSL
-    /// is gone, and an ACK of a FIN that had already been lost once counts only if
-    /// the capture went on long enough to show the FIN was not sent again.
+    /// Applies what the end of its observation (`capture_end`: the end of the
+    /// capture, or the takeover of its 4-tuple) proves: TIME_WAIT that outlived
+    /// 2×MSL is gone, and an ACK of a FIN that had already been lost once counts
+    /// only if the capture went on long enough to show the FIN was not sent again.
     pub fn finish(&mut self, capture_end: Timestamp, msl_ns: i64, grace_ns: i64) {
-        let at = PacketRef {
-            ts: capture_end,
-            ..self.last
-        };
+        self.observed_until = capture_end;
+        let at = self.last.at_time(capture_end);
         for side in [Side::Client, Side::Server] {
             let ep = match side {
                 Side::Client => &mut self.client,

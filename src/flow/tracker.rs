@@ -45,18 +45,20 @@ pub struct TrackerConfig {
 /// Tracks every connection of one shard of the traffic.
 pub struct Tracker {
     cfg: TrackerConfig,
-    table: HashMap<FlowKey, Connection>,
-    done: Vec<Connection>,
-    next_serial: u64,
+    // Boxed: a `Connection` is about a kilobyte, and replacing or moving it by
+    // value on every new connection showed up as memmove time in profiles.
+    table: HashMap<FlowKey, Box<Connection>, ahash::RandomState>,
+    // Boxed too: moving a finished connection out of the table is a pointer copy.
+    #[allow(clippy::vec_box)]
+    done: Vec<Box<Connection>>,
 }
 
 impl Tracker {
     pub fn new(cfg: TrackerConfig) -> Tracker {
         Tracker {
             cfg,
-            table: HashMap::new(),
+            table: HashMap::default(),
             done: Vec::new(),
-            next_serial: 0,
         }
     }
 
@@ -66,23 +68,25 @@ impl Tracker {
         self.table.len()
     }
 
+    /// Feeds one segment, in processing order. A segment's `order` becomes the
+    /// serial of the connection it opens.
     pub fn push(&mut self, seg: &Segment) {
         let key = FlowKey::of(seg);
-        let serial = self.next_serial;
         match self.table.get_mut(&key) {
             None => {
-                self.next_serial += 1;
-                let mut conn = Connection::new(seg, serial);
+                let mut conn = Box::new(Connection::new(seg, seg.order));
                 conn.on_segment(seg);
                 self.table.insert(key, conn);
             }
             Some(current) => {
                 if starts_new_connection(current, seg) {
-                    self.next_serial += 1;
-                    let mut conn = Connection::new(seg, serial);
+                    let mut conn = Box::new(Connection::new(seg, seg.order));
                     conn.reuse = time_wait_reuse(current, seg, self.cfg.msl_ns);
                     conn.on_segment(seg);
-                    let previous = std::mem::replace(current, conn);
+                    let mut previous = std::mem::replace(current, conn);
+                    // Nothing after this SYN belongs to the previous connection: its
+                    // observation ends here.
+                    previous.finish(seg.ts, self.cfg.msl_ns, self.cfg.fin_grace_ns);
                     self.done.push(previous);
                 } else {
                     current.on_segment(seg);
@@ -91,14 +95,21 @@ impl Tracker {
         }
     }
 
-    /// Ends tracking at the end of the capture; every connection gets its final
-    /// end-of-capture inferences.
-    pub fn finish(mut self, capture_end: Timestamp) -> Vec<Connection> {
+    /// Connections already ended by a newer one on their 4-tuple (finished), so
+    /// the caller can turn them into compact report records as it goes.
+    pub fn drain_finished(&mut self) -> std::vec::Drain<'_, Box<Connection>> {
+        self.done.drain(..)
+    }
+
+    /// Ends tracking at the end of the capture: the connections not yet drained,
+    /// every one finished (those still current with `capture_end`).
+    pub fn finish(mut self, capture_end: Timestamp) -> Vec<Box<Connection>> {
         let mut all = self.done;
-        all.extend(self.table.drain().map(|(_, c)| c));
-        for c in &mut all {
-            c.finish(capture_end, self.cfg.msl_ns, self.cfg.fin_grace_ns);
-        }
+        let (msl, grace) = (self.cfg.msl_ns, self.cfg.fin_grace_ns);
+        all.extend(self.table.drain().map(|(_, mut c)| {
+            c.finish(capture_end, msl, grace);
+            c
+        }));
         all
     }
 }

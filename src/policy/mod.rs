@@ -310,7 +310,7 @@ pub(crate) fn describe(c: &ConnectionReport) -> String {
                 ", first {what} from {} at {} (packet {})",
                 side.name(),
                 rfc3339(at.ts),
-                at.packet
+                at.packet()
             )
         })
         .unwrap_or_default();

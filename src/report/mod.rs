@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use crate::capture::pcapng::InterfaceInfo;
 use crate::capture::{Compression, Format, LinkType, Warning};
-use crate::classify::{Class, ClosedBy, Flag, Thresholds, Verdict, classify};
+use crate::classify::{Class, ClosedBy, Flag, FlagSet, Thresholds, Verdict, classify};
 use crate::flow::connection::Reuse;
 use crate::flow::{Connection, EndpointAddr, PacketRef, Side, State};
 use crate::time::Timestamp;
@@ -157,6 +157,9 @@ pub struct ConnectionReport {
     /// 1-based position among all connections of the capture (before any filter,
     /// so ids and `reuse.previous` do not change with the filter).
     pub id: u64,
+    /// Processing order of the first packet (what `id` is assigned from).
+    #[serde(skip)]
+    pub order: u64,
     /// The endpoint that sent the opening SYN (or, without one, see
     /// `roles_guessed`).
     pub client: EndpointAddr,
@@ -174,7 +177,7 @@ pub struct ConnectionReport {
     /// `unanswered`, `open` or `incomplete`.
     pub class: Class,
     /// What the class does not say (see docs/teardown.md).
-    pub flags: Vec<Flag>,
+    pub flags: FlagSet,
     /// RFC 9293 state each side was inferred to be in when the capture ended.
     pub end_state: PerSide<State>,
     /// Who began the close: `client`, `server`, `both` (simultaneous) or `none`.
@@ -207,19 +210,21 @@ pub struct ResetReport {
     pub after_fin: bool,
 }
 
+/// Durations are kept as `f32` seconds (7 significant digits: microseconds up to
+/// minutes, milliseconds up to hours), which halves the size of every record.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Timings {
     /// From the SYN that was answered to the ACK that completed the handshake.
-    pub handshake_rtt: Option<f64>,
+    pub handshake_rtt: Option<f32>,
     /// From the first FIN to the ACK that covered the second FIN.
-    pub close_duration: Option<f64>,
+    pub close_duration: Option<f32>,
     /// How long the passive side stayed in CLOSE_WAIT: from acknowledging the
     /// first FIN to sending its own FIN or RST, or to the capture's end.
-    pub close_wait: Option<f64>,
+    pub close_wait: Option<f32>,
     /// `close_wait` was still running when the capture ended.
     pub close_wait_ongoing: bool,
     /// From the last data segment (either side) to the first FIN or RST.
-    pub idle_before_close: Option<f64>,
+    pub idle_before_close: Option<f32>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -231,12 +236,11 @@ pub struct Evidence {
     pub handshake_ack: Option<PacketRef>,
     /// SYNs (or SYN-ACKs) sent by each side.
     pub syn_transmissions: PerSide<u32>,
-    /// Each side's FIN, if it sent one.
-    pub fins: Vec<FinReport>,
-    /// Every RST kept as evidence (acceptable or not).
+    /// Each side's FIN, if it sent one, in order of first transmission.
+    pub fins: arrayvec::ArrayVec<FinReport, 2>,
+    /// The RSTs kept as evidence: each side's first acceptable one and the first
+    /// few judged invalid.
     pub rsts: Vec<RstReport>,
-    /// State changes of each side and the packet that proved each.
-    pub transitions: PerSide<Vec<crate::flow::connection::Transition>>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -273,31 +277,49 @@ pub struct RstReport {
     pub after_close: bool,
 }
 
-/// Builds the per-connection part of the report; `connections` must already be
-/// finished and sorted. Ids are assigned here.
-pub fn connection_reports(
-    connections: &[Connection],
-    thresholds: &Thresholds,
-    capture_end: Timestamp,
-) -> Vec<ConnectionReport> {
-    let ids: std::collections::HashMap<u64, u64> = connections
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.serial, i as u64 + 1))
-        .collect();
-    connections
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let verdict = classify(c, thresholds, capture_end);
-            let mut r = connection_report(c, &verdict, capture_end);
-            r.id = i as u64 + 1;
-            if let Some(reuse) = r.reuse.as_mut() {
-                reuse.previous = ids.get(&reuse.previous_serial).copied().unwrap_or(0);
-            }
-            r
-        })
-        .collect()
+/// The report record of one finished connection; `id` is set by [`assign_ids`].
+pub fn report_of(c: &Connection, thresholds: &Thresholds) -> ConnectionReport {
+    let verdict = classify(c, thresholds, c.observed_until);
+    connection_report(c, &verdict, c.observed_until)
+}
+
+/// Sorts records by `order` moving each record at most a few times: the keys are
+/// sorted, then the permutation is applied in place by following its cycles
+/// (records are hundreds of bytes; a comparison sort would move each one
+/// log n times).
+fn sort_by_order(reports: &mut [ConnectionReport]) {
+    let mut keys: Vec<(u64, usize)> = reports.iter().map(|r| r.order).zip(0..).collect();
+    keys.sort_unstable();
+    // `dest[i]` is where the record now at `i` belongs.
+    let mut dest = vec![0usize; reports.len()];
+    for (pos, &(_, from)) in keys.iter().enumerate() {
+        dest[from] = pos;
+    }
+    for i in 0..reports.len() {
+        while dest[i] != i {
+            let j = dest[i];
+            reports.swap(i, j);
+            dest.swap(i, j);
+        }
+    }
+}
+
+/// Orders records by their first packet, numbers them from 1, and points each
+/// `reuse.previous` at the id of the connection it reused the 4-tuple of.
+pub fn assign_ids(reports: &mut [ConnectionReport]) {
+    sort_by_order(reports);
+    for (i, r) in reports.iter_mut().enumerate() {
+        r.id = i as u64 + 1;
+    }
+    let orders: Vec<u64> = reports.iter().map(|r| r.order).collect();
+    for r in reports.iter_mut() {
+        if let Some(reuse) = r.reuse.as_mut() {
+            reuse.previous = orders
+                .binary_search(&reuse.previous_serial)
+                .map(|i| i as u64 + 1)
+                .unwrap_or(0);
+        }
+    }
 }
 
 fn connection_report(c: &Connection, v: &Verdict, capture_end: Timestamp) -> ConnectionReport {
@@ -311,6 +333,7 @@ fn connection_report(c: &Connection, v: &Verdict, capture_end: Timestamp) -> Con
     });
     ConnectionReport {
         id: 0,
+        order: c.serial,
         client: c.client.addr,
         server: c.server.addr,
         roles_guessed: c.roles_guessed,
@@ -319,7 +342,7 @@ fn connection_report(c: &Connection, v: &Verdict, capture_end: Timestamp) -> Con
         packets: per(&|e| e.packets),
         bytes: per(&|e| e.bytes),
         class: v.class,
-        flags: v.flags.clone(),
+        flags: v.flags,
         end_state: PerSide {
             client: c.client.state,
             server: c.server.state,
@@ -338,13 +361,13 @@ fn timings(c: &Connection, capture_end: Timestamp) -> Timings {
     if let (Some(syn), Some(ack)) = (c.answered_syn, c.client.acked_peer_syn)
         && c.first_syn_ack.is_some()
     {
-        t.handshake_rtt = Some(ack.ts.secs_since(syn.ts));
+        t.handshake_rtt = Some(ack.ts.secs_since(syn.ts) as f32);
     }
     let Some((first_side, first_at)) = c.first_close else {
         return t;
     };
     if let Some(last) = c.last_data_before_close {
-        t.idle_before_close = Some(first_at.ts.secs_since(last).max(0.0));
+        t.idle_before_close = Some(first_at.ts.secs_since(last).max(0.0) as f32);
     }
     if let (Some(a), Some(b)) = (&c.client.fin, &c.server.fin)
         && let (Some(_), Some(_)) = (a.acked, b.acked)
@@ -352,7 +375,7 @@ fn timings(c: &Connection, capture_end: Timestamp) -> Timings {
         let first = a.first.ts.min(b.first.ts);
         let last_ack = [a.acked, b.acked].into_iter().flatten().map(|p| p.ts).max();
         if let Some(last_ack) = last_ack {
-            t.close_duration = Some(last_ack.secs_since(first));
+            t.close_duration = Some(last_ack.secs_since(first) as f32);
         }
     }
     // CLOSE_WAIT of the passive side: it acknowledged the first FIN, then (maybe)
@@ -373,9 +396,9 @@ fn timings(c: &Connection, capture_end: Timestamp) -> Timings {
         let simultaneous = passive.fin.as_ref().is_some_and(|f| f.first.ts < ack.ts);
         if !simultaneous {
             match own_close {
-                Some(ts) => t.close_wait = Some(ts.secs_since(ack.ts)),
+                Some(ts) => t.close_wait = Some(ts.secs_since(ack.ts) as f32),
                 None => {
-                    t.close_wait = Some(capture_end.secs_since(ack.ts));
+                    t.close_wait = Some(capture_end.secs_since(ack.ts) as f32);
                     t.close_wait_ongoing = true;
                 }
             }
@@ -385,7 +408,7 @@ fn timings(c: &Connection, capture_end: Timestamp) -> Timings {
 }
 
 fn evidence(c: &Connection) -> Evidence {
-    let mut fins = Vec::new();
+    let mut fins = arrayvec::ArrayVec::new();
     let mut rsts = Vec::new();
     for side in [Side::Client, Side::Server] {
         let ep = c.endpoint(side);
@@ -427,10 +450,6 @@ fn evidence(c: &Connection) -> Evidence {
         },
         fins,
         rsts,
-        transitions: PerSide {
-            client: c.client.transitions.clone(),
-            server: c.server.transitions.clone(),
-        },
     }
 }
 
@@ -445,7 +464,7 @@ pub fn summarize(
     let mut flags: BTreeMap<&'static str, u64> = Flag::ALL.iter().map(|f| (f.name(), 0)).collect();
     for c in connections {
         *classes.entry(c.class.name()).or_default() += 1;
-        for f in &c.flags {
+        for f in c.flags.iter() {
             *flags.entry(f.name()).or_default() += 1;
         }
     }

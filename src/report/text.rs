@@ -2,11 +2,17 @@
 
 use std::io::{self, Write};
 
-use super::Report;
+use super::{ConnectionReport, Report};
 use crate::classify::Class;
 
 /// How many problem connections the text summary lists.
 pub const MAX_LISTED: usize = 20;
+
+/// The connections the text and HTML summaries list as problems: a problem class
+/// (half-closed hang, lost FIN, reset, refused, unanswered) or a TIME_WAIT reuse.
+pub fn is_problem(c: &ConnectionReport) -> bool {
+    c.class.is_problem() || c.reuse.is_some()
+}
 
 pub fn write_text(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let s = &report.summary;
@@ -49,7 +55,7 @@ pub fn write_text(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let problems: Vec<_> = report
         .connections
         .iter()
-        .filter(|c| c.class.is_problem() || c.reuse.is_some())
+        .filter(|c| is_problem(c))
         .collect();
     if !problems.is_empty() {
         writeln!(
