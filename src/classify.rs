@@ -385,7 +385,7 @@ fn flags(c: &Connection) -> FlagSet {
         any(&|e| e.fin.as_ref().is_some_and(|f| f.transmissions > 1)),
         Flag::FinRetransmitted,
     );
-    set(any(&|e| e.syn_count > 1), Flag::SynRetransmitted);
+    set(any(&|e| e.syn_repeats > 0), Flag::SynRetransmitted);
     set(is_simultaneous_close(c), Flag::SimultaneousClose);
     set(
         any(&|e| e.rst.as_ref().is_some_and(|r| r.after_close)),

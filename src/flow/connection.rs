@@ -189,9 +189,19 @@ pub struct Endpoint {
     /// First SYN (or SYN-ACK) it sent, and the latest.
     pub syn_first: Option<PacketRef>,
     pub syn_last: Option<PacketRef>,
+    /// SYNs (pure, or SYN-ACKs) it sent: every transmission.
     pub syn_count: u32,
+    /// Of those, the ones that repeated an earlier SYN or SYN-ACK (the one SYN and
+    /// one SYN-ACK each side sends in a simultaneous open are not repeats).
+    pub syn_repeats: u32,
+    /// When it entered TIME_WAIT, or last acknowledged a resent FIN there (which
+    /// restarts the 2×MSL timer: RFC 9293 §3.10.7.4, Linux's
+    /// `tcp_timewait_state_process`).
+    pub time_wait_since: Option<PacketRef>,
     /// It answered with SYN-ACK rather than opening with SYN.
     pub sent_syn_ack: bool,
+    /// It sent a pure SYN (active open).
+    pub sent_pure_syn: bool,
     /// One past the highest sequence number it has used (SYN and FIN included).
     pub next_seq: Option<SeqNumber>,
     /// Highest acknowledgment number it sent (its RCV.NXT, as far as we know).
@@ -234,7 +244,10 @@ impl Endpoint {
             syn_first: None,
             syn_last: None,
             syn_count: 0,
+            syn_repeats: 0,
+            time_wait_since: None,
             sent_syn_ack: false,
+            sent_pure_syn: false,
             next_seq: None,
             highest_ack: None,
             acked_peer_syn: None,
@@ -444,6 +457,7 @@ impl Connection {
         self.last = at;
         let scaled = self.client.window_scale.is_some() && self.server.window_scale.is_some();
         let (me, peer) = self.pair_mut(side);
+        let first_from_side = me.packets == 0;
         me.packets += 1;
         me.first_ts.get_or_insert(seg.ts);
         me.last_ts = Some(seg.ts);
@@ -505,10 +519,13 @@ impl Connection {
             self.syn(side, seg, at, &mut events);
             self.ack(side, seg, at, &mut events);
         } else {
+            // A side first seen without a SYN is picked up mid-stream; only its
+            // first segment says so (a CLOSED side sending later, e.g. a FIN resent
+            // after the close or data in flight after a RST, stays CLOSED).
             let me = self.endpoint(side);
-            if me.state == State::Closed
+            if first_from_side
+                && me.state == State::Closed
                 && me.syn_first.is_none()
-                && me.rst.is_none()
                 && seg.control != Control::Rst
             {
                 events.push((side, Event::SeenMidStream));
@@ -533,6 +550,14 @@ impl Connection {
             Side::Server => &mut self.server,
         };
         me.isn.get_or_insert(seg.seq);
+        let repeat = if seg.ack.is_some() {
+            me.sent_syn_ack
+        } else {
+            std::mem::replace(&mut me.sent_pure_syn, true)
+        };
+        if repeat {
+            me.syn_repeats += 1;
+        }
         me.syn_count += 1;
         me.syn_first.get_or_insert(at);
         me.syn_last = Some(at);
@@ -556,12 +581,22 @@ impl Connection {
         let (me, peer) = self.pair_mut(side);
         me.highest_ack = Some(me.highest_ack.map_or(ack, |h| h.max(ack)));
         if let Some(isn) = peer.isn
-            && me.acked_peer_syn.is_none()
             && ack > isn
         {
-            me.acked_peer_syn = Some(at);
-            events.push((side, Event::AckPeerSyn));
-            events.push((side.other(), Event::SynAcked));
+            if me.acked_peer_syn.is_none() {
+                me.acked_peer_syn = Some(at);
+                events.push((side, Event::AckPeerSyn));
+            }
+            // Every ACK of its SYN counts for a peer still waiting for one: in a
+            // simultaneous open the first one reaches it while it is SYN_SENT.
+            if peer.state == State::SynReceived || me.acked_peer_syn == Some(at) {
+                events.push((side.other(), Event::SynAcked));
+            }
+        }
+        // A TIME_WAIT holder that acknowledges the peer's FIN again (it was resent)
+        // restarts its 2×MSL timer.
+        if me.state == State::TimeWait && peer.fin.as_ref().is_some_and(|f| ack > f.seq) {
+            me.time_wait_since = Some(at);
         }
         if let Some(fin) = peer.fin.as_mut()
             && fin.acked.is_none()
@@ -643,10 +678,12 @@ impl Connection {
             }
             return;
         }
+        // Every acceptable RST closes (a refused SYN may be retried and refused
+        // again); the first one is kept as evidence.
+        events.push((side, Event::SendRst));
+        events.push((side.other(), Event::RecvRst));
         if me.rst.is_none() {
             me.rst = Some(evidence);
-            events.push((side, Event::SendRst));
-            events.push((side.other(), Event::RecvRst));
             if self.first_close.is_none() {
                 self.first_close = Some((side, at));
                 self.last_data_before_close = last_data;
@@ -669,6 +706,9 @@ impl Connection {
                 });
             }
             ep.state = to;
+            if to == State::TimeWait {
+                ep.time_wait_since = Some(at);
+            }
             if to == State::Established {
                 self.established = true;
             }
@@ -705,8 +745,8 @@ impl Connection {
             }
             let ep = self.endpoint(side);
             if ep.state == State::TimeWait
-                && let Some(entered) = ep.entered(State::TimeWait)
-                && capture_end.0 - entered.ts.0 >= 2 * msl_ns
+                && let Some(since) = ep.time_wait_since
+                && capture_end.0 - since.ts.0 >= 2 * msl_ns
             {
                 self.apply(side, Event::TimeWaitExpired, at);
             }
@@ -721,9 +761,11 @@ impl Connection {
 /// lags or leads the host's: only a RST *far* outside is called invalid.
 fn rst_acceptable(seg: &Segment, receiver: &Endpoint, scaled: bool) -> bool {
     if receiver.state == State::SynSent {
+        // Without an ACK that acknowledges the SYN, RFC 9293 drops the RST.
         return match (seg.ack, receiver.isn) {
             (Some(ack), Some(isn)) => ack == isn + 1,
-            _ => true,
+            (Some(_), None) => true,
+            (None, _) => false,
         };
     }
     let Some(rcv_nxt) = receiver.highest_ack else {

@@ -8,8 +8,6 @@
 //! client's FIN sits at 0xFFFF_FFFF and is acknowledged with 0), and [`HALF`],
 //! whose sequence numbers cross 2^31.
 //!
-//! Tests marked `#[ignore = "BUG: ..."]` state what the engine should do and
-//! currently does not; `cargo test -- --ignored` shows them failing.
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -594,8 +592,6 @@ mod syn_sent {
     }
 
     #[test]
-    #[ignore = "BUG: in SYN-SENT a RST without ACK is accepted (rst_acceptable's `_ => true`), \
-                but RFC 9293 §3.10.7.3 and docs/teardown.md accept it only when it acknowledges the SYN"]
     fn rst_without_ack_in_syn_sent_is_not_acceptable() {
         for i in ISNS {
             let mut c = syn_sent(i);
@@ -610,8 +606,6 @@ mod syn_sent {
     }
 
     #[test]
-    #[ignore = "BUG: a client that retries its SYN after a RST (Windows does) ends SYN_SENT: \
-                the second RST is valid but rst() only turns the first one into events"]
     fn refused_syn_retried_after_the_rst_ends_closed() {
         for i in ISNS {
             let mut c = syn_sent(i);
@@ -664,8 +658,6 @@ mod syn_sent {
     }
 
     #[test]
-    #[ignore = "BUG: simultaneous open leaves one side SYN_RECEIVED forever: the peer's ACK of its \
-                SYN (SynAcked) arrived while it was SYN_SENT and is never applied again"]
     fn simultaneous_open_ends_with_both_sides_established() {
         for i in ISNS {
             let mut segs = simultaneous_opening(i).into_iter();
@@ -684,8 +676,6 @@ mod syn_sent {
     }
 
     #[test]
-    #[ignore = "BUG (arguable): each side of a simultaneous open sends one SYN and one SYN-ACK, \
-                but syn_count counts both, so the connection gets syn_retransmitted"]
     fn simultaneous_open_is_not_a_syn_retransmission() {
         for i in ISNS {
             let mut segs = simultaneous_opening(i).into_iter();
@@ -1772,8 +1762,6 @@ mod time_wait {
     }
 
     #[test]
-    #[ignore = "BUG: TIME_WAIT expiry counts 2×MSL from entering TIME_WAIT; RFC 9293 §3.10.7.4 \
-                and Linux restart it on each retransmitted FIN (as docs/teardown.md's rule also omits)"]
     fn time_wait_restarts_when_the_peer_fin_is_acknowledged_again() {
         for i in ISNS {
             let mut c = time_wait(i);
@@ -1794,8 +1782,6 @@ mod time_wait {
     }
 
     #[test]
-    #[ignore = "BUG: Endpoint::entered() reads the transition log, capped at 32 entries; an endpoint \
-                that entered TIME_WAIT after the cap never expires (nor counts for time_wait_reuse)"]
     fn time_wait_expires_after_many_lost_acks_of_the_fin() {
         for i in ISNS {
             let mut c = fin_wait_2(i);
@@ -1991,8 +1977,6 @@ mod classification {
     }
 
     #[test]
-    #[ignore = "BUG: in a mid-stream connection a CLOSED side that sends again (here its FIN, resent \
-                after the final ACK was lost) gets SeenMidStream and becomes ESTABLISHED, not LAST_ACK"]
     fn mid_stream_lost_final_ack_puts_the_passive_closer_back_in_last_ack() {
         for i in ISNS {
             let (cs, s) = (i.c(), i.s() + 100);
@@ -2007,8 +1991,6 @@ mod classification {
     }
 
     #[test]
-    #[ignore = "BUG: in a mid-stream connection the receiver of a RST that sends a segment already in \
-                flight gets SeenMidStream and goes back from CLOSED to ESTABLISHED"]
     fn mid_stream_segment_in_flight_after_a_reset_leaves_its_sender_closed() {
         for i in ISNS {
             let mut c = mid_stream(i);

@@ -145,7 +145,7 @@ fn time_wait_reuse(current: &Connection, seg: &Segment, msl_ns: i64) -> Option<R
         if ep.state != State::TimeWait {
             continue;
         }
-        let Some(entered) = ep.entered(State::TimeWait) else {
+        let Some(entered) = ep.time_wait_since else {
             continue;
         };
         let gap = seg.ts.0 - entered.ts.0;
