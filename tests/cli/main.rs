@@ -6,5 +6,6 @@ mod check;
 mod common;
 mod formats;
 mod kernel;
+mod parallel;
 mod suricata;
 mod usage;
