@@ -38,6 +38,9 @@ pub struct Options {
     pub threads: usize,
     /// Show a progress bar on stderr once the run takes more than a second.
     pub progress: bool,
+    /// Most connections tracked at once, over all threads (memory bound; the
+    /// least recently active are evicted beyond it).
+    pub max_connections: usize,
 }
 
 /// The report plus what the command line needs to tell the user.
@@ -295,7 +298,7 @@ enum Msg {
 
 /// A shard: tracks the connections whose 4-tuples hash to it and turns each
 /// finished connection into its compact report record as soon as it ends.
-fn worker(rx: Receiver<Msg>, cfg: TrackerConfig, t: Thresholds) -> Vec<ConnectionReport> {
+fn worker(rx: Receiver<Msg>, cfg: TrackerConfig, t: Thresholds) -> (Vec<ConnectionReport>, u64) {
     let mut tracker = Tracker::new(cfg);
     let mut out = Vec::new();
     for msg in rx {
@@ -307,12 +310,13 @@ fn worker(rx: Receiver<Msg>, cfg: TrackerConfig, t: Thresholds) -> Vec<Connectio
                 out.extend(tracker.drain_finished().map(|c| report_of(&c, &t)));
             }
             Msg::End(capture_end) => {
+                let evicted = tracker.evicted();
                 out.extend(tracker.finish(capture_end).iter().map(|c| report_of(c, &t)));
-                break;
+                return (out, evicted);
             }
         }
     }
-    out
+    (out, tracker.evicted())
 }
 
 /// A progress bar (bytes read, packets/s, connections) shown on stderr only once
@@ -369,14 +373,17 @@ pub fn analyze(options: &Options) -> Analysis {
     let mut messages = Vec::new();
     let (mut inputs, mut unreadable) = open_inputs(options, &mut messages);
     let t = options.thresholds;
+    let workers = options.threads.max(1) - 1;
     let cfg = TrackerConfig {
         msl_ns: t.msl.as_nanos() as i64,
         fin_grace_ns: t.fin_grace.as_nanos() as i64,
+        // Each shard gets its share of the cap.
+        max_tracked: options.max_connections.div_ceil(workers.max(1)).max(1),
     };
     let total_bytes = inputs.iter().map(|i| i.total_len).sum::<Option<u64>>();
     let mut progress = Progress::new(options.progress, total_bytes);
-    let workers = options.threads.max(1) - 1;
     let mut reports: Vec<ConnectionReport> = Vec::new();
+    let mut evicted = 0u64;
     if workers == 0 {
         let mut tracker = Tracker::new(cfg);
         read_all(&mut inputs, &mut progress, |seg| {
@@ -386,6 +393,7 @@ pub fn analyze(options: &Options) -> Analysis {
             }
         });
         let capture_end = capture_end(&inputs);
+        evicted = tracker.evicted();
         reports.extend(tracker.finish(capture_end).iter().map(|c| report_of(c, &t)));
     } else {
         // The reader decodes and routes by a direction-independent hash of the
@@ -421,8 +429,14 @@ pub fn analyze(options: &Options) -> Analysis {
                 match h.join() {
                     // Take the first shard's vector as it is: copying it would
                     // double the peak memory of the records.
-                    Ok(mut part) if reports.is_empty() => std::mem::swap(&mut reports, &mut part),
-                    Ok(mut part) => reports.append(&mut part),
+                    Ok((mut part, n)) => {
+                        evicted += n;
+                        if reports.is_empty() {
+                            std::mem::swap(&mut reports, &mut part);
+                        } else {
+                            reports.append(&mut part);
+                        }
+                    }
                     Err(panic) => std::panic::resume_unwind(panic),
                 }
             }
@@ -458,6 +472,13 @@ pub fn analyze(options: &Options) -> Analysis {
     }
     let mut summary = summarize(&connection_reports, &input_reports, &t);
     summary.filtered_out = (total - connection_reports.len()) as u64;
+    summary.evicted = evicted;
+    if evicted > 0 {
+        messages.push(format!(
+            "teardown: warning: {evicted} connections were evicted to stay within --max-connections {} (flagged `evicted`; their verdicts cover what was seen until then)",
+            options.max_connections
+        ));
+    }
     Analysis {
         report: Report {
             schema_version: SCHEMA_VERSION,

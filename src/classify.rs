@@ -99,10 +99,13 @@ pub enum Flag {
     /// Frames were cut by the snaplen (the verdict still holds: lengths come from
     /// the IP header).
     Truncated,
+    /// Tracking gave up on the connection to stay within `--max-connections`; its
+    /// verdict covers what was seen until then.
+    Evicted,
 }
 
 impl Flag {
-    pub const ALL: [Flag; 9] = [
+    pub const ALL: [Flag; 10] = [
         Flag::TimeWaitReuse,
         Flag::MidStream,
         Flag::FinRetransmitted,
@@ -112,6 +115,7 @@ impl Flag {
         Flag::DataAfterFin,
         Flag::InvalidRst,
         Flag::Truncated,
+        Flag::Evicted,
     ];
 
     pub fn name(self) -> &'static str {
@@ -125,6 +129,7 @@ impl Flag {
             Flag::DataAfterFin => "data_after_fin",
             Flag::InvalidRst => "invalid_rst",
             Flag::Truncated => "truncated",
+            Flag::Evicted => "evicted",
         }
     }
 }
@@ -394,6 +399,7 @@ fn flags(c: &Connection) -> FlagSet {
     set(any(&|e| e.data_after_peer_fin > 0), Flag::DataAfterFin);
     set(any(&|e| e.invalid_rst_count > 0), Flag::InvalidRst);
     set(any(&|e| e.truncated), Flag::Truncated);
+    set(c.evicted, Flag::Evicted);
     out
 }
 

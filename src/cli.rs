@@ -82,6 +82,16 @@ struct InputArgs {
     #[arg(short, long)]
     quiet: bool,
 
+    /// Most connections tracked at once; beyond it the least recently active are
+    /// evicted (flagged `evicted`). Bounds memory on floods and scans.
+    #[arg(long, value_name = "N", default_value_t = tcp_teardown::flow::TrackerConfig::DEFAULT_MAX_TRACKED, value_parser = clap::value_parser!(usize))]
+    max_connections: usize,
+
+    /// Print run statistics on stderr at the end: time, packets per second,
+    /// connections, peak memory (Linux).
+    #[arg(long)]
+    stats: bool,
+
     /// Worker threads [default: all cores]. The output is the same for any value.
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
@@ -249,11 +259,13 @@ fn run_analysis(input: &InputArgs, extra_filter: Filter) -> Analysis {
             usize::from,
         ),
         progress: !input.quiet && io::stderr().is_terminal(),
+        max_connections: input.max_connections.max(1),
     };
     // Report building and JSON serialization use rayon: keep them to -j too.
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads)
         .build_global();
+    let start = std::time::Instant::now();
     let analysis = analyze(&options);
     for m in &analysis.messages {
         // Errors are always shown; warnings only without --quiet.
@@ -261,7 +273,27 @@ fn run_analysis(input: &InputArgs, extra_filter: Filter) -> Analysis {
             eprintln!("{m}");
         }
     }
+    if input.stats {
+        let s = &analysis.report.summary;
+        let secs = start.elapsed().as_secs_f64();
+        eprintln!(
+            "teardown: stats: {:.3} s, {} packets ({:.0}/s), {} connections, {} threads, peak RSS {}",
+            secs,
+            s.packets,
+            s.packets as f64 / secs.max(1e-9),
+            s.connections + s.filtered_out,
+            options.threads,
+            peak_rss().map_or_else(|| "unknown".to_string(), |kb| format!("{kb} KiB")),
+        );
+    }
     analysis
+}
+
+/// Peak resident memory of this process (Linux: `VmHWM` in /proc/self/status).
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
@@ -360,11 +392,26 @@ fn write_report(report: &Report, format: OutputFormat, path: Option<&Path>) -> R
 
 /// Writes a temporary file next to `path` and renames it into place only once
 /// complete: an interrupted run never leaves a half-written file, and an existing
-/// one is replaced whole or not at all.
+/// one is replaced whole or not at all. A path that exists and is not a regular
+/// file (`/dev/null`, `/dev/stdout`, a FIFO) is written directly: renaming over it
+/// would replace the device or pipe with a file.
 fn write_atomically(
     path: &Path,
     render: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> Result<()> {
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+    {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        let mut out = io::BufWriter::new(file);
+        render(&mut out).with_context(|| format!("cannot write {}", path.display()))?;
+        out.flush()
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        return Ok(());
+    }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -377,6 +424,16 @@ fn write_atomically(
         .into_inner()
         .map_err(|e| e.into_error())
         .with_context(|| format!("cannot write {}", path.display()))?;
+    // A new report gets the usual permissions (tempfile creates 0600); a replaced
+    // one keeps its own.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map(|m| m.permissions())
+            .unwrap_or_else(|_| std::fs::Permissions::from_mode(0o644));
+        let _ = tmp.as_file().set_permissions(mode);
+    }
     tmp.persist(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())

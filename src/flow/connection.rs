@@ -338,6 +338,8 @@ pub struct Connection {
     pub last_data_before_close: Option<Timestamp>,
     /// Set by the tracker when this connection reused a 4-tuple in TIME_WAIT.
     pub reuse: Option<Reuse>,
+    /// Tracking gave up on it to stay within the cap on tracked connections.
+    pub evicted: bool,
     /// Zeek's view of the same packets (`conn_state`, `history`).
     pub zeek: ZeekState,
 }
@@ -407,6 +409,7 @@ impl Connection {
             first_close: None,
             last_data_before_close: None,
             reuse: None,
+            evicted: false,
             zeek: ZeekState::new(),
         }
     }

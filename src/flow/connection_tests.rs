@@ -2009,6 +2009,7 @@ mod tracker {
         TrackerConfig {
             msl_ns: nanos(t.msl),
             fin_grace_ns: nanos(t.fin_grace),
+            max_tracked: TrackerConfig::DEFAULT_MAX_TRACKED,
         }
     }
 

@@ -40,9 +40,24 @@ pub struct TrackerConfig {
     pub msl_ns: i64,
     /// How long an unacknowledged FIN may wait before it counts as lost.
     pub fin_grace_ns: i64,
+    /// Most connections this tracker keeps state for at once (see [`Tracker`]).
+    pub max_tracked: usize,
+}
+
+impl TrackerConfig {
+    /// The default cap on tracked connections, over all shards: about 1.2 KB of
+    /// state each, so some 120 MB at worst.
+    pub const DEFAULT_MAX_TRACKED: usize = 100_000;
 }
 
 /// Tracks every connection of one shard of the traffic.
+///
+/// Memory is bounded by `max_tracked`: when a new connection would exceed it, the
+/// eighth of the tracked connections that were idle longest (by their last
+/// packet) are evicted — finished there and then, their observation ending at the
+/// packet that forced the eviction, flagged `evicted` — and counted. A SYN flood
+/// or a scan is the usual cause; a later packet of an evicted connection starts a
+/// new, mid-stream one.
 pub struct Tracker {
     cfg: TrackerConfig,
     // Boxed: a `Connection` is about a kilobyte, and replacing or moving it by
@@ -51,6 +66,7 @@ pub struct Tracker {
     // Boxed too: moving a finished connection out of the table is a pointer copy.
     #[allow(clippy::vec_box)]
     done: Vec<Box<Connection>>,
+    evicted: u64,
 }
 
 impl Tracker {
@@ -59,6 +75,7 @@ impl Tracker {
             cfg,
             table: HashMap::default(),
             done: Vec::new(),
+            evicted: 0,
         }
     }
 
@@ -72,6 +89,9 @@ impl Tracker {
     /// serial of the connection it opens.
     pub fn push(&mut self, seg: &Segment) {
         let key = FlowKey::of(seg);
+        if self.table.len() >= self.cfg.max_tracked.max(1) && !self.table.contains_key(&key) {
+            self.evict(seg.ts);
+        }
         match self.table.get_mut(&key) {
             None => {
                 let mut conn = Box::new(Connection::new(seg, seg.order));
@@ -91,6 +111,30 @@ impl Tracker {
                 } else {
                     current.on_segment(seg);
                 }
+            }
+        }
+    }
+
+    /// Connections evicted so far because the cap was reached.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    /// Finishes the least recently active eighth of the tracked connections.
+    fn evict(&mut self, now: Timestamp) {
+        let n = (self.table.len() / 8).max(1);
+        let mut idle: Vec<(Timestamp, u64, FlowKey)> = self
+            .table
+            .iter()
+            .map(|(k, c)| (c.last.ts, c.serial, *k))
+            .collect();
+        idle.select_nth_unstable_by_key(n - 1, |&(ts, serial, _)| (ts, serial));
+        for (_, _, key) in idle.into_iter().take(n) {
+            if let Some(mut c) = self.table.remove(&key) {
+                c.evicted = true;
+                c.finish(now, self.cfg.msl_ns, self.cfg.fin_grace_ns);
+                self.done.push(c);
+                self.evicted += 1;
             }
         }
     }

@@ -102,6 +102,7 @@ mod tests {
             filter: Filter::default(),
             threads: 1,
             progress: false,
+            max_connections: 100_000,
         })
         .report
     }

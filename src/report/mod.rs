@@ -136,6 +136,9 @@ pub struct Summary {
     pub connections: u64,
     /// Connections the filter left out.
     pub filtered_out: u64,
+    /// Connections evicted to stay within the cap on tracked connections
+    /// (`--max-connections`); each is also flagged `evicted`.
+    pub evicted: u64,
     /// Packet records read over all inputs.
     pub packets: u64,
     /// Records that were TCP segments.
@@ -472,6 +475,7 @@ pub fn summarize(
     Summary {
         connections: connections.len() as u64,
         filtered_out: 0,
+        evicted: 0,
         packets: inputs.iter().map(|i| i.packets).sum(),
         tcp_packets: inputs.iter().map(|i| i.tcp_packets).sum(),
         first_ts: inputs.iter().filter_map(|i| i.first_ts).min(),

@@ -4,6 +4,7 @@
 mod bad_input;
 mod check;
 mod common;
+mod floods;
 mod formats;
 mod kernel;
 mod parallel;

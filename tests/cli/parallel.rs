@@ -7,7 +7,12 @@ fn json_with_threads(inputs: &[&str], threads: &str) -> Vec<u8> {
     let mut args = vec!["analyze", "--format", "json", "-j", threads];
     args.extend_from_slice(inputs);
     let out = run(&args, None);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -40,7 +45,18 @@ fn one_two_and_three_threads_give_byte_identical_reports() {
 fn ndjson_is_identical_across_thread_counts() {
     let kernel = fixture("kernel/client.pcap");
     let run_nd = |j: &str| {
-        run(&["analyze", "--format", "ndjson", "-j", j, kernel.to_str().unwrap()], None).stdout
+        run(
+            &[
+                "analyze",
+                "--format",
+                "ndjson",
+                "-j",
+                j,
+                kernel.to_str().unwrap(),
+            ],
+            None,
+        )
+        .stdout
     };
     assert_eq!(run_nd("1"), run_nd("2"));
 }

@@ -104,3 +104,60 @@ fn text_summary_shows_every_class() {
     }
     assert!(text.contains("30 connections"));
 }
+
+#[test]
+fn writing_to_a_device_writes_through_it_instead_of_replacing_it() {
+    use std::os::unix::fs::FileTypeExt;
+    let devnull = std::path::Path::new("/dev/null");
+    let before = std::fs::metadata(devnull).unwrap().file_type();
+    assert!(before.is_char_device());
+    let f = fixture("formats/one_tcp_stream.pcap");
+    let out = run(
+        &[
+            "analyze",
+            "-f",
+            "json",
+            "-o",
+            "/dev/null",
+            f.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::metadata(devnull)
+            .unwrap()
+            .file_type()
+            .is_char_device(),
+        "/dev/null was replaced"
+    );
+}
+
+#[test]
+fn a_new_report_file_is_readable_by_others() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("r.json");
+    let f = fixture("formats/one_tcp_stream.pcap");
+    let out = run(
+        &[
+            "analyze",
+            "-f",
+            "json",
+            "-o",
+            report.to_str().unwrap(),
+            f.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        std::fs::metadata(&report).unwrap().permissions().mode() & 0o777,
+        0o644
+    );
+}

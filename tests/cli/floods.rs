@@ -1,0 +1,114 @@
+//! Floods and scans (fixtures/load/): bounded memory, every handshake judged, and
+//! the cap on tracked connections evicts with a warning.
+
+use serde_json::Value;
+
+use crate::common::*;
+
+/// Runs `analyze --stats` and returns the report and the peak RSS in KiB.
+fn analyze_with_stats(file: &str, extra: &[&str]) -> (Value, u64, String) {
+    let path = fixture(file);
+    let mut args = vec![
+        "analyze",
+        "--format",
+        "json",
+        "--stats",
+        path.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = run(&args, None);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let rss = stderr
+        .split("peak RSS ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .expect("--stats prints the peak RSS (Linux)");
+    (serde_json::from_slice(&out.stdout).unwrap(), rss, stderr)
+}
+
+fn classes(report: &Value) -> Vec<&str> {
+    report["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["class"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_spoofed_syn_flood_is_all_unanswered_in_bounded_memory() {
+    let (report, rss_kib, _) = analyze_with_stats("load/pkt.TCP.synflood.spoofed.pcap", &[]);
+    let classes = classes(&report);
+    assert_eq!(classes.len(), 37_669);
+    assert!(classes.iter().all(|c| *c == "unanswered"));
+    assert!(rss_kib <= 128 * 1024, "peak RSS {rss_kib} KiB");
+    assert_eq!(report["summary"]["evicted"], 0);
+}
+
+#[test]
+fn the_connection_cap_evicts_the_idle_with_a_warning_and_lowers_memory() {
+    let (full, full_rss, _) =
+        analyze_with_stats("load/pkt.TCP.synflood.spoofed.pcap", &["-j", "1"]);
+    let (capped, capped_rss, stderr) = analyze_with_stats(
+        "load/pkt.TCP.synflood.spoofed.pcap",
+        &["-j", "1", "--max-connections", "2000"],
+    );
+    let evicted = capped["summary"]["evicted"].as_u64().unwrap();
+    assert!(evicted > 30_000, "evicted {evicted}");
+    assert!(
+        stderr.contains("evicted to stay within --max-connections 2000"),
+        "{stderr}"
+    );
+    assert_eq!(capped["summary"]["flags"]["evicted"], evicted);
+    // Same verdicts: an unanswered SYN stays unanswered when evicted.
+    assert_eq!(classes(&capped), classes(&full));
+    assert!(
+        capped_rss < full_rss,
+        "capped {capped_rss} KiB, uncapped {full_rss} KiB"
+    );
+}
+
+#[test]
+fn a_port_scan_is_unanswered_or_refused() {
+    let (report, rss_kib, _) = analyze_with_stats("load/synscan.pcap", &[]);
+    let classes = classes(&report);
+    assert!(classes.len() > 1_900);
+    assert!(
+        classes
+            .iter()
+            .all(|c| *c == "unanswered" || *c == "refused"),
+        "{classes:?}"
+    );
+    assert!(classes.contains(&"refused"));
+    assert!(rss_kib <= 128 * 1024);
+}
+
+#[test]
+fn a_syn_ack_reflection_is_unanswered_handshakes_and_stray_resets() {
+    let (report, rss_kib, _) = analyze_with_stats("load/amp.TCP.reflection.SYNACK.pcap", &[]);
+    assert!(rss_kib <= 128 * 1024);
+    for c in report["connections"].as_array().unwrap() {
+        let syns = &c["evidence"]["syn_transmissions"];
+        let handshake = syns["client"].as_u64().unwrap() + syns["server"].as_u64().unwrap() > 0;
+        if handshake {
+            assert!(c["class"] == "unanswered" || c["class"] == "refused", "{c}");
+        } else {
+            // Backscatter without a handshake: picked up mid-stream.
+            assert!(
+                c["flags"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|f| f == "mid_stream"),
+                "{c}"
+            );
+        }
+    }
+}
