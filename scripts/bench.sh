@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Benchmark: teardown against the floor (a bare decode of every record) and its
+# peers (tcptrace, tshark), on the same capture, in the same run.
+#
+# usage: scripts/bench.sh [CAPTURE] [RUNS]
+#   CAPTURE  default /tmp/teardown-bench/http.pcap, recorded by scripts/mkcapture.sh
+#            when missing (root: network namespaces, nginx, wrk, tcpdump)
+#   RUNS     runs per command, default 5 (medians are reported)
+# Set PEERS=0 to skip tcptrace and tshark.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+capture=${1:-/tmp/teardown-bench/http.pcap}
+runs=${2:-5}
+peers=${PEERS:-1}
+
+[ -s "$capture" ] || scripts/mkcapture.sh "$capture" 6
+need=()
+command -v /usr/bin/time >/dev/null || need+=(time)
+if [ "$peers" = 1 ]; then
+  command -v tcptrace >/dev/null || need+=(tcptrace)
+  command -v tshark >/dev/null || need+=(tshark)
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+cargo build --release --quiet --bin teardown --example floor
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+# measure NAME CMD...: runs CMD $runs times, records "seconds maxrss_kb" per run.
+measure() {
+  local name=$1; shift
+  : > "$out/$name"
+  for _ in $(seq "$runs"); do
+    /usr/bin/time -f "%e %M" -o "$out/time" "$@" > /dev/null 2> "$out/stderr" || {
+      echo "$name failed:"; cat "$out/stderr"; exit 1; }
+    tail -n 1 "$out/time" >> "$out/$name"
+  done
+}
+median() { sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+
+cores=$(nproc)
+measure floor ./target/release/examples/floor "$capture"
+measure teardown ./target/release/teardown analyze "$capture" --format json -o "$out/report.json"
+measure teardown-j1 ./target/release/teardown analyze "$capture" --format json -o "$out/report.json" -j 1
+measure teardown-text ./target/release/teardown analyze "$capture" --format text
+if [ "$peers" = 1 ]; then
+  measure tcptrace tcptrace -n "$capture"
+  measure tshark tshark -q -n -r "$capture" -z conv,tcp
+fi
+
+floor_s=$(cut -d' ' -f1 "$out/floor" | median)
+td_s=$(cut -d' ' -f1 "$out/teardown" | median)
+packets=$(./target/release/examples/floor "$capture" | awk '{print $1}')
+conns=$(./target/release/teardown analyze "$capture" --format json | grep -o '"connections":[0-9]*' | head -1 | cut -d: -f2)
+echo "capture: $capture ($(du -h "$capture" | cut -f1), $packets records, $conns connections)"
+echo "machine: $cores cores, $(uname -r); $runs runs each, medians"
+printf '%-22s %9s %10s %12s %12s\n' command seconds "x floor" "x teardown" "peak RSS MiB"
+for name in floor teardown teardown-j1 teardown-text tcptrace tshark; do
+  [ -s "$out/$name" ] || continue
+  s=$(cut -d' ' -f1 "$out/$name" | median)
+  kb=$(cut -d' ' -f2 "$out/$name" | median)
+  awk -v n="$name" -v s="$s" -v f="$floor_s" -v t="$td_s" -v kb="$kb" \
+    'BEGIN {printf "%-22s %9.3f %10.2f %12.2f %12.1f\n", n, s, s / f, s / t, kb / 1024}'
+done
+echo "teardown = analyze --format json -o FILE with all cores; -j1 = one thread; text = no JSON"
