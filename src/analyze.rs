@@ -260,15 +260,16 @@ fn read_all(inputs: &mut [Input], progress: &mut Progress, mut sink: impl FnMut(
     }
     let mut order = 0u64;
     if inputs.len() == 1 {
-        // One input: no merging needed.
-        while let Some(mut seg) = pending[0].take() {
+        // One input: no merging, and no segment parked in `pending` between reads.
+        let mut next = pending[0].take();
+        while let Some(mut seg) = next {
             seg.order = order;
             order += 1;
             sink(seg);
             if order.is_multiple_of(65_536) {
                 progress.tick(inputs, order);
             }
-            pending[0] = inputs[0].next_segment();
+            next = inputs[0].next_segment();
         }
         return;
     }

@@ -16,6 +16,9 @@ use crate::decode::{Control, Segment};
 use crate::time::Timestamp;
 use crate::zeek::ZeekState;
 
+/// The state-machine events one segment produces, on the stack.
+type Events = arrayvec::ArrayVec<(Side, Event), 8>;
+
 /// At most this many transitions are kept per endpoint as evidence.
 const MAX_TRANSITIONS: usize = 32;
 /// At most this many invalid RSTs are kept per endpoint (the rest are counted).
@@ -515,7 +518,8 @@ impl Connection {
         let seg_end = seg.seq + seg.seq_len();
         me.next_seq = Some(me.next_seq.map_or(seg_end, |n| n.max(seg_end)));
 
-        let mut events: Vec<(Side, Event)> = Vec::with_capacity(4);
+        // At most: mid-stream pick-up, two per ACK part, two per control part.
+        let mut events = Events::new();
         if seg.control == Control::Syn {
             // The control part first: a SYN-ACK in a simultaneous open moves
             // SYN_SENT to SYN_RECEIVED before its ACK part is looked at.
@@ -547,7 +551,7 @@ impl Connection {
         }
     }
 
-    fn syn(&mut self, side: Side, seg: &Segment, at: PacketRef, events: &mut Vec<(Side, Event)>) {
+    fn syn(&mut self, side: Side, seg: &Segment, at: PacketRef, events: &mut Events) {
         let me = match side {
             Side::Client => &mut self.client,
             Side::Server => &mut self.server,
@@ -579,7 +583,7 @@ impl Connection {
         }
     }
 
-    fn ack(&mut self, side: Side, seg: &Segment, at: PacketRef, events: &mut Vec<(Side, Event)>) {
+    fn ack(&mut self, side: Side, seg: &Segment, at: PacketRef, events: &mut Events) {
         let Some(ack) = seg.ack else { return };
         let (me, peer) = self.pair_mut(side);
         me.highest_ack = Some(me.highest_ack.map_or(ack, |h| h.max(ack)));
@@ -612,7 +616,7 @@ impl Connection {
         }
     }
 
-    fn fin(&mut self, side: Side, seg: &Segment, at: PacketRef, events: &mut Vec<(Side, Event)>) {
+    fn fin(&mut self, side: Side, seg: &Segment, at: PacketRef, events: &mut Events) {
         let fin_seq = seg.seq + seg.payload_len;
         let last_data = self.client.last_data.max(self.server.last_data);
         let me = match side {
@@ -653,14 +657,7 @@ impl Connection {
         }
     }
 
-    fn rst(
-        &mut self,
-        side: Side,
-        seg: &Segment,
-        at: PacketRef,
-        scaled: bool,
-        events: &mut Vec<(Side, Event)>,
-    ) {
+    fn rst(&mut self, side: Side, seg: &Segment, at: PacketRef, scaled: bool, events: &mut Events) {
         let after_fin = self.client.fin.is_some() || self.server.fin.is_some();
         let after_close = self.close_completed();
         let last_data = self.client.last_data.max(self.server.last_data);
