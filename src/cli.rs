@@ -210,6 +210,10 @@ enum OutputFormat {
     Json,
     /// One JSON connection object per line.
     Ndjson,
+    /// Zeek's conn.log (TSV): Zeek's conn_state and history (docs/zeek.md).
+    Zeek,
+    /// One self-contained page: summary, diagnoses, charts, problem table, ladders.
+    Html,
 }
 
 /// Parses `250ms`, `5s`, `2m` or a bare number of seconds.
@@ -373,6 +377,10 @@ fn render(report: &Report, format: OutputFormat, out: &mut dyn Write) -> io::Res
         OutputFormat::Text => report::text::write_text(report, out),
         OutputFormat::Json => report::json::write_json(report, out),
         OutputFormat::Ndjson => report::json::write_ndjson(report, out),
+        OutputFormat::Zeek => report::zeek_log::write_conn_log(report, out),
+        OutputFormat::Html => {
+            report::html::write_html(report, &report::html::report_inputs(report), out)
+        }
     }
 }
 

@@ -14,6 +14,7 @@ pub mod classify;
 pub mod decode;
 pub mod filter;
 pub mod flow;
+pub mod ladder;
 pub mod policy;
 pub mod report;
 pub mod time;

@@ -6,8 +6,11 @@
 //! whatever a short snaplen left. The TCP header's fixed 20 bytes are read here so a
 //! frame cut inside the TCP options still yields flags and sequence numbers, and the
 //! payload length comes from the IP header's lengths, never from the captured length.
+//! A tunnel (`tunnel.rs`) is followed to the TCP inside, which is decoded as if it
+//! had been captured alone.
 
 pub mod tcp;
+mod tunnel;
 
 use std::net::IpAddr;
 
@@ -49,7 +52,8 @@ pub struct Segment {
     pub truncated: bool,
     /// Every control bit as sent (for Zeek's view; the tracker uses `control`).
     pub flags: TcpFlags,
-    /// Length of the IP datagram from its header (what Zeek counts as IP bytes).
+    /// Length of the IP datagram as its header states it (0 in a TSO frame);
+    /// what Zeek counts as IP bytes.
     pub ip_len: u32,
     /// The TCP header with its options was not all captured, or the IP length is
     /// shorter than it (Zeek skips such a packet, `truncated_header`).
@@ -111,16 +115,30 @@ pub fn decode(raw: &RawPacket<'_>, input: u16) -> Result<Segment, Skip> {
         }
         other => return Err(Skip::UnsupportedLinkType(other)),
     };
-    // etherparse stops at encapsulations it does not know; PPPoE sessions and MPLS
-    // label stacks are unwrapped here.
-    let inner;
-    let sliced = match (&sliced.net, sliced.ether_payload()) {
-        (None, Some(p)) => {
-            inner = unwrap_encapsulation(p.ether_type.0, p.payload)?;
-            inner
+    segment_of(sliced, raw, input, 0)
+}
+
+/// How many tunnels deep a TCP segment is looked for.
+const MAX_TUNNEL_DEPTH: u8 = 3;
+
+/// The TCP segment in a sliced frame: link-layer encapsulations etherparse does
+/// not know are unwrapped, then tunnels (GRE, VXLAN, Geneve, GTP-U, AYIYA,
+/// Teredo, IP in IP; see [`tunnel`]) are followed to the TCP inside.
+fn segment_of<'a>(
+    sliced: LaxSlicedPacket<'a>,
+    raw: &RawPacket<'a>,
+    input: u16,
+    depth: u8,
+) -> Result<Segment, Skip> {
+    // etherparse stops at encapsulations it does not know; PPPoE sessions, MPLS
+    // label stacks, VN-Tags, 802.1ah (PBB) and FabricPath are unwrapped here.
+    let mut sliced = sliced;
+    for _ in 0..4 {
+        match (&sliced.net, sliced.ether_payload()) {
+            (None, Some(p)) => sliced = unwrap_encapsulation(p.ether_type.0, p.payload)?,
+            _ => break,
         }
-        _ => sliced,
-    };
+    }
     let net = sliced.net.as_ref().ok_or(Skip::NotIp)?;
     let (src, dst, payload) = match net {
         LaxNetSlice::Ipv4(v4) => {
@@ -142,6 +160,18 @@ pub fn decode(raw: &RawPacket<'_>, input: u16) -> Result<Segment, Skip> {
         LaxNetSlice::Arp(_) => return Err(Skip::NotIp),
     };
     if payload.ip_number != ip_number::TCP {
+        // A tunnel: the TCP inside is decoded as if it had been captured alone
+        // (an outer datagram cut into fragments is not reassembled).
+        if depth < MAX_TUNNEL_DEPTH && !payload.fragmented {
+            let inner = match tunnel::decapsulate(payload.ip_number.0, payload.payload) {
+                Some(tunnel::Inner::Ethernet(frame)) => {
+                    LaxSlicedPacket::from_ethernet(frame).map_err(|_| Skip::TooShort)?
+                }
+                Some(tunnel::Inner::Ip(packet)) => ip(packet)?,
+                None => return Err(Skip::NotTcp),
+            };
+            return segment_of(inner, raw, input, depth + 1);
+        }
         return Err(Skip::NotTcp);
     }
     let claimed = claimed_transport_len(net, payload.payload.len());
@@ -175,19 +205,25 @@ pub fn decode(raw: &RawPacket<'_>, input: u16) -> Result<Segment, Skip> {
         options: tcp.options,
         truncated,
         flags: tcp.flags,
-        ip_len: ip_datagram_len(net, claimed),
+        ip_len: ip_datagram_len(net),
         header_cut,
     })
 }
 
 const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
+const ETHERTYPE_VNTAG: u16 = 0x8926;
+const ETHERTYPE_PBB: u16 = 0x88e7;
+const ETHERTYPE_FABRICPATH: u16 = 0x8903;
 const ETHERTYPE_MPLS_UNICAST: u16 = 0x8847;
 const ETHERTYPE_MPLS_MULTICAST: u16 = 0x8848;
 const PPP_IPV4: u16 = 0x0021;
 const PPP_IPV6: u16 = 0x0057;
 
-/// PPPoE session (RFC 2516: 6-byte header, then the PPP protocol) and MPLS (4-byte
-/// labels until bottom-of-stack, then IP recognised by its version nibble).
+/// PPPoE session (RFC 2516: 6-byte header, then the PPP protocol), MPLS (4-byte
+/// labels until bottom-of-stack, then IP recognised by its version nibble),
+/// Cisco VN-Tag (4 bytes, then the next EtherType) and 802.1ah provider backbone
+/// bridging (a 4-byte I-TAG, then the customer's Ethernet frame), Cisco
+/// FabricPath (a 2-byte FTag/TTL, then the original Ethernet frame).
 fn unwrap_encapsulation(ether_type: u16, payload: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> {
     match ether_type {
         ETHERTYPE_PPPOE_SESSION => {
@@ -198,6 +234,27 @@ fn unwrap_encapsulation(ether_type: u16, payload: &[u8]) -> Result<LaxSlicedPack
                 PPP_IPV4 | PPP_IPV6 => ip(&payload[8..]),
                 _ => Err(Skip::NotIp),
             }
+        }
+        ETHERTYPE_VNTAG => {
+            if payload.len() < 6 {
+                return Err(Skip::TooShort);
+            }
+            Ok(ether(
+                u16::from_be_bytes([payload[4], payload[5]]),
+                &payload[6..],
+            ))
+        }
+        ETHERTYPE_PBB => {
+            if payload.len() < 4 {
+                return Err(Skip::TooShort);
+            }
+            LaxSlicedPacket::from_ethernet(&payload[4..]).map_err(|_| Skip::TooShort)
+        }
+        ETHERTYPE_FABRICPATH => {
+            if payload.len() < 2 {
+                return Err(Skip::TooShort);
+            }
+            LaxSlicedPacket::from_ethernet(&payload[2..]).map_err(|_| Skip::TooShort)
         }
         ETHERTYPE_MPLS_UNICAST | ETHERTYPE_MPLS_MULTICAST => {
             let mut rest = payload;
@@ -257,27 +314,15 @@ fn claimed_transport_len(net: &LaxNetSlice<'_>, present: usize) -> usize {
     }
 }
 
-/// The IP datagram's length as its header gives it (IPv4 total length, IPv6 40
-/// plus the payload length), rebuilt from the transport length when the header
-/// says 0 (TSO).
-fn ip_datagram_len(net: &LaxNetSlice<'_>, transport_len: usize) -> u32 {
-    let len = match net {
-        LaxNetSlice::Ipv4(v4) => {
-            let h = v4.header();
-            match usize::from(h.total_len()) {
-                0 => h.slice().len() + transport_len,
-                total => total,
-            }
-        }
-        LaxNetSlice::Ipv6(v6) => {
-            40 + match usize::from(v6.header().payload_length()) {
-                0 => v6.extensions().slice().len() + transport_len,
-                plen => plen,
-            }
-        }
-        LaxNetSlice::Arp(_) => transport_len,
-    };
-    u32::try_from(len).unwrap_or(u32::MAX)
+/// The IP datagram's length as its header states it: the IPv4 total length
+/// (0 in a TSO frame, where the payload length comes from the capture), or 40
+/// plus the IPv6 payload length. Zeek counts this as IP bytes.
+fn ip_datagram_len(net: &LaxNetSlice<'_>) -> u32 {
+    match net {
+        LaxNetSlice::Ipv4(v4) => u32::from(v4.header().total_len()),
+        LaxNetSlice::Ipv6(v6) => 40 + u32::from(v6.header().payload_length()),
+        LaxNetSlice::Arp(_) => 0,
+    }
 }
 
 fn is_first_fragment(net: &LaxNetSlice<'_>) -> bool {

@@ -16,8 +16,10 @@
 //! else.
 
 pub mod diagnosis;
+pub mod html;
 pub mod json;
 pub mod text;
+pub mod zeek_log;
 
 use std::collections::BTreeMap;
 
