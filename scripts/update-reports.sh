@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet --bin teardown
-bin=target/release/teardown
+bin=${CARGO_TARGET_DIR:-target}/release/teardown
 demo=fixtures/kernel/client.pcap   # relative: the reports show paths as given
 
 "$bin" analyze "$demo" -f html -o reports/client.html

@@ -64,7 +64,7 @@ fn write_row(r: &ZeekRow, out: &mut dyn Write) -> io::Result<()> {
         out,
         "{ts}\t{uid}\t{oh}\t{op}\t{rh}\t{rp}\ttcp\t-\t{dur}\t{ob}\t{rb}\t{cs}\t-\t-\t{missed}\t{history}\t{opk}\t{oip}\t{rpk}\t{rip}\t-",
         ts = secs(r.ts),
-        uid = r.uid,
+        uid = crate::zeek::uid(r.orig, r.resp, r.ts),
         oh = r.orig.ip,
         op = r.orig.port,
         rh = r.resp.ip,
@@ -114,7 +114,6 @@ mod tests {
         ZeekRow {
             conn_state: "SF",
             history: history.to_string(),
-            uid: "CtestUid".to_string(),
             ts: Timestamp(1_362_692_526_869_344_499),
             orig: a("141.142.228.5", 59856),
             resp: a("2001:db8::1", 80),
@@ -146,8 +145,8 @@ mod tests {
         #open	2013-03-07-21-42-06
         #fields	ts	uid	id.orig_h	id.orig_p	id.resp_h	id.resp_p	proto	service	duration	orig_bytes	resp_bytes	conn_state	local_orig	local_resp	missed_bytes	history	orig_pkts	orig_ip_bytes	resp_pkts	resp_ip_bytes	tunnel_parents
         #types	time	string	addr	port	addr	port	enum	string	interval	count	count	string	bool	bool	count	string	count	count	count	count	set[string]
-        1362692526.869344	CtestUid	141.142.228.5	59856	2001:db8::1	80	tcp	-	0.212346	136	5007	SF	-	-	0	ShADadFf	6	458	7	5379	-
-        1362692526.869344	CtestUid	141.142.228.5	59856	2001:db8::1	80	tcp	-	-	-	-	SF	-	-	0	-	6	458	7	5379	-
+        1362692526.869344	C11iwwodUjSwmg1hXQ	141.142.228.5	59856	2001:db8::1	80	tcp	-	0.212346	136	5007	SF	-	-	0	ShADadFf	6	458	7	5379	-
+        1362692526.869344	C11iwwodUjSwmg1hXQ	141.142.228.5	59856	2001:db8::1	80	tcp	-	-	-	-	SF	-	-	0	-	6	458	7	5379	-
         #close	2013-03-07-21-42-06
         ");
     }

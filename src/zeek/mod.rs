@@ -46,9 +46,6 @@ pub struct ZeekRow {
     pub conn_state: &'static str,
     /// Zeek's `history` letters (upper case: originator; `^`: roles flipped).
     pub history: String,
-    /// A deterministic connection id in Zeek's style: `C` and the base62 of 96
-    /// bits of the FNV-1a-128 hash of originator, responder and start time.
-    pub uid: String,
     /// Time of the row's first packet.
     pub ts: Timestamp,
     /// Zeek's originator and responder (after its flips; may be the reverse
@@ -143,7 +140,6 @@ fn row_of(s: &Session) -> ZeekRow {
     ZeekRow {
         conn_state: s.conn_state(),
         history: s.history.as_str().to_string(),
-        uid: uid(orig.addr, resp.addr, s.start),
         ts: s.start,
         orig: orig.addr,
         resp: resp.addr,
@@ -170,7 +166,6 @@ fn empty_row() -> ZeekRow {
     ZeekRow {
         conn_state: "OTH",
         history: String::new(),
-        uid: uid(nobody, nobody, Timestamp(0)),
         ts: Timestamp(0),
         orig: nobody,
         resp: nobody,
