@@ -367,14 +367,8 @@ pub fn collect_ladders(inputs: &[PathBuf], wanted: &[LadderRequest]) -> Ladders 
     }
     while let Some(Reverse((_, i))) = heads.pop() {
         if let Some(seg) = pending[i].take() {
-            let src = EndpointAddr {
-                ip: seg.src,
-                port: seg.src_port,
-            };
-            let dst = EndpointAddr {
-                ip: seg.dst,
-                port: seg.dst_port,
-            };
+            let src = seg.src_endpoint();
+            let dst = seg.dst_endpoint();
             for (key, from) in [((src, dst), Side::Client), ((dst, src), Side::Server)] {
                 if let Some(list) = by_tuple.get(&key) {
                     for &w in list {

@@ -21,6 +21,7 @@ use crate::time::Timestamp;
 
 pub use tcp::{Control, TcpFlags, TcpOptions};
 
+use crate::flow::EndpointAddr;
 use crate::flow::seq::SeqNumber;
 
 /// One TCP segment, owned and compact, with everything the tracker needs.
@@ -61,6 +62,22 @@ pub struct Segment {
 }
 
 impl Segment {
+    /// The sender's address and port.
+    pub fn src_endpoint(&self) -> EndpointAddr {
+        EndpointAddr {
+            ip: self.src,
+            port: self.src_port,
+        }
+    }
+
+    /// The receiver's address and port.
+    pub fn dst_endpoint(&self) -> EndpointAddr {
+        EndpointAddr {
+            ip: self.dst,
+            port: self.dst_port,
+        }
+    }
+
     /// Sequence space the segment occupies: payload plus one for SYN and FIN.
     pub fn seq_len(&self) -> u32 {
         self.payload_len + self.control.seq_len()

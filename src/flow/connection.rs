@@ -373,14 +373,8 @@ pub struct Reuse {
 impl Connection {
     /// Starts a connection from its first segment, choosing client and server.
     pub fn new(seg: &Segment, serial: u64) -> Connection {
-        let src = EndpointAddr {
-            ip: seg.src,
-            port: seg.src_port,
-        };
-        let dst = EndpointAddr {
-            ip: seg.dst,
-            port: seg.dst_port,
-        };
+        let src = seg.src_endpoint();
+        let dst = seg.dst_endpoint();
         let (client, server, mid_stream, guessed) = match (seg.control, seg.ack) {
             // The sender of the pure SYN is the client.
             (Control::Syn, None) => (src, dst, false, false),

@@ -17,14 +17,8 @@ pub struct FlowKey {
 
 impl FlowKey {
     pub fn of(seg: &Segment) -> FlowKey {
-        let s = EndpointAddr {
-            ip: seg.src,
-            port: seg.src_port,
-        };
-        let d = EndpointAddr {
-            ip: seg.dst,
-            port: seg.dst_port,
-        };
+        let s = seg.src_endpoint();
+        let d = seg.dst_endpoint();
         if s <= d {
             FlowKey { a: s, b: d }
         } else {

@@ -50,12 +50,7 @@ pub fn write_markdown(
             .unwrap_or(0);
         writeln!(out, "| {} | {n} |", class.name())?;
     }
-    let mut offenders: Vec<u64> = result
-        .failed_rules()
-        .flat_map(|r| r.connections.iter().copied())
-        .collect();
-    offenders.sort_unstable();
-    offenders.dedup();
+    let offenders = result.offenders();
     if !offenders.is_empty() {
         writeln!(
             out,

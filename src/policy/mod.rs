@@ -234,6 +234,17 @@ impl CheckResult {
     pub fn failed_rules(&self) -> impl Iterator<Item = &RuleResult> {
         self.rules.iter().filter(|r| !r.held)
     }
+
+    /// Ids of the connections behind the failed rules, each once, in id order.
+    pub fn offenders(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = self
+            .failed_rules()
+            .flat_map(|r| r.connections.iter().copied())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
 }
 
 /// Applies the rules to the (already filtered) connections of `report`.

@@ -23,12 +23,7 @@ pub fn write_text(result: &CheckResult, report: &Report, out: &mut dyn Write) ->
             fmt_allowed(r.allowed),
         )?;
     }
-    let mut offenders: Vec<u64> = result
-        .failed_rules()
-        .flat_map(|r| r.connections.iter().copied())
-        .collect();
-    offenders.sort_unstable();
-    offenders.dedup();
+    let offenders = result.offenders();
     if !offenders.is_empty() {
         writeln!(
             out,

@@ -11,7 +11,6 @@ use super::endpoint::{Endpoint, EndpointState, seq_delta};
 use super::history::{History, mask};
 use super::ports;
 use crate::decode::{Segment, TcpFlags};
-use crate::flow::EndpointAddr;
 use crate::time::Timestamp;
 
 use EndpointState::*;
@@ -75,14 +74,8 @@ impl Session {
     /// `IPBasedAnalyzer::NewConn`: the sender of the first packet is the
     /// originator, unless `TCPAnalyzer::WantConnection` flips the roles.
     pub fn new(seg: &Segment) -> Session {
-        let src = EndpointAddr {
-            ip: seg.src,
-            port: seg.src_port,
-        };
-        let dst = EndpointAddr {
-            ip: seg.dst,
-            port: seg.dst_port,
-        };
+        let src = seg.src_endpoint();
+        let dst = seg.dst_endpoint();
         let mut s = Session {
             ep: [Endpoint::new(src, true), Endpoint::new(dst, false)],
             orig_ix: 0,
