@@ -363,17 +363,29 @@ fn closed_by(c: &Connection) -> ClosedBy {
     }
 }
 
-/// Each FIN was sent by a side that had not yet received the other's: the ACK
-/// number on each first FIN does not cover the other FIN. Independent of where
-/// the capture was taken.
+/// Each FIN was sent by a side that had not yet received the other's — the ACK
+/// number on each first FIN does not cover the other FIN, which holds wherever
+/// the capture was taken — and the two FINs crossed: the second was sent within
+/// [`CROSSING_WINDOW_NS`] (or four handshake round trips, if longer) of the
+/// first. Without the time bound, a first FIN that was lost and a close by the
+/// peer minutes later would look simultaneous.
 fn is_simultaneous_close(c: &Connection) -> bool {
     let (Some(a), Some(b)) = (&c.client.fin, &c.server.fin) else {
         return false;
     };
     let covers =
         |f: &FinEvidence, other: &FinEvidence| f.ack_on_first.is_some_and(|ack| ack > other.seq);
-    !covers(a, b) && !covers(b, a)
+    let rtt = match (c.answered_syn, c.client.acked_peer_syn) {
+        (Some(syn), Some(ack)) => (ack.ts.0 - syn.ts.0).max(0),
+        _ => 0,
+    };
+    let window = CROSSING_WINDOW_NS.max(4 * rtt);
+    let apart = (a.first.ts.0 - b.first.ts.0).abs();
+    !covers(a, b) && !covers(b, a) && apart <= window
 }
+
+/// How far apart two FINs may be sent and still count as crossing (1 s).
+const CROSSING_WINDOW_NS: i64 = 1_000_000_000;
 
 fn flags(c: &Connection) -> FlagSet {
     let eps = [&c.client, &c.server];

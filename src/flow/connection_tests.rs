@@ -1239,6 +1239,25 @@ mod fin_wait_1 {
     }
 
     #[test]
+    fn a_lost_fin_and_a_peer_close_minutes_later_are_not_a_simultaneous_close() {
+        // zeek's pppoe-over-qinq trace: the client's FIN is never acknowledged
+        // (the server's ACKs stop just below it), and the server closes on its
+        // own 235 s later; neither FIN acknowledges the other, but they did not
+        // cross.
+        for i in ISNS {
+            let mut c = fin_wait_1(i);
+            send(&mut c, ack(S, i.s(), i.c()).at(500));
+            send(&mut c, fin(S, i.s(), i.c()).at(235_000));
+            send(&mut c, fin(S, i.s(), i.c()).at(236_000));
+            let v = verdict(&mut c, 240_000);
+            assert_eq!(v.class, Class::LostFin, "{i:?}");
+            assert_eq!(v.closed_by, ClosedBy::Client);
+            assert!(!flags(&v).contains(&Flag::SimultaneousClose));
+            assert_eq!(states(&c), (State::FinWait1, State::FinWait1));
+        }
+    }
+
+    #[test]
     fn crossing_fins_without_acks_are_incomplete_then_lost() {
         for i in ISNS {
             let crossed = || {
