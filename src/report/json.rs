@@ -16,7 +16,7 @@ use crate::filter::Filter;
 /// Connections serialized by one task.
 const CHUNK: usize = 2048;
 /// Connections held serialized in memory at once (bounds the buffers).
-const WAVE: usize = 8 * CHUNK;
+const WAVE: usize = 4 * CHUNK;
 
 /// The report without its connections, in the same field order as [`Report`].
 #[derive(Serialize)]
