@@ -327,7 +327,7 @@ impl Severity for Class {
 /// period while the capture went on, otherwise too early to tell.
 fn fin_fate(fin: &FinEvidence, t: &Thresholds, end: Timestamp) -> Class {
     let resent = fin.transmissions > 1 || fin.acks_lost > 0;
-    let waited_out = end.0 - fin.last.ts.0 > ns(t.fin_grace);
+    let waited_out = end.0.saturating_sub(fin.last.ts.0) > ns(t.fin_grace);
     if resent || waited_out {
         Class::LostFin
     } else {
@@ -345,7 +345,7 @@ fn one_fin(fin: &FinEvidence, passive: &Endpoint, t: &Thresholds, end: Timestamp
     let silent_since = passive
         .last_progress()
         .map_or(acked.ts, |p| p.max(acked.ts));
-    if end.0 - silent_since.0 >= ns(t.hang_after) {
+    if end.0.saturating_sub(silent_since.0) >= ns(t.hang_after) {
         Class::HalfClosedHang
     } else {
         Class::Incomplete
@@ -375,13 +375,14 @@ fn is_simultaneous_close(c: &Connection) -> bool {
     };
     let covers =
         |f: &FinEvidence, other: &FinEvidence| f.ack_on_first.is_some_and(|ack| ack > other.seq);
+    // Saturating: a crafted capture can put any timestamps in these packets.
     let rtt = match (c.answered_syn, c.client.acked_peer_syn) {
-        (Some(syn), Some(ack)) => (ack.ts.0 - syn.ts.0).max(0),
+        (Some(syn), Some(ack)) => ack.ts.0.saturating_sub(syn.ts.0).max(0),
         _ => 0,
     };
-    let window = CROSSING_WINDOW_NS.max(4 * rtt);
-    let apart = (a.first.ts.0 - b.first.ts.0).abs();
-    !covers(a, b) && !covers(b, a) && apart <= window
+    let window = CROSSING_WINDOW_NS.max(rtt.saturating_mul(4));
+    let apart = a.first.ts.0.abs_diff(b.first.ts.0);
+    !covers(a, b) && !covers(b, a) && apart <= window.unsigned_abs()
 }
 
 /// How far apart two FINs may be sent and still count as crossing (1 s).

@@ -475,7 +475,7 @@ impl Connection {
         };
         if let Some(prev) = me.last_sig {
             let same = Signature { ts: prev.ts, ..sig } == prev;
-            if same && (seg.ts.0 - prev.ts.0).abs() < DUPLICATE_WINDOW_NS {
+            if same && seg.ts.0.abs_diff(prev.ts.0) < DUPLICATE_WINDOW_NS.unsigned_abs() {
                 me.duplicates += 1;
                 return;
             }
@@ -727,9 +727,9 @@ impl Connection {
                 && let Some(acked) = fin.acked
             {
                 // The next retransmission would come one doubled back-off later.
-                let backoff = fin.prev_tx.map_or(0, |p| fin.last.ts.0 - p.0);
-                let needed = grace_ns.max(2 * backoff);
-                if capture_end.0 - acked.ts.0 < needed {
+                let backoff = fin.prev_tx.map_or(0, |p| fin.last.ts.0.saturating_sub(p.0));
+                let needed = grace_ns.max(backoff.saturating_mul(2));
+                if capture_end.0.saturating_sub(acked.ts.0) < needed {
                     fin.acked = None;
                     lost = true;
                 }
@@ -740,7 +740,7 @@ impl Connection {
             let ep = self.endpoint(side);
             if ep.state == State::TimeWait
                 && let Some(since) = ep.time_wait_since
-                && capture_end.0 - since.ts.0 >= 2 * msl_ns
+                && capture_end.0.saturating_sub(since.ts.0) >= msl_ns.saturating_mul(2)
             {
                 self.apply(side, Event::TimeWaitExpired, at);
             }

@@ -186,8 +186,8 @@ fn time_wait_reuse(current: &Connection, seg: &Segment, msl_ns: i64) -> Option<R
         let Some(entered) = ep.time_wait_since else {
             continue;
         };
-        let gap = seg.ts.0 - entered.ts.0;
-        if gap >= 2 * msl_ns {
+        let gap = seg.ts.0.saturating_sub(entered.ts.0);
+        if gap >= msl_ns.saturating_mul(2) {
             continue;
         }
         // What the TIME_WAIT holder checks (tcp_timewait_state_process): the SYN's
