@@ -252,6 +252,15 @@ impl PcapNgReader {
     fn section_header(&mut self, offset: u64) -> Result<(), CaptureError> {
         let big = self.big_endian;
         let block = self.block();
+        if block.len() < 16 {
+            // A 12-byte block (the smallest length the framing accepts) has no
+            // version to check: nothing after it can be trusted.
+            return Err(CaptureError::Malformed {
+                what: "section header block",
+                offset,
+                reason: format!("{} bytes long, too short for a version", block.len()),
+            });
+        }
         let (major, minor) = (read_u16(block, 12, big), read_u16(block, 14, big));
         // SHB: type, length, byte-order magic, version (4), section length (8).
         let parsed_ok = block.len() >= 28 && !walk_options(&block[24..block.len() - 4], big).1;
@@ -461,6 +470,41 @@ fn read_u16(b: &[u8], at: usize, big: bool) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn read_all(data: &[u8]) -> (usize, Option<CaptureError>) {
+        let (src, _) =
+            Source::from_reader(Box::new(std::io::Cursor::new(data.to_vec())), None).unwrap();
+        let mut r = PcapNgReader::new(src).unwrap();
+        let mut n = 0;
+        loop {
+            match r.next_packet() {
+                Ok(Some(_)) => n += 1,
+                Ok(None) => return (n, None),
+                Err(e) => return (n, Some(e)),
+            }
+        }
+    }
+
+    #[test]
+    fn a_section_header_too_short_for_a_version_ends_the_file() {
+        // Regression: a 12-byte section header (type, length, byte-order magic)
+        // was read past its end for the version, a panic.
+        let mut shb = vec![0x0a, 0x0d, 0x0d, 0x0a, 12, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a];
+        let (n, e) = read_all(&shb);
+        assert_eq!(n, 0);
+        let e = e.unwrap().to_string();
+        assert!(e.contains("section header block at offset 0"), "{e}");
+        // Big-endian, after a valid first section.
+        let mut file = vec![
+            0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 28, 0, 0, 0,
+        ];
+        shb[4..8].copy_from_slice(&[0, 0, 0, 12]);
+        shb[8..12].copy_from_slice(&[0x1a, 0x2b, 0x3c, 0x4d]);
+        file.extend_from_slice(&shb);
+        let e = read_all(&file).1.unwrap().to_string();
+        assert!(e.contains("at offset 28"), "{e}");
+    }
 
     #[test]
     fn decimal_resolutions_convert_to_nanoseconds() {

@@ -35,8 +35,12 @@ impl Compression {
     }
 }
 
-/// How much a streaming source reads per `read` call.
+/// How much a streaming source reads per `read` call, once the input has shown
+/// it is that long.
 const CHUNK: usize = 1 << 20;
+/// The buffer's first size; it grows from here as data arrives (to at most twice
+/// what was read), up to the request plus one chunk.
+const FIRST_READ: usize = 64 * 1024;
 
 /// A forward-only byte source with an absolute offset for error messages.
 pub struct Source {
@@ -123,7 +127,9 @@ impl Source {
     }
 
     /// Returns at least `n` unconsumed bytes, or fewer only at end of input.
-    /// The buffer never grows beyond `n` plus one read chunk.
+    /// The buffer never grows beyond `n` plus one read chunk, nor beyond twice
+    /// what the input has delivered: a length field may claim 16 MiB in a
+    /// 100-byte file, and the memory follows what the input holds, not the claim.
     pub fn fill(&mut self, n: usize) -> io::Result<&[u8]> {
         while self.end - self.start < n && !self.eof {
             if self.buf.len() - self.start < n + CHUNK / 4 || self.end == self.buf.len() {
@@ -132,7 +138,13 @@ impl Source {
                 self.end -= self.start;
                 self.base += self.start as u64;
                 self.start = 0;
-                let want = (n + CHUNK).max(self.buf.len());
+                // Room for the request plus a chunk, but at most twice what the
+                // input has delivered so far. Always more than `end` (< n), so
+                // the read below has room.
+                let delivered = usize::try_from(self.base)
+                    .unwrap_or(usize::MAX)
+                    .saturating_add(self.end);
+                let want = (n + CHUNK).min(delivered.saturating_mul(2).max(FIRST_READ));
                 if self.buf.len() < want {
                     self.buf.resize(want, 0);
                 }
@@ -191,6 +203,36 @@ mod tests {
         assert_eq!(src.offset(), 10);
         let rest = src.fill(1000).unwrap().to_vec();
         assert_eq!(rest, &data[10..]);
+    }
+
+    #[test]
+    fn a_claimed_length_does_not_size_the_buffer() {
+        // A record header claiming 16 MiB in a 100-byte input: the buffer grows
+        // with what is read, not with the claim.
+        let data = vec![7u8; 100];
+        let (mut src, _) = Source::from_reader(Box::new(Cursor::new(data)), None).unwrap();
+        assert_eq!(src.fill(16 << 20).unwrap().len(), 100);
+        assert!(
+            src.buf.len() <= FIRST_READ,
+            "buffer {} bytes",
+            src.buf.len()
+        );
+    }
+
+    #[test]
+    fn a_long_request_is_served_across_growth_and_compaction() {
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let (mut src, _) = Source::from_reader(Box::new(Cursor::new(data.clone())), None).unwrap();
+        assert_eq!(&src.fill(10).unwrap()[..10], &data[..10]);
+        src.consume(7);
+        assert_eq!(
+            &src.fill(2_500_000).unwrap()[..2_500_000],
+            &data[7..2_500_007]
+        );
+        assert!(src.buf.len() <= 2_500_000 + CHUNK);
+        src.consume(2_500_000);
+        assert_eq!(src.offset(), 2_500_007);
+        assert_eq!(src.fill(1 << 20).unwrap(), &data[2_500_007..]);
     }
 
     #[test]

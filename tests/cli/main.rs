@@ -8,6 +8,7 @@ mod floods;
 mod formats;
 mod html;
 mod kernel;
+mod mutation;
 mod parallel;
 mod suricata;
 mod usage;

@@ -1,0 +1,60 @@
+//! The whole pipeline: arbitrary bytes as a capture file → analysis → the JSON,
+//! NDJSON and text renderers. The analysis takes paths, so the bytes go to a file
+//! in the temporary directory (one per fuzzing process).
+//!
+//! Checked beyond "no panic": the JSON is valid, and one thread and two threads
+//! give the same JSON (output never depends on the thread count).
+#![no_main]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use tcp_teardown::analyze::{Options, analyze};
+use tcp_teardown::classify::Thresholds;
+use tcp_teardown::filter::Filter;
+use tcp_teardown::report::{json, text};
+
+fn scratch() -> &'static PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        // /dev/shm keeps the per-input write off the disk where it exists.
+        let dir = PathBuf::from("/dev/shm");
+        let dir = if dir.is_dir() {
+            dir
+        } else {
+            std::env::temp_dir()
+        };
+        dir.join(format!("tcp-teardown-fuzz-{}.pcap", std::process::id()))
+    })
+}
+
+fn run(threads: usize) -> Vec<u8> {
+    let analysis = analyze(&Options {
+        inputs: vec![scratch().clone()],
+        thresholds: Thresholds::default(),
+        filter: Filter::default(),
+        threads,
+        progress: false,
+        // Small, so the eviction path is exercised too.
+        max_connections: 16,
+    });
+    let mut out = Vec::new();
+    json::write_json(&analysis.report, &mut out).expect("JSON to a Vec");
+    serde_json::from_slice::<serde_json::Value>(&out).expect("the JSON report is valid JSON");
+    let mut nd = Vec::new();
+    json::write_ndjson(&analysis.report, &mut nd).expect("NDJSON to a Vec");
+    for line in nd.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        serde_json::from_slice::<serde_json::Value>(line).expect("each NDJSON line is valid JSON");
+    }
+    let mut txt = Vec::new();
+    text::write_text(&analysis.report, &mut txt).expect("text to a Vec");
+    out
+}
+
+fuzz_target!(|data: &[u8]| {
+    std::fs::write(scratch(), data).expect("write the scratch capture");
+    let one = run(1);
+    let two = run(2);
+    assert!(one == two, "-j 1 and -j 2 disagree");
+});
