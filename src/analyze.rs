@@ -4,6 +4,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
@@ -11,10 +12,10 @@ use crate::capture::{CaptureError, CaptureReader, Compression, LinkType, Warning
 use crate::classify::Thresholds;
 use crate::decode::{self, Segment, Skip};
 use crate::filter::Filter;
-use crate::flow::{FlowKey, Tracker, TrackerConfig};
+use crate::flow::{Connection, FlowKey, Tracker, TrackerConfig};
+use crate::merge::{Batch, Collect, ConnectionSink, Finished, Key, Merger};
 use crate::report::{
-    ConnectionReport, InputReport, LinkTypeCount, Report, SCHEMA_VERSION, Skipped, Tool,
-    assign_ids, report_of, summarize,
+    Counts, InputReport, LinkTypeCount, Report, SCHEMA_VERSION, Skipped, Tool, report_of, summarize,
 };
 use crate::time::Timestamp;
 
@@ -22,8 +23,12 @@ use crate::time::Timestamp;
 const BATCH: usize = 4096;
 /// Batches in flight per worker before the reader waits (bounds memory).
 const IN_FLIGHT: usize = 8;
-/// A tracker's finished connections are turned into report records this often.
-const DRAIN_EVERY: usize = 1024;
+/// The reader's own shard hands on its finished connections this often.
+const DRAIN_EVERY: u64 = 1024;
+/// Every worker hears from the reader at least this often (in segments), even
+/// when no segment of the interval is its own, so its watermark moves on and the
+/// report is written as the capture is read.
+const TICK_EVERY: u64 = 16_384;
 
 /// What to analyze and how.
 #[derive(Clone, Debug)]
@@ -45,7 +50,11 @@ pub struct Options {
 
 /// The report plus what the command line needs to tell the user.
 pub struct Analysis {
+    /// The report; its `connections` are empty when they went to a sink.
     pub report: Report,
+    /// The first error the sink returned (the rest of its connections were
+    /// dropped, and reading stopped).
+    pub output_error: Option<std::io::Error>,
     /// Inputs from which nothing could be read (missing, not a capture, bad header).
     pub unreadable: usize,
     /// Messages for stderr, each naming its file.
@@ -245,10 +254,16 @@ fn open_inputs(options: &Options, messages: &mut Vec<String>) -> (Vec<Input>, us
 }
 
 /// Reads every input, merged by timestamp, and hands each TCP segment (with its
-/// processing order set) to `sink`. The heap holds each input's next segment; ties
-/// go to the earlier input, so rotated files line up and order within one file is
-/// kept even when its timestamps go backwards.
-fn read_all(inputs: &mut [Input], progress: &mut Progress, mut sink: impl FnMut(Segment)) {
+/// processing order set) to `sink` until it returns `false`. The heap holds each
+/// input's next segment; ties go to the earlier input, so rotated files line up and
+/// order within one file is kept even when its timestamps go backwards.
+///
+/// A segment's `order` is its position among the records of all inputs: with one
+/// input, its frame number; with several, the records of every input up to it
+/// (non-TCP records count where they lie in their own file). It increases with
+/// every segment, which is all the tracker needs, and makes connection ids frame
+/// numbers a user can look up.
+fn read_all(inputs: &mut [Input], progress: &mut Progress, mut sink: impl FnMut(Segment) -> bool) {
     let mut heads: BinaryHeap<Reverse<(Timestamp, u16)>> = BinaryHeap::new();
     let mut pending: Vec<Option<Segment>> = Vec::with_capacity(inputs.len());
     for input in inputs.iter_mut() {
@@ -258,29 +273,38 @@ fn read_all(inputs: &mut [Input], progress: &mut Progress, mut sink: impl FnMut(
         }
         pending.push(seg);
     }
-    let mut order = 0u64;
+    let mut segments = 0u64;
     if inputs.len() == 1 {
         // One input: no merging, and no segment parked in `pending` between reads.
         let mut next = pending[0].take();
         while let Some(mut seg) = next {
-            seg.order = order;
-            order += 1;
-            sink(seg);
-            if order.is_multiple_of(65_536) {
-                progress.tick(inputs, order);
+            seg.order = seg.number;
+            segments += 1;
+            if !sink(seg) {
+                return;
+            }
+            if segments.is_multiple_of(65_536) {
+                progress.tick(inputs, segments);
             }
             next = inputs[0].next_segment();
         }
         return;
     }
+    // Records taken so far from each input, and from all of them.
+    let mut taken = vec![0u64; inputs.len()];
+    let mut order = 0u64;
     while let Some(Reverse((_, idx))) = heads.pop() {
         let i = usize::from(idx);
         if let Some(mut seg) = pending[i].take() {
+            order += seg.number.saturating_sub(taken[i]);
+            taken[i] = seg.number;
             seg.order = order;
-            order += 1;
-            sink(seg);
-            if order.is_multiple_of(65_536) {
-                progress.tick(inputs, order);
+            segments += 1;
+            if !sink(seg) {
+                return;
+            }
+            if segments.is_multiple_of(65_536) {
+                progress.tick(inputs, segments);
             }
         }
         let next = inputs[i].next_segment();
@@ -292,32 +316,135 @@ fn read_all(inputs: &mut [Input], progress: &mut Progress, mut sink: impl FnMut(
 }
 
 enum Msg {
-    Batch(Vec<Segment>),
+    /// Segments in order, and the reader's order when it sent them (the worker's
+    /// next watermark).
+    Batch(Vec<Segment>, u64),
     /// No more segments; the capture ended at this time.
     End(Timestamp),
 }
 
-/// A shard: tracks the connections whose 4-tuples hash to it and turns each
-/// finished connection into its compact report record as soon as it ends.
-fn worker(rx: Receiver<Msg>, cfg: TrackerConfig, t: Thresholds) -> (Vec<ConnectionReport>, u64) {
-    let mut tracker = Tracker::new(cfg);
-    let mut out = Vec::new();
+/// How shards hand on finished connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Emit {
+    /// As records (the sink gets [`Finished::Record`]).
+    Records,
+    /// As JSON objects serialized by the shard ([`Finished::Json`]).
+    Json,
+}
+
+/// One shard of the traffic: its tracker, and what becomes of its finished
+/// connections (classified, filtered, counted, and serialized when asked to, all
+/// on the shard's own thread).
+struct Shard<'a> {
+    index: usize,
+    tracker: Tracker,
+    thresholds: Thresholds,
+    filter: &'a Filter,
+    emit: Emit,
+    counts: Counts,
+}
+
+impl<'a> Shard<'a> {
+    fn new(index: usize, cfg: TrackerConfig, options: &'a Options, emit: Emit) -> Shard<'a> {
+        Shard {
+            index,
+            tracker: Tracker::new(cfg),
+            thresholds: options.thresholds,
+            filter: &options.filter,
+            emit,
+            counts: Counts::default(),
+        }
+    }
+
+    fn finished(&mut self, c: &Connection) -> Option<(Key, Finished)> {
+        let r = report_of(c, &self.thresholds);
+        if !self.filter.is_empty() && !self.filter.matches(&r) {
+            self.counts.filtered_out += 1;
+            return None;
+        }
+        self.counts.add(&r);
+        let key = (r.end_order, r.id);
+        Some(match self.emit {
+            Emit::Records => (key, Finished::Record(Box::new(r))),
+            Emit::Json => {
+                let mut buf = Vec::with_capacity(1536);
+                // Serializing plain data into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut buf, &r);
+                (key, Finished::Json(buf))
+            }
+        })
+    }
+
+    /// The connections finished so far, as a batch with `watermark`.
+    fn batch(&mut self, watermark: u64) -> Batch {
+        let done: Vec<Box<Connection>> = self.tracker.drain_finished().collect();
+        let items = done.into_iter().filter_map(|c| self.finished(&c)).collect();
+        Batch {
+            shard: self.index,
+            items,
+            watermark,
+            done: false,
+        }
+    }
+
+    /// Ends the shard at the end of the capture: its last batch, its counts and
+    /// how many connections it evicted.
+    fn finish(mut self, capture_end: Timestamp) -> (Batch, Counts, u64) {
+        let evicted = self.tracker.evicted();
+        let all = self.tracker.finish(capture_end);
+        // Each connection is dropped as soon as its record is made.
+        let items = all.into_iter().filter_map(|c| self.finished(&c)).collect();
+        let batch = Batch {
+            shard: self.index,
+            items,
+            watermark: u64::MAX,
+            done: true,
+        };
+        (batch, self.counts, evicted)
+    }
+}
+
+/// A worker thread: one shard fed by the reader.
+fn worker(mut shard: Shard<'_>, rx: Receiver<Msg>, out: SyncSender<Batch>) -> (Counts, u64) {
     for msg in rx {
         match msg {
-            Msg::Batch(batch) => {
-                for seg in &batch {
-                    tracker.push(seg);
+            Msg::Batch(segments, watermark) => {
+                for seg in &segments {
+                    shard.tracker.push(seg);
                 }
-                out.extend(tracker.drain_finished().map(|c| report_of(&c, &t)));
+                let _ = out.send(shard.batch(watermark));
             }
             Msg::End(capture_end) => {
-                let evicted = tracker.evicted();
-                out.extend(tracker.finish(capture_end).iter().map(|c| report_of(c, &t)));
-                return (out, evicted);
+                let (batch, counts, evicted) = shard.finish(capture_end);
+                let _ = out.send(batch);
+                return (counts, evicted);
             }
         }
     }
-    (out, tracker.evicted())
+    (shard.counts, shard.tracker.evicted())
+}
+
+/// The writer thread: releases the shards' connections to `sink` in report
+/// order as they come.
+fn writer(
+    shards: usize,
+    rx: Receiver<Batch>,
+    sink: &mut dyn ConnectionSink,
+    stop: &AtomicBool,
+) -> Option<std::io::Error> {
+    let mut merger = Merger::new(shards);
+    let mut error = None;
+    for batch in rx {
+        merger.push(batch);
+        merger.drain_to(sink, &mut error);
+        if error.is_some() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        if merger.is_finished() {
+            break;
+        }
+    }
+    error
 }
 
 /// A progress bar (bytes read, packets/s, connections) shown on stderr only once
@@ -369,77 +496,128 @@ impl Progress {
     }
 }
 
-/// Runs the whole analysis. Never fails as a whole: problems are per input.
+/// Runs the whole analysis and keeps every connection record in the report.
+/// Never fails as a whole: problems are per input.
 pub fn analyze(options: &Options) -> Analysis {
+    let mut collect = Collect::default();
+    let mut analysis = analyze_into(options, Emit::Records, &mut collect);
+    analysis.report.connections = collect.0;
+    analysis
+}
+
+/// Runs the whole analysis, handing every finished connection to `sink` in report
+/// order while the capture is read (serialized by the shards when `emit` says
+/// so). The returned report has no `connections`; everything else is complete.
+pub fn analyze_into(options: &Options, emit: Emit, sink: &mut dyn ConnectionSink) -> Analysis {
     let mut messages = Vec::new();
     let (mut inputs, mut unreadable) = open_inputs(options, &mut messages);
     let t = options.thresholds;
-    let workers = options.threads.max(1) - 1;
+    let shards = options.threads.max(1);
     let cfg = TrackerConfig {
         msl_ns: t.msl.as_nanos() as i64,
         fin_grace_ns: t.fin_grace.as_nanos() as i64,
         // Each shard gets its share of the cap.
-        max_tracked: options.max_connections.div_ceil(workers.max(1)).max(1),
+        max_tracked: options.max_connections.div_ceil(shards).max(1),
     };
     let total_bytes = inputs.iter().map(|i| i.total_len).sum::<Option<u64>>();
     let mut progress = Progress::new(options.progress, total_bytes);
-    let mut reports: Vec<ConnectionReport> = Vec::new();
+    let mut counts = Counts::default();
     let mut evicted = 0u64;
-    if workers == 0 {
-        let mut tracker = Tracker::new(cfg);
+    let mut output_error = None;
+    // Shard 0 runs on the reading thread; shards 1.. on worker threads.
+    let mut own = Shard::new(0, cfg, options, emit);
+    if shards == 1 {
+        let mut merger = Merger::new(1);
+        let mut segments = 0u64;
         read_all(&mut inputs, &mut progress, |seg| {
-            tracker.push(&seg);
-            if seg.order.is_multiple_of(DRAIN_EVERY as u64) {
-                reports.extend(tracker.drain_finished().map(|c| report_of(&c, &t)));
+            own.tracker.push(&seg);
+            segments += 1;
+            if segments.is_multiple_of(DRAIN_EVERY) {
+                merger.push(own.batch(seg.order));
+                merger.drain_to(sink, &mut output_error);
             }
+            output_error.is_none()
         });
-        let capture_end = capture_end(&inputs);
-        evicted = tracker.evicted();
-        reports.extend(tracker.finish(capture_end).iter().map(|c| report_of(c, &t)));
+        let (batch, c, e) = own.finish(capture_end(&inputs));
+        merger.push(batch);
+        merger.drain_to(sink, &mut output_error);
+        counts.merge(&c);
+        evicted += e;
     } else {
         // The reader decodes and routes by a direction-independent hash of the
-        // 4-tuple, so every segment of a connection goes, in order, to one worker.
+        // 4-tuple, so every segment of a connection goes, in order, to one shard.
+        let stop = AtomicBool::new(false);
         std::thread::scope(|scope| {
-            let mut senders: Vec<SyncSender<Msg>> = Vec::with_capacity(workers);
-            let mut handles = Vec::with_capacity(workers);
-            for _ in 0..workers {
+            // Bounded too: a slow output (a pipe) holds the reading back instead
+            // of piling up the report in memory. The writer always receives, so
+            // this cannot deadlock.
+            let (out_tx, out_rx) = sync_channel::<Batch>(4 * shards);
+            let stop = &stop;
+            let writer = scope.spawn(move || writer(shards, out_rx, sink, stop));
+            let mut senders: Vec<SyncSender<Msg>> = Vec::with_capacity(shards - 1);
+            let mut handles = Vec::with_capacity(shards - 1);
+            for index in 1..shards {
                 let (tx, rx) = sync_channel(IN_FLIGHT);
                 senders.push(tx);
-                handles.push(scope.spawn(move || worker(rx, cfg, t)));
+                let shard = Shard::new(index, cfg, options, emit);
+                let out = out_tx.clone();
+                handles.push(scope.spawn(move || worker(shard, rx, out)));
             }
-            let hasher = ahash::RandomState::new();
+            let hasher = ahash::RandomState::with_seeds(1, 2, 3, 4);
             let mut batches: Vec<Vec<Segment>> =
-                (0..workers).map(|_| Vec::with_capacity(BATCH)).collect();
+                (1..shards).map(|_| Vec::with_capacity(BATCH)).collect();
+            let mut routed = 0u64;
             read_all(&mut inputs, &mut progress, |seg| {
-                let shard = (hasher.hash_one(FlowKey::of(&seg)) % workers as u64) as usize;
-                let batch = &mut batches[shard];
-                batch.push(seg);
-                if batch.len() == BATCH {
-                    let full = std::mem::replace(batch, Vec::with_capacity(BATCH));
-                    // A worker only stops after `End`; a send cannot fail first.
-                    let _ = senders[shard].send(Msg::Batch(full));
+                let order = seg.order;
+                let shard = (hasher.hash_one(FlowKey::of(&seg)) % shards as u64) as usize;
+                routed += 1;
+                if shard == 0 {
+                    own.tracker.push(&seg);
+                } else {
+                    let batch = &mut batches[shard - 1];
+                    batch.push(seg);
+                    if batch.len() == BATCH {
+                        let full = std::mem::replace(batch, Vec::with_capacity(BATCH));
+                        // A worker only stops after `End`; a send cannot fail first.
+                        let _ = senders[shard - 1].send(Msg::Batch(full, order));
+                    }
                 }
+                if routed.is_multiple_of(DRAIN_EVERY) {
+                    let _ = out_tx.send(own.batch(order));
+                }
+                if routed.is_multiple_of(TICK_EVERY) {
+                    // Every worker learns how far the capture has got.
+                    for (tx, batch) in senders.iter().zip(batches.iter_mut()) {
+                        let part = std::mem::replace(batch, Vec::with_capacity(BATCH));
+                        let _ = tx.send(Msg::Batch(part, order));
+                    }
+                    return !stop.load(Ordering::Relaxed);
+                }
+                true
             });
             let capture_end = capture_end(&inputs);
             for (tx, batch) in senders.iter().zip(batches) {
-                let _ = tx.send(Msg::Batch(batch));
+                let _ = tx.send(Msg::Batch(batch, u64::MAX - 1));
                 let _ = tx.send(Msg::End(capture_end));
             }
             drop(senders);
+            let (batch, c, e) = own.finish(capture_end);
+            let _ = out_tx.send(batch);
+            counts.merge(&c);
+            evicted += e;
+            drop(out_tx);
             for h in handles {
                 match h.join() {
-                    // Take the first shard's vector as it is: copying it would
-                    // double the peak memory of the records.
-                    Ok((mut part, n)) => {
-                        evicted += n;
-                        if reports.is_empty() {
-                            std::mem::swap(&mut reports, &mut part);
-                        } else {
-                            reports.append(&mut part);
-                        }
+                    Ok((c, e)) => {
+                        counts.merge(&c);
+                        evicted += e;
                     }
                     Err(panic) => std::panic::resume_unwind(panic),
                 }
+            }
+            match writer.join() {
+                Ok(e) => output_error = e,
+                Err(panic) => std::panic::resume_unwind(panic),
             }
         });
     }
@@ -465,14 +643,7 @@ pub fn analyze(options: &Options) -> Analysis {
             messages.push(format!("teardown: {}: warning: {w}", r.path));
         }
     }
-    assign_ids(&mut reports);
-    let mut connection_reports = reports;
-    let total = connection_reports.len();
-    if !options.filter.is_empty() {
-        connection_reports.retain(|c| options.filter.matches(c));
-    }
-    let mut summary = summarize(&connection_reports, &input_reports, &t);
-    summary.filtered_out = (total - connection_reports.len()) as u64;
+    let mut summary = summarize(&counts, &input_reports, &t);
     summary.evicted = evicted;
     if evicted > 0 {
         messages.push(format!(
@@ -486,10 +657,11 @@ pub fn analyze(options: &Options) -> Analysis {
             tool: Tool::default(),
             settings: t,
             filter: (!options.filter.is_empty()).then(|| options.filter.clone()),
+            connections: Vec::new(),
             inputs: input_reports,
             summary,
-            connections: connection_reports,
         },
+        output_error,
         unreadable,
         messages,
     }

@@ -8,10 +8,11 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use tcp_teardown::analyze::{Analysis, Options, analyze};
+use tcp_teardown::analyze::{Analysis, Emit, Options, analyze, analyze_into};
 use tcp_teardown::classify::Thresholds;
 use tcp_teardown::filter::{Filter, parse_time};
 use tcp_teardown::policy::{self, Policy, Rule, Target};
+use tcp_teardown::report::json::{JsonSink, write_json_head, write_json_tail};
 use tcp_teardown::report::{self, Report};
 use tcp_teardown::time::Timestamp;
 
@@ -246,8 +247,8 @@ pub fn run() -> Result<ExitCode> {
     }
 }
 
-/// Runs the analysis for `analyze` and `check`, printing its messages.
-fn run_analysis(input: &InputArgs, extra_filter: Filter) -> Analysis {
+/// The analysis options for `analyze` and `check`.
+fn options_of(input: &InputArgs, extra_filter: Filter) -> Options {
     let mut filter = input.filter.to_filter();
     filter.merge(extra_filter);
     let options = Options {
@@ -265,14 +266,27 @@ fn run_analysis(input: &InputArgs, extra_filter: Filter) -> Analysis {
         progress: !input.quiet && io::stderr().is_terminal(),
         max_connections: input.max_connections.max(1),
     };
-    // Report building and JSON serialization use rayon: keep them to -j too.
+    // The HTML report's second pass uses rayon: keep it to -j too.
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(options.threads)
         .build_global();
+    options
+}
+
+/// Runs the analysis for `analyze` and `check`, keeping every record, and
+/// prints its messages.
+fn run_analysis(input: &InputArgs, extra_filter: Filter) -> Analysis {
+    let options = options_of(input, extra_filter);
     let start = std::time::Instant::now();
     let analysis = analyze(&options);
+    tell(input, &options, &analysis, start);
+    analysis
+}
+
+/// Prints the analysis's messages (errors always, warnings without `--quiet`)
+/// and, with `--stats`, its statistics.
+fn tell(input: &InputArgs, options: &Options, analysis: &Analysis, start: std::time::Instant) {
     for m in &analysis.messages {
-        // Errors are always shown; warnings only without --quiet.
         if !input.quiet || !m.contains(": warning: ") {
             eprintln!("{m}");
         }
@@ -290,7 +304,6 @@ fn run_analysis(input: &InputArgs, extra_filter: Filter) -> Analysis {
             peak_rss().map_or_else(|| "unknown".to_string(), |kb| format!("{kb} KiB")),
         );
     }
-    analysis
 }
 
 /// Peak resident memory of this process (Linux: `VmHWM` in /proc/self/status).
@@ -304,7 +317,6 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     if let Some(out) = &args.output {
         refuse_overwriting_input(out, &args.input.inputs)?;
     }
-    let analysis = run_analysis(&args.input, Filter::default());
     let format = args.format.unwrap_or_else(|| {
         if args.output.is_none() && io::stdout().is_terminal() {
             OutputFormat::Text
@@ -312,12 +324,64 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
             OutputFormat::Json
         }
     });
-    write_report(&analysis.report, format, args.output.as_deref())?;
-    Ok(if analysis.unreadable > 0 {
+    let unreadable = match format {
+        OutputFormat::Json | OutputFormat::Ndjson => stream_report(
+            &args.input,
+            format == OutputFormat::Json,
+            args.output.as_deref(),
+        )?,
+        _ => {
+            let analysis = run_analysis(&args.input, Filter::default());
+            write_report(&analysis.report, format, args.output.as_deref())?;
+            analysis.unreadable
+        }
+    };
+    Ok(if unreadable > 0 {
         ExitCode::from(EXIT_TROUBLE)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `--format json` and `ndjson`: the connections are written while the capture
+/// is read (each serialized by its shard), so memory does not grow with the
+/// number of connections. Returns the number of unreadable inputs.
+fn stream_report(input: &InputArgs, json: bool, path: Option<&Path>) -> Result<usize> {
+    let options = options_of(input, Filter::default());
+    let start = std::time::Instant::now();
+    let mut done: Option<Analysis> = None;
+    let mut render = |out: &mut (dyn Write + Send)| -> io::Result<()> {
+        let filter = (!options.filter.is_empty()).then(|| options.filter.clone());
+        if json {
+            write_json_head(&options.thresholds, &filter, out)?;
+        }
+        let mut sink = if json {
+            JsonSink::json(&mut *out)
+        } else {
+            JsonSink::ndjson(&mut *out)
+        };
+        let mut analysis = analyze_into(&options, Emit::Json, &mut sink);
+        // Messages first: they matter even when the output failed.
+        tell(input, &options, &analysis, start);
+        let error = analysis.output_error.take();
+        done = Some(analysis);
+        if let Some(e) = error {
+            return Err(e);
+        }
+        if json && let Some(analysis) = &done {
+            write_json_tail(&analysis.report, out)?;
+        }
+        Ok(())
+    };
+    match path {
+        None => {
+            let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout());
+            render(&mut out)?;
+            out.flush()?;
+        }
+        Some(path) => write_atomically(path, render)?,
+    }
+    Ok(done.map_or(0, |a| a.unreadable))
 }
 
 fn run_check(args: CheckArgs) -> Result<ExitCode> {
@@ -393,7 +457,9 @@ fn write_report(report: &Report, format: OutputFormat, path: Option<&Path>) -> R
             render(report, format, &mut out)?;
             out.flush()?;
         }
-        Some(path) => write_atomically(path, |out| render(report, format, out))?,
+        Some(path) => write_atomically(path, |out: &mut (dyn Write + Send)| {
+            render(report, format, out)
+        })?,
     }
     Ok(())
 }
@@ -405,7 +471,7 @@ fn write_report(report: &Report, format: OutputFormat, path: Option<&Path>) -> R
 /// would replace the device or pipe with a file.
 fn write_atomically(
     path: &Path,
-    render: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    render: impl FnOnce(&mut (dyn Write + Send)) -> io::Result<()>,
 ) -> Result<()> {
     if let Ok(meta) = std::fs::metadata(path)
         && !meta.is_file()

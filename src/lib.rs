@@ -15,6 +15,7 @@ pub mod decode;
 pub mod filter;
 pub mod flow;
 pub mod ladder;
+pub mod merge;
 pub mod policy;
 pub mod report;
 pub mod time;

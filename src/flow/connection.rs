@@ -113,10 +113,15 @@ impl PacketRef {
 impl Serialize for PacketRef {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("PacketRef", 3)?;
-        st.serialize_field("ts", &self.ts)?;
-        st.serialize_field("input", &self.input())?;
+        // The input index only with several inputs' worth of meaning: absent
+        // for the first (usually only) input.
+        let input = self.input();
+        let mut st = s.serialize_struct("PacketRef", if input == 0 { 2 } else { 3 })?;
+        if input != 0 {
+            st.serialize_field("input", &input)?;
+        }
         st.serialize_field("packet", &self.packet())?;
+        st.serialize_field("ts", &self.ts)?;
         st.end()
     }
 }
@@ -316,9 +321,12 @@ impl Endpoint {
 /// One use of a 4-tuple.
 #[derive(Clone, Debug)]
 pub struct Connection {
-    /// Processing order of its first segment (`Segment::order`): connections are
-    /// reported in this order, and it identifies the connection until ids exist.
+    /// Processing order of its first segment (`Segment::order`): its report id.
     pub serial: u64,
+    /// Processing order of the segment that ended its observation (a newer
+    /// connection's SYN, or an eviction), `u64::MAX` when the capture ended it:
+    /// with `serial`, the key that orders finished connections in the report.
+    pub end_order: u64,
     /// The end of what can be observed of it: the end of the capture, or the first
     /// packet of a newer connection that took over its 4-tuple. Set by `finish`.
     pub observed_until: Timestamp,
@@ -351,9 +359,6 @@ pub struct Connection {
 /// TIME_WAIT.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Reuse {
-    /// `serial` of the previous connection (mapped to its report id later).
-    #[serde(skip)]
-    pub previous_serial: u64,
     /// Report id of the previous connection on this 4-tuple.
     pub previous: u64,
     /// Seconds from the previous connection entering TIME_WAIT to this SYN.
@@ -393,6 +398,7 @@ impl Connection {
         let at = PacketRef::of(seg);
         Connection {
             serial,
+            end_order: u64::MAX,
             client: Endpoint::new(client),
             server: Endpoint::new(server),
             observed_until: seg.ts,

@@ -2141,6 +2141,8 @@ mod tracker {
             let (old, new) = (&conns[0], &conns[1]);
             // Serials are the processing order of each connection's first frame.
             assert_eq!((old.serial, new.serial), (0, 10));
+            // Its observation ended at the new connection's first frame.
+            assert_eq!((old.end_order, new.end_order), (10, u64::MAX));
             assert_eq!(old.reuse, None);
             // The new SYN ends what can be observed of the old connection.
             assert_eq!(old.observed_until, ms(10_201));
@@ -2151,8 +2153,7 @@ mod tracker {
             assert_eq!(
                 new.reuse,
                 Some(Reuse {
-                    previous_serial: 0,
-                    previous: 0,
+                    previous: old.serial,
                     gap: 10.0,
                     time_wait_side: Side::Client,
                     isn_advanced: true,

@@ -84,7 +84,7 @@ impl Tracker {
     pub fn push(&mut self, seg: &Segment) {
         let key = FlowKey::of(seg);
         if self.table.len() >= self.cfg.max_tracked.max(1) && !self.table.contains_key(&key) {
-            self.evict(seg.ts);
+            self.evict(seg);
         }
         match self.table.get_mut(&key) {
             None => {
@@ -101,6 +101,7 @@ impl Tracker {
                     // Nothing after this SYN belongs to the previous connection: its
                     // observation ends here.
                     previous.finish(seg.ts, self.cfg.msl_ns, self.cfg.fin_grace_ns);
+                    previous.end_order = seg.order;
                     self.done.push(previous);
                 } else {
                     current.on_segment(seg);
@@ -114,8 +115,9 @@ impl Tracker {
         self.evicted
     }
 
-    /// Finishes the least recently active eighth of the tracked connections.
-    fn evict(&mut self, now: Timestamp) {
+    /// Finishes the least recently active eighth of the tracked connections, in
+    /// the order of their first packets.
+    fn evict(&mut self, seg: &Segment) {
         let n = (self.table.len() / 8).max(1);
         let mut idle: Vec<(Timestamp, u64, FlowKey)> = self
             .table
@@ -123,28 +125,35 @@ impl Tracker {
             .map(|(k, c)| (c.last.ts, c.serial, *k))
             .collect();
         idle.select_nth_unstable_by_key(n - 1, |&(ts, serial, _)| (ts, serial));
-        for (_, _, key) in idle.into_iter().take(n) {
+        idle.truncate(n);
+        idle.sort_unstable_by_key(|&(_, serial, _)| serial);
+        for (_, _, key) in idle {
             if let Some(mut c) = self.table.remove(&key) {
                 c.evicted = true;
-                c.finish(now, self.cfg.msl_ns, self.cfg.fin_grace_ns);
+                c.end_order = seg.order;
+                c.finish(seg.ts, self.cfg.msl_ns, self.cfg.fin_grace_ns);
                 self.done.push(c);
                 self.evicted += 1;
             }
         }
     }
 
-    /// Connections already ended by a newer one on their 4-tuple (finished), so
-    /// the caller can turn them into compact report records as it goes.
+    /// Connections already ended by a newer one on their 4-tuple or by eviction
+    /// (finished), in the order they ended, so the caller can turn them into
+    /// compact report records as it goes.
     pub fn drain_finished(&mut self) -> std::vec::Drain<'_, Box<Connection>> {
         self.done.drain(..)
     }
 
     /// Ends tracking at the end of the capture: the connections not yet drained,
-    /// every one finished (those still current with `capture_end`).
-    pub fn finish(mut self, capture_end: Timestamp) -> Vec<Box<Connection>> {
-        let mut all = self.done;
+    /// every one finished (those still current with `capture_end`, in the order of
+    /// their first packets), in the order they ended.
+    pub fn finish(&mut self, capture_end: Timestamp) -> Vec<Box<Connection>> {
+        let mut all = std::mem::take(&mut self.done);
         let (msl, grace) = (self.cfg.msl_ns, self.cfg.fin_grace_ns);
-        all.extend(self.table.drain().map(|(_, mut c)| {
+        let mut current: Vec<Box<Connection>> = self.table.drain().map(|(_, c)| c).collect();
+        current.sort_unstable_by_key(|c| c.serial);
+        all.extend(current.into_iter().map(|mut c| {
             c.finish(capture_end, msl, grace);
             c
         }));
@@ -215,8 +224,7 @@ fn time_wait_reuse(current: &Connection, seg: &Segment, msl_ns: i64) -> Option<R
             ts_advanced.unwrap_or(isn_advanced)
         };
         return Some(Reuse {
-            previous_serial: current.serial,
-            previous: 0,
+            previous: current.serial,
             gap: gap as f64 / 1e9,
             time_wait_side,
             isn_advanced,

@@ -1156,9 +1156,9 @@ fn evidence_marks(c: &ConnectionReport) -> BTreeMap<(u16, u64), Vec<(String, &'s
                 format!("{side} FIN, 1st of {}", f.transmissions),
                 style,
             );
-            if f.last != f.first {
+            if let Some(last) = &f.last {
                 mark(
-                    &f.last,
+                    last,
                     format!("{side} FIN, last of {}", f.transmissions),
                     style,
                 );
@@ -1202,7 +1202,7 @@ fn facts(c: &ConnectionReport) -> Vec<String> {
                 "sent {} times ({} … {})",
                 f.transmissions,
                 frame(&f.first),
-                frame(&f.last)
+                frame(&f.last.unwrap_or(f.first))
             )
         } else {
             format!("sent once ({})", frame(&f.first))

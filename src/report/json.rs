@@ -1,24 +1,22 @@
 //! JSON and NDJSON renderers: serde over the [`Report`] value, nothing re-derived.
 //!
-//! Output is compact (pipe it through `jq .` to read it). Connections are
-//! serialized in parallel chunks and written in order, so the bytes are the same
-//! as `serde_json::to_writer(report)` whatever the number of threads.
+//! Output is compact (pipe it through `jq .` to read it). The command line
+//! streams it: [`write_json_head`] before the analysis, each connection as its
+//! shard serialized it ([`JsonSink`]) while the capture is read, then
+//! [`write_json_tail`] with the inputs and the summary. The bytes are those of
+//! `serde_json::to_writer(report)` for the same report ([`write_json`]), whatever
+//! the number of threads.
 
 use std::io::{self, Write};
 
-use rayon::prelude::*;
 use serde::Serialize;
 
-use super::{ConnectionReport, InputReport, Report, Summary, Tool};
+use super::{InputReport, Report, Summary, Tool};
 use crate::classify::Thresholds;
 use crate::filter::Filter;
+use crate::merge::{ConnectionSink, Finished};
 
-/// Connections serialized by one task.
-const CHUNK: usize = 2048;
-/// Connections held serialized in memory at once (bounds the buffers).
-const WAVE: usize = 4 * CHUNK;
-
-/// The report without its connections, in the same field order as [`Report`].
+/// The report up to its connections, in the same field order as [`Report`].
 #[derive(Serialize)]
 struct Head<'a> {
     schema_version: u32,
@@ -26,67 +24,114 @@ struct Head<'a> {
     settings: &'a Thresholds,
     #[serde(skip_serializing_if = "Option::is_none")]
     filter: &'a Option<Filter>,
+}
+
+/// The report after its connections.
+#[derive(Serialize)]
+struct Tail<'a> {
     inputs: &'a [InputReport],
     summary: &'a Summary,
 }
 
-/// Serializes `conns` as JSON values separated by `sep`, in parallel chunks,
-/// writing each chunk in order.
-fn write_connections(
-    conns: &[ConnectionReport],
-    sep: &[u8],
-    trailing: bool,
+/// Everything before the first connection: `{"schema_version":...,"connections":[`.
+pub fn write_json_head(
+    settings: &Thresholds,
+    filter: &Option<Filter>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let mut first = true;
-    for wave in conns.chunks(WAVE) {
-        let parts: Vec<serde_json::Result<Vec<u8>>> = wave
-            .par_chunks(CHUNK)
-            .map(|chunk| {
-                let mut buf = Vec::with_capacity(chunk.len() * 1024);
-                for (i, c) in chunk.iter().enumerate() {
-                    if i > 0 {
-                        buf.extend_from_slice(sep);
-                    }
-                    serde_json::to_writer(&mut buf, c)?;
-                }
-                if trailing {
-                    buf.extend_from_slice(sep);
-                }
-                Ok(buf)
-            })
-            .collect();
-        for part in parts {
-            if !first && !trailing {
-                out.write_all(sep)?;
-            }
-            first = false;
-            out.write_all(&part?)?;
-        }
-    }
-    Ok(())
-}
-
-/// The whole report as one compact JSON document and a newline.
-pub fn write_json(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let head = serde_json::to_vec(&Head {
-        schema_version: report.schema_version,
-        tool: &report.tool,
-        settings: &report.settings,
-        filter: &report.filter,
-        inputs: &report.inputs,
-        summary: &report.summary,
+        schema_version: super::SCHEMA_VERSION,
+        tool: &Tool::default(),
+        settings,
+        filter,
     })?;
     // `head` is an object: reopen it to append the connections.
     out.write_all(&head[..head.len() - 1])?;
-    out.write_all(b",\"connections\":[")?;
-    write_connections(&report.connections, b",", false, out)?;
-    out.write_all(b"]}\n")
+    out.write_all(b",\"connections\":[")
+}
+
+/// Everything after the last connection: `],"inputs":[...],"summary":{...}}` and a
+/// newline.
+pub fn write_json_tail(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let tail = serde_json::to_vec(&Tail {
+        inputs: &report.inputs,
+        summary: &report.summary,
+    })?;
+    out.write_all(b"],")?;
+    // Drop the tail object's opening brace: its fields continue the report.
+    out.write_all(&tail[1..])?;
+    out.write_all(b"\n")
+}
+
+/// Writes connections as the elements of the `connections` array (JSON) or as
+/// lines (NDJSON).
+pub struct JsonSink<W: Write + Send> {
+    out: W,
+    ndjson: bool,
+    first: bool,
+}
+
+impl<W: Write + Send> JsonSink<W> {
+    /// For `--format json`, between [`write_json_head`] and [`write_json_tail`].
+    pub fn json(out: W) -> JsonSink<W> {
+        JsonSink {
+            out,
+            ndjson: false,
+            first: true,
+        }
+    }
+
+    /// For `--format ndjson`: one object per line, nothing else.
+    pub fn ndjson(out: W) -> JsonSink<W> {
+        JsonSink {
+            out,
+            ndjson: true,
+            first: true,
+        }
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+impl<W: Write + Send> ConnectionSink for JsonSink<W> {
+    fn connection(&mut self, c: Finished) -> io::Result<()> {
+        if !self.ndjson && !self.first {
+            self.out.write_all(b",")?;
+        }
+        self.first = false;
+        match c {
+            Finished::Json(bytes) => self.out.write_all(&bytes)?,
+            Finished::Record(r) => serde_json::to_writer(&mut self.out, &r)?,
+        }
+        if self.ndjson {
+            self.out.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+}
+
+/// The whole report, connections included, as one compact JSON document and a
+/// newline.
+pub fn write_json(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    write_json_head(&report.settings, &report.filter, out)?;
+    for (i, c) in report.connections.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut *out, c)?;
+    }
+    write_json_tail(report, out)
 }
 
 /// One connection object per line (the same objects as `connections` in JSON).
 pub fn write_ndjson(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    write_connections(&report.connections, b"\n", true, out)
+    for c in &report.connections {
+        serde_json::to_writer(&mut *out, c)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -94,17 +139,56 @@ mod tests {
     use super::*;
     use crate::analyze::{Options, analyze};
 
-    fn demo() -> Report {
+    fn options(threads: usize) -> Options {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        analyze(&Options {
+        Options {
             inputs: vec![root.join("fixtures/kernel/client.pcap")],
             thresholds: Thresholds::default(),
             filter: Filter::default(),
-            threads: 1,
+            threads,
             progress: false,
             max_connections: 100_000,
-        })
-        .report
+        }
+    }
+
+    fn demo() -> Report {
+        analyze(&options(1)).report
+    }
+
+    /// What the command line does for `--format json` / `ndjson`.
+    fn streamed(threads: usize, ndjson: bool) -> String {
+        let opts = options(threads);
+        let mut out = Vec::new();
+        if !ndjson {
+            write_json_head(&opts.thresholds, &None, &mut out).unwrap();
+        }
+        let mut sink = if ndjson {
+            JsonSink::ndjson(out)
+        } else {
+            JsonSink::json(out)
+        };
+        let analysis = crate::analyze::analyze_into(&opts, crate::analyze::Emit::Json, &mut sink);
+        let mut out = sink.into_inner();
+        if !ndjson {
+            write_json_tail(&analysis.report, &mut out).unwrap();
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn streamed_json_is_the_collected_report_for_any_thread_count() {
+        let report = demo();
+        let mut want = Vec::new();
+        write_json(&report, &mut want).unwrap();
+        let want = String::from_utf8(want).unwrap();
+        let mut want_nd = Vec::new();
+        write_ndjson(&report, &mut want_nd).unwrap();
+        let want_nd = String::from_utf8(want_nd).unwrap();
+        assert!(report.connections.len() > 20);
+        for threads in [1, 2, 3, 5] {
+            assert_eq!(streamed(threads, false), want, "-j {threads}");
+            assert_eq!(streamed(threads, true), want_nd, "-j {threads}");
+        }
     }
 
     #[test]

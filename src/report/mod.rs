@@ -8,9 +8,12 @@
 //! one bumps [`SCHEMA_VERSION`]. `docs/json.md` shows an example.
 //!
 //! ```text
-//! { "schema_version": 2, "tool": {...}, "settings": {...},
-//!   "inputs": [ {...} ], "summary": {...}, "connections": [ {...} ] }
+//! { "schema_version": 3, "tool": {...}, "settings": {...},
+//!   "connections": [ {...} ], "inputs": [ {...} ], "summary": {...} }
 //! ```
+//!
+//! `connections` comes before `inputs` and `summary` because it is written while
+//! the capture is read (in bounded memory); the totals are known only at the end.
 //!
 //! `--format ndjson` writes the same connection objects, one per line, and nothing
 //! else.
@@ -34,8 +37,11 @@ use crate::time::Timestamp;
 
 pub use diagnosis::Diagnosis;
 
-/// Version of the JSON layout. 1: capture facts only; 2: verdicts, evidence.
-pub const SCHEMA_VERSION: u32 = 2;
+/// Version of the JSON layout. 1: capture facts only; 2: verdicts, evidence;
+/// 3: connections in the order they ended, written before `inputs` and
+/// `summary`; ids are first-packet numbers; absent instead of `null` / `false` /
+/// empty for optional evidence and timings.
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -49,12 +55,15 @@ pub struct Report {
     /// `--until`), absent when every connection is reported.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filter: Option<crate::filter::Filter>,
+    /// Every TCP connection (after the filter), in the order their observation
+    /// ended, as Zeek writes conn.log: at the SYN of a newer connection on the
+    /// same 4-tuple, at an eviction, or at the end of the capture; ties by `id`.
+    /// This order lets the report be written while the capture is read.
+    pub connections: Vec<ConnectionReport>,
     /// One entry per input file, in command-line order (directories expanded).
     pub inputs: Vec<InputReport>,
     /// Totals, counts per class and flag, and the diagnoses.
     pub summary: Summary,
-    /// Every TCP connection, ordered by first packet (time, input, frame number).
-    pub connections: Vec<ConnectionReport>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -159,12 +168,16 @@ pub struct Summary {
 /// One connection and its verdict.
 #[derive(Clone, Debug, Serialize)]
 pub struct ConnectionReport {
-    /// 1-based position among all connections of the capture (before any filter,
-    /// so ids and `reuse.previous` do not change with the filter).
+    /// The connection's first packet: its frame number for a single input (as
+    /// Wireshark numbers frames), its 1-based position among the records of all
+    /// inputs merged in time order for several. Unique in the report, and the
+    /// same whatever the filter or thread count.
     pub id: u64,
-    /// Processing order of the first packet (what `id` is assigned from).
+    /// Processing order of the packet that ended its observation (`u64::MAX`:
+    /// the end of the capture); connections are reported in `(end_order, id)`
+    /// order.
     #[serde(skip)]
-    pub order: u64,
+    pub end_order: u64,
     /// The endpoint that sent the opening SYN (or, without one, see
     /// `roles_guessed`).
     pub client: EndpointAddr,
@@ -187,9 +200,11 @@ pub struct ConnectionReport {
     pub end_state: PerSide<State>,
     /// Who began the close: `client`, `server`, `both` (simultaneous) or `none`.
     pub closed_by: ClosedBy,
-    /// For `reset`: who sent the RST and whether a FIN came before it.
+    /// For `reset`: who sent the RST and whether a FIN came before it (absent
+    /// otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reset: Option<ResetReport>,
-    /// The timings users ask about, in seconds (`null` when not applicable).
+    /// The timings users ask about, in seconds (each absent when not applicable).
     pub timings: Timings,
     /// Present when this connection reused a 4-tuple still in TIME_WAIT.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -220,31 +235,43 @@ pub struct ResetReport {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Timings {
     /// From the SYN that was answered to the ACK that completed the handshake.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub handshake_rtt: Option<f32>,
     /// From the first FIN to the ACK that covered the second FIN.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub close_duration: Option<f32>,
     /// How long the passive side stayed in CLOSE_WAIT: from acknowledging the
     /// first FIN to sending its own FIN or RST, or to the capture's end.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub close_wait: Option<f32>,
-    /// `close_wait` was still running when the capture ended.
+    /// `close_wait` was still running when the capture ended (present, `true`,
+    /// only then).
+    #[serde(skip_serializing_if = "is_false")]
     pub close_wait_ongoing: bool,
     /// From the last data segment (either side) to the first FIN or RST.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub idle_before_close: Option<f32>,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Evidence {
     /// The opening SYN (the one answered), the first SYN-ACK, and the ACK of the
-    /// SYN-ACK.
+    /// SYN-ACK; each absent when not seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub syn: Option<PacketRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub syn_ack: Option<PacketRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub handshake_ack: Option<PacketRef>,
     /// SYNs (or SYN-ACKs) sent by each side.
     pub syn_transmissions: PerSide<u32>,
-    /// Each side's FIN, if it sent one, in order of first transmission.
+    /// Each side's FIN, if it sent one, in order of first transmission (absent
+    /// when neither did).
+    #[serde(skip_serializing_if = "arrayvec::ArrayVec::is_empty")]
     pub fins: arrayvec::ArrayVec<FinReport, 2>,
     /// The RSTs kept as evidence: each side's first acceptable one and the first
-    /// few judged invalid.
+    /// few judged invalid (absent when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rsts: Vec<RstReport>,
 }
 
@@ -254,13 +281,16 @@ pub struct FinReport {
     pub side: Side,
     /// Its sequence number relative to the sender's ISN (`null` without a SYN).
     pub relative_seq: Option<u32>,
-    /// First and last transmission.
+    /// First and last transmission (`last` absent when it was sent once).
     pub first: PacketRef,
-    pub last: PacketRef,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last: Option<PacketRef>,
     pub transmissions: u32,
     /// It rode on a data segment.
     pub with_data: bool,
-    /// The ACK that covered it (the first one; see `acks_lost`).
+    /// The ACK that covered it (the first one; see `acks_lost`), absent when
+    /// none did.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ack: Option<PacketRef>,
     /// It was sent again this many times after an ACK for it had been seen: those
     /// ACKs never reached its sender.
@@ -282,49 +312,14 @@ pub struct RstReport {
     pub after_close: bool,
 }
 
-/// The report record of one finished connection; `id` is set by [`assign_ids`].
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The report record of one finished connection.
 pub fn report_of(c: &Connection, thresholds: &Thresholds) -> ConnectionReport {
     let verdict = classify(c, thresholds, c.observed_until);
     connection_report(c, &verdict, c.observed_until)
-}
-
-/// Sorts records by `order` moving each record at most a few times: the keys are
-/// sorted, then the permutation is applied in place by following its cycles
-/// (records are hundreds of bytes; a comparison sort would move each one
-/// log n times).
-fn sort_by_order(reports: &mut [ConnectionReport]) {
-    let mut keys: Vec<(u64, usize)> = reports.iter().map(|r| r.order).zip(0..).collect();
-    keys.sort_unstable();
-    // `dest[i]` is where the record now at `i` belongs.
-    let mut dest = vec![0usize; reports.len()];
-    for (pos, &(_, from)) in keys.iter().enumerate() {
-        dest[from] = pos;
-    }
-    for i in 0..reports.len() {
-        while dest[i] != i {
-            let j = dest[i];
-            reports.swap(i, j);
-            dest.swap(i, j);
-        }
-    }
-}
-
-/// Orders records by their first packet, numbers them from 1, and points each
-/// `reuse.previous` at the id of the connection it reused the 4-tuple of.
-pub fn assign_ids(reports: &mut [ConnectionReport]) {
-    sort_by_order(reports);
-    for (i, r) in reports.iter_mut().enumerate() {
-        r.id = i as u64 + 1;
-    }
-    let orders: Vec<u64> = reports.iter().map(|r| r.order).collect();
-    for r in reports.iter_mut() {
-        if let Some(reuse) = r.reuse.as_mut() {
-            reuse.previous = orders
-                .binary_search(&reuse.previous_serial)
-                .map(|i| i as u64 + 1)
-                .unwrap_or(0);
-        }
-    }
 }
 
 fn connection_report(c: &Connection, v: &Verdict, capture_end: Timestamp) -> ConnectionReport {
@@ -337,8 +332,8 @@ fn connection_report(c: &Connection, v: &Verdict, capture_end: Timestamp) -> Con
         after_fin: c.endpoint(by).rst.as_ref().is_some_and(|r| r.after_fin),
     });
     ConnectionReport {
-        id: 0,
-        order: c.serial,
+        id: c.serial,
+        end_order: c.end_order,
         client: c.client.addr,
         server: c.server.addr,
         roles_guessed: c.roles_guessed,
@@ -422,7 +417,7 @@ fn evidence(c: &Connection) -> Evidence {
                 side,
                 relative_seq: ep.isn.map(|isn| f.seq.0.wrapping_sub(isn.0)),
                 first: f.first,
-                last: f.last,
+                last: (f.transmissions > 1 || f.last != f.first).then_some(f.last),
                 transmissions: f.transmissions,
                 with_data: f.with_data,
                 ack: f.first_ack,
@@ -458,25 +453,63 @@ fn evidence(c: &Connection) -> Evidence {
     }
 }
 
-/// Counts per class and flag, and the diagnoses for what is present.
-pub fn summarize(
-    connections: &[ConnectionReport],
-    inputs: &[InputReport],
-    thresholds: &Thresholds,
-) -> Summary {
-    let mut classes: BTreeMap<&'static str, u64> =
-        Class::ALL.iter().map(|c| (c.name(), 0)).collect();
-    let mut flags: BTreeMap<&'static str, u64> = Flag::ALL.iter().map(|f| (f.name(), 0)).collect();
-    for c in connections {
-        *classes.entry(c.class.name()).or_default() += 1;
+/// Connections per class and flag, accumulated as records are made (each shard
+/// keeps its own; [`Counts::merge`] adds them up).
+#[derive(Clone, Debug, Default)]
+pub struct Counts {
+    /// Indexed by `Class as usize`.
+    classes: [u64; Class::ALL.len()],
+    /// Indexed by `Flag as usize`.
+    flags: [u64; Flag::ALL.len()],
+    /// Connections counted.
+    pub connections: u64,
+    /// Connections the filter left out (not counted above).
+    pub filtered_out: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, c: &ConnectionReport) {
+        self.connections += 1;
+        self.classes[c.class as usize] += 1;
         for f in c.flags.iter() {
-            *flags.entry(f.name()).or_default() += 1;
+            self.flags[f as usize] += 1;
         }
     }
+
+    pub fn merge(&mut self, other: &Counts) {
+        self.connections += other.connections;
+        self.filtered_out += other.filtered_out;
+        for (a, b) in self.classes.iter_mut().zip(other.classes) {
+            *a += b;
+        }
+        for (a, b) in self.flags.iter_mut().zip(other.flags) {
+            *a += b;
+        }
+    }
+
+    pub fn of(connections: &[ConnectionReport]) -> Counts {
+        let mut counts = Counts::default();
+        for c in connections {
+            counts.add(c);
+        }
+        counts
+    }
+}
+
+/// Counts per class and flag, and the diagnoses for what is present.
+pub fn summarize(counts: &Counts, inputs: &[InputReport], thresholds: &Thresholds) -> Summary {
+    let classes: BTreeMap<&'static str, u64> = Class::ALL
+        .iter()
+        .map(|&c| (c.name(), counts.classes[c as usize]))
+        .collect();
+    let flags: BTreeMap<&'static str, u64> = Flag::ALL
+        .iter()
+        .map(|&f| (f.name(), counts.flags[f as usize]))
+        .collect();
     let diagnoses = diagnosis::for_counts(&classes, &flags, thresholds);
     Summary {
-        connections: connections.len() as u64,
-        filtered_out: 0,
+        connections: counts.connections,
+        filtered_out: counts.filtered_out,
         evicted: 0,
         packets: inputs.iter().map(|i| i.packets).sum(),
         tcp_packets: inputs.iter().map(|i| i.tcp_packets).sum(),
@@ -494,5 +527,22 @@ impl ConnectionReport {
     }
     pub fn server_display(&self) -> String {
         self.server.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Counts` indexes its arrays by discriminant: `ALL` must list the
+    /// variants in declaration order.
+    #[test]
+    fn class_and_flag_lists_are_in_declaration_order() {
+        for (i, c) in Class::ALL.iter().enumerate() {
+            assert_eq!(*c as usize, i, "{c:?}");
+        }
+        for (i, f) in Flag::ALL.iter().enumerate() {
+            assert_eq!(*f as usize, i, "{f:?}");
+        }
     }
 }

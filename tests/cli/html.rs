@@ -274,7 +274,7 @@ fn demo_page_shows_the_reports_counts_and_classes_in_chromium() {
     assert!(!dom.contains("id=\"diag-truncated\""));
 
     // The problem table: the same connections as the text summary, every class
-    // badge right, sorted by id, the script ran (filters visible, count shown).
+    // badge right, in report order, the script ran (filters visible, count shown).
     let problems: Vec<&Value> = report["connections"]
         .as_array()
         .unwrap()
@@ -320,7 +320,15 @@ fn demo_page_shows_the_reports_counts_and_classes_in_chromium() {
 
     // A ladder for each problem connection, with its evidence and end states.
     assert_eq!(dom.matches("<details class=\"ladder\"").count(), 15);
-    let ladder = &dom[dom.find("id=\"c26\"").unwrap()..];
+    // Scenario 8 (client port 41008): the server's FIN resent, the last ACK lost.
+    let s8 = report["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["client"]["port"] == 41008)
+        .unwrap()["id"]
+        .clone();
+    let ladder = &dom[dom.find(&format!("id=\"c{s8}\"")).unwrap()..];
     let ladder = &ladder[..ladder.find("</details>").unwrap()];
     assert!(ladder.contains("<svg"));
     assert!(ladder.contains("SYN, ACK  seq=0 ack=1"));
@@ -395,7 +403,16 @@ fn filters_and_sorting_follow_the_link() {
     let page = load(&format!("{url}#class=lost_fin&sort=-id"), &[]);
     let rows = table_rows(&page.dom);
     let shown: Vec<u64> = rows.iter().filter(|r| !r.1).map(|r| r.0).collect();
-    assert_eq!(shown, vec![27, 26, 25], "lost_fin rows, newest first");
+    let mut lost_fin: Vec<u64> = demo_json()["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["class"] == "lost_fin")
+        .map(|c| c["id"].as_u64().unwrap())
+        .collect();
+    lost_fin.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(lost_fin.len(), 3);
+    assert_eq!(shown, lost_fin, "lost_fin rows, highest id first");
     assert_eq!(rows.len(), 15, "the other rows are hidden, not removed");
     assert!(page.dom.contains("3 of 15 rows shown"));
 
@@ -408,11 +425,28 @@ fn filters_and_sorting_follow_the_link() {
         .filter(|r| !r.1)
         .map(|r| r.0)
         .collect();
-    assert_eq!(shown, vec![21, 23]);
+    // The two reuses of port 8018, by start time.
+    let mut reused: Vec<(f64, u64)> = demo_json()["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["server"]["port"] == 8018 && c.get("reuse").is_some())
+        .map(|c| (c["first_ts"].as_f64().unwrap(), c["id"].as_u64().unwrap()))
+        .collect();
+    reused.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    assert_eq!(reused.len(), 2);
+    assert_eq!(shown, reused.iter().map(|r| r.1).collect::<Vec<_>>());
 
     // Following a link to a closed ladder opens it.
-    let page = load(&format!("{url}#c29"), &[]);
-    assert!(tag_of(&page.dom, "c29").contains(" open"));
+    let html = demo_html();
+    let closed = html
+        .match_indices("<details class=\"ladder\" id=\"c")
+        .map(|(i, _)| &html[i..i + html[i..].find('>').unwrap()])
+        .find(|tag| !tag.contains(" open"))
+        .expect("a ladder closed by default");
+    let id = closed.split('"').nth(3).unwrap();
+    let page = load(&format!("{url}#{id}"), &[]);
+    assert!(tag_of(&page.dom, id).contains(" open"));
 }
 
 /// Without its script (what a browser with JavaScript off shows; Chromium's
@@ -787,8 +821,14 @@ fn ladders_hold_the_connections_packets() {
         );
         assert!(matches!(l.base[0], SeqBase::Isn(_)));
     }
-    // Scenario 8 (#26): the server's FIN sent 7 times at relative seq 201.
-    let l = &ladders.ladders[&26];
+    // Scenario 8 (client port 41008): the server's FIN sent 7 times at relative
+    // seq 201.
+    let s8 = report
+        .connections
+        .iter()
+        .find(|c| c.client.port == 41008)
+        .unwrap();
+    let l = &ladders.ladders[&s8.id];
     let fins: Vec<u32> = l
         .rows
         .iter()

@@ -224,7 +224,11 @@ fn reuse_records_the_previous_connection_and_the_time_wait_holder() {
         assert_eq!(reused.len(), 2, "port {port}");
         for c in reused {
             let prev = c["reuse"]["previous"].as_u64().unwrap();
-            let prev_conn = &conns[(prev - 1) as usize];
+            let prev_conn = conns.iter().find(|p| p["id"] == prev).unwrap();
+            // The previous connection began earlier and ended at this one's SYN,
+            // so it comes first in the report.
+            assert!(prev < c["id"].as_u64().unwrap());
+            assert!(prev_conn["last_ts"].as_f64() <= c["first_ts"].as_f64());
             assert_eq!(prev_conn["client"]["port"], port);
             assert_eq!(c["reuse"]["time_wait_side"], holder);
             let gap = c["reuse"]["gap"].as_f64().unwrap();

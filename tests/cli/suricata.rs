@@ -168,7 +168,7 @@ fn first_fin(conn: &Value) -> Option<Side> {
             let key = |f: &Value| {
                 (
                     f["first"]["ts"].as_f64().unwrap(),
-                    f["first"]["input"].as_u64().unwrap(),
+                    f["first"]["input"].as_u64().unwrap_or(0),
                     f["first"]["packet"].as_u64().unwrap(),
                 )
             };

@@ -1,0 +1,213 @@
+//! Report order across shards: every shard hands on its finished connections
+//! in its own `(end_order, id)` order, with a *watermark* (no later connection of
+//! that shard will end at or before it), and the [`Merger`] releases them in the
+//! global order as soon as no shard can still come up with an earlier one. The
+//! report is thus written while the capture is read, in bounded memory, and the
+//! bytes do not depend on the number of shards.
+
+use std::collections::VecDeque;
+use std::io;
+
+use crate::report::ConnectionReport;
+
+/// The key connections are reported in: the processing order of the packet that
+/// ended their observation (`u64::MAX` for the end of the capture), then the id.
+pub type Key = (u64, u64);
+
+/// A finished connection as a shard hands it on.
+pub enum Finished {
+    /// The record itself, for renderers that need the whole report.
+    Record(Box<ConnectionReport>),
+    /// The record's JSON object, serialized by the shard (in parallel).
+    Json(Vec<u8>),
+}
+
+/// Receives the finished connections in report order.
+pub trait ConnectionSink: Send {
+    fn connection(&mut self, c: Finished) -> io::Result<()>;
+}
+
+/// Keeps every record in memory (text, HTML, Zeek and `check` read the whole
+/// report).
+#[derive(Default)]
+pub struct Collect(pub Vec<ConnectionReport>);
+
+impl ConnectionSink for Collect {
+    fn connection(&mut self, c: Finished) -> io::Result<()> {
+        match c {
+            Finished::Record(r) => self.0.push(*r),
+            Finished::Json(_) => {
+                return Err(io::Error::other("a collecting sink got serialized records"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What one shard hands on at a time.
+pub struct Batch {
+    pub shard: usize,
+    /// Finished connections, in increasing key order.
+    pub items: Vec<(Key, Finished)>,
+    /// No later connection of this shard will end at or before this order.
+    pub watermark: u64,
+    /// The shard has finished: nothing more will come from it.
+    pub done: bool,
+}
+
+struct Queue {
+    items: VecDeque<(Key, Finished)>,
+    watermark: u64,
+    done: bool,
+}
+
+/// Merges the shards' batches into report order.
+pub struct Merger {
+    queues: Vec<Queue>,
+}
+
+impl Merger {
+    pub fn new(shards: usize) -> Merger {
+        Merger {
+            queues: (0..shards)
+                .map(|_| Queue {
+                    items: VecDeque::new(),
+                    watermark: 0,
+                    done: false,
+                })
+                .collect(),
+        }
+    }
+
+    pub fn push(&mut self, batch: Batch) {
+        let q = &mut self.queues[batch.shard];
+        debug_assert!(
+            batch.items.windows(2).all(|w| w[0].0 < w[1].0)
+                && q.items
+                    .back()
+                    .zip(batch.items.first())
+                    .is_none_or(|(a, b)| a.0 < b.0),
+            "a shard's connections come in key order"
+        );
+        q.items.extend(batch.items);
+        q.watermark = q.watermark.max(batch.watermark);
+        q.done |= batch.done;
+    }
+
+    /// Every shard has finished and everything was released.
+    pub fn is_finished(&self) -> bool {
+        self.queues.iter().all(|q| q.done && q.items.is_empty())
+    }
+
+    /// The next connection in report order, if no shard can still hand on an
+    /// earlier one.
+    pub fn pop(&mut self) -> Option<Finished> {
+        let (key, shard) = self
+            .queues
+            .iter()
+            .enumerate()
+            .filter_map(|(i, q)| q.items.front().map(|(k, _)| (*k, i)))
+            .min()?;
+        let waiting = self
+            .queues
+            .iter()
+            .any(|q| q.items.is_empty() && !q.done && q.watermark < key.0);
+        if waiting {
+            return None;
+        }
+        self.queues[shard].items.pop_front().map(|(_, f)| f)
+    }
+
+    /// Releases everything that can be released to `sink`; after the first
+    /// error the rest is dropped (the error is kept by the caller).
+    pub fn drain_to(&mut self, sink: &mut dyn ConnectionSink, error: &mut Option<io::Error>) {
+        while let Some(f) = self.pop() {
+            if error.is_none()
+                && let Err(e) = sink.connection(f)
+            {
+                *error = Some(e);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(end: u64, id: u64) -> (Key, Finished) {
+        (
+            (end, id),
+            Finished::Json(format!("{end}/{id}").into_bytes()),
+        )
+    }
+
+    fn text(f: Finished) -> String {
+        match f {
+            Finished::Json(b) => String::from_utf8(b).unwrap(),
+            Finished::Record(_) => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn holds_a_connection_until_every_shard_is_past_its_end() {
+        let mut m = Merger::new(2);
+        m.push(Batch {
+            shard: 0,
+            items: vec![item(10, 1), item(20, 2)],
+            watermark: 25,
+            done: false,
+        });
+        // Shard 1 has said nothing: it might still end something at order 1.
+        assert!(m.pop().is_none());
+        m.push(Batch {
+            shard: 1,
+            items: vec![],
+            watermark: 12,
+            done: false,
+        });
+        assert_eq!(text(m.pop().unwrap()), "10/1");
+        // 20 > shard 1's watermark 12.
+        assert!(m.pop().is_none());
+        m.push(Batch {
+            shard: 1,
+            items: vec![item(15, 7)],
+            watermark: 30,
+            done: false,
+        });
+        assert_eq!(text(m.pop().unwrap()), "15/7");
+        assert_eq!(text(m.pop().unwrap()), "20/2");
+        assert!(m.pop().is_none());
+    }
+
+    #[test]
+    fn end_of_capture_connections_wait_for_every_shard_then_go_by_id() {
+        let mut m = Merger::new(2);
+        m.push(Batch {
+            shard: 0,
+            items: vec![item(u64::MAX, 3), item(u64::MAX, 9)],
+            watermark: u64::MAX,
+            done: true,
+        });
+        m.push(Batch {
+            shard: 1,
+            items: vec![item(u64::MAX, 5)],
+            watermark: 1_000,
+            done: false,
+        });
+        // Shard 1 may still end connections before the capture's end.
+        assert_eq!(text(m.pop().unwrap()), "18446744073709551615/3");
+        assert_eq!(text(m.pop().unwrap()), "18446744073709551615/5");
+        assert!(m.pop().is_none(), "9 could still be preceded by shard 1");
+        assert!(!m.is_finished());
+        m.push(Batch {
+            shard: 1,
+            items: vec![item(u64::MAX, 11)],
+            watermark: u64::MAX,
+            done: true,
+        });
+        assert_eq!(text(m.pop().unwrap()), "18446744073709551615/9");
+        assert_eq!(text(m.pop().unwrap()), "18446744073709551615/11");
+        assert!(m.is_finished());
+    }
+}
