@@ -367,9 +367,9 @@ impl<'a> Shard<'a> {
         Some(match self.emit {
             Emit::Records => (key, Finished::Record(Box::new(r))),
             Emit::Json => {
-                let mut buf = Vec::with_capacity(1536);
+                let mut buf = Vec::with_capacity(2048);
                 // Serializing plain data into a Vec cannot fail.
-                let _ = serde_json::to_writer(&mut buf, &r);
+                let _ = crate::report::compact::to_vec(&mut buf, &r);
                 (key, Finished::Json(buf))
             }
         })

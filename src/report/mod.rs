@@ -18,6 +18,7 @@
 //! `--format ndjson` writes the same connection objects, one per line, and nothing
 //! else.
 
+pub mod compact;
 pub mod diagnosis;
 pub mod html;
 pub mod json;
