@@ -7,6 +7,9 @@
 #            when missing (root: network namespaces, nginx, wrk, tcpdump)
 #   RUNS     runs per command, default 5 (medians are reported)
 # Set PEERS=0 to skip tcptrace and tshark.
+# Set LONG=PATH to also measure teardown's memory on a longer recording of the
+# same traffic (recorded with LONG_SECONDS, default 60, when missing): peak RSS
+# should stay flat however long the capture is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 capture=${1:-/tmp/teardown-bench/http.pcap}
@@ -64,3 +67,18 @@ for name in floor teardown teardown-j1 teardown-text tcptrace tshark; do
     'BEGIN {printf "%-22s %9.3f %10.2f %12.2f %12.1f\n", n, s, s / f, s / t, kb / 1024}'
 done
 echo "teardown = analyze --format json -o FILE with all cores; -j1 = one thread; text = no JSON"
+j1=$(cut -d' ' -f1 "$out/teardown-j1" | median)
+awk -v a="$j1" -v b="$td_s" -v n="$cores" 'BEGIN {printf "speed-up -j 1 -> -j %d: %.2fx\n", n, a / b}'
+
+if [ -n "${LONG:-}" ]; then
+  [ -s "$LONG" ] || scripts/mkcapture.sh "$LONG" "${LONG_SECONDS:-60}"
+  measure long ./target/release/teardown analyze "$LONG" --format json -o "$out/long.json"
+  rm -f "$out/long.json"
+  for name in teardown long; do
+    f=$([ $name = teardown ] && echo "$capture" || echo "$LONG")
+    kb=$(cut -d' ' -f2 "$out/$name" | median)
+    s=$(cut -d' ' -f1 "$out/$name" | median)
+    awk -v f="$f" -v mb="$(du -m "$f" | cut -f1)" -v s="$s" -v kb="$kb" \
+      'BEGIN {printf "memory: %-40s %7d MB  %8.3f s  peak RSS %7.1f MiB\n", f, mb, s, kb / 1024}'
+  done
+fi

@@ -513,11 +513,18 @@ pub fn analyze_into(options: &Options, emit: Emit, sink: &mut dyn ConnectionSink
     let (mut inputs, mut unreadable) = open_inputs(options, &mut messages);
     let t = options.thresholds;
     let shards = options.threads.max(1);
-    let cfg = TrackerConfig {
+    // The reader's own shard (0) gets a half share of the 4-tuples, since the
+    // reading thread also reads and decodes every packet: with 2·shards − 1 hash
+    // buckets, bucket 0 is shard 0's and each other shard has two.
+    let buckets = 2 * shards as u64 - 1;
+    let shard_of_bucket = |b: u64| if b == 0 { 0 } else { 1 + (b as usize - 1) / 2 };
+    let cfg = |shard: usize| TrackerConfig {
         msl_ns: t.msl.as_nanos() as i64,
         fin_grace_ns: t.fin_grace.as_nanos() as i64,
         // Each shard gets its share of the cap.
-        max_tracked: options.max_connections.div_ceil(shards).max(1),
+        max_tracked: (options.max_connections as u64 * if shard == 0 { 1 } else { 2 })
+            .div_ceil(buckets)
+            .max(1) as usize,
     };
     let total_bytes = inputs.iter().map(|i| i.total_len).sum::<Option<u64>>();
     let mut progress = Progress::new(options.progress, total_bytes);
@@ -525,7 +532,7 @@ pub fn analyze_into(options: &Options, emit: Emit, sink: &mut dyn ConnectionSink
     let mut evicted = 0u64;
     let mut output_error = None;
     // Shard 0 runs on the reading thread; shards 1.. on worker threads.
-    let mut own = Shard::new(0, cfg, options, emit);
+    let mut own = Shard::new(0, cfg(0), options, emit);
     if shards == 1 {
         let mut merger = Merger::new(1);
         let mut segments = 0u64;
@@ -559,7 +566,7 @@ pub fn analyze_into(options: &Options, emit: Emit, sink: &mut dyn ConnectionSink
             for index in 1..shards {
                 let (tx, rx) = sync_channel(IN_FLIGHT);
                 senders.push(tx);
-                let shard = Shard::new(index, cfg, options, emit);
+                let shard = Shard::new(index, cfg(index), options, emit);
                 let out = out_tx.clone();
                 handles.push(scope.spawn(move || worker(shard, rx, out)));
             }
@@ -569,7 +576,7 @@ pub fn analyze_into(options: &Options, emit: Emit, sink: &mut dyn ConnectionSink
             let mut routed = 0u64;
             read_all(&mut inputs, &mut progress, |seg| {
                 let order = seg.order;
-                let shard = (hasher.hash_one(FlowKey::of(&seg)) % shards as u64) as usize;
+                let shard = shard_of_bucket(hasher.hash_one(FlowKey::of(&seg)) % buckets);
                 routed += 1;
                 if shard == 0 {
                     own.tracker.push(&seg);
