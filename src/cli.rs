@@ -330,6 +330,26 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
             format == OutputFormat::Json,
             args.output.as_deref(),
         )?,
+        OutputFormat::Text => {
+            // Only the problem connections it lists are kept.
+            let options = options_of(&args.input, Filter::default());
+            let start = std::time::Instant::now();
+            let mut sink = report::text::TextSink::default();
+            let analysis = analyze_into(&options, Emit::Records, &mut sink);
+            tell(&args.input, &options, &analysis, start);
+            let render = |out: &mut (dyn Write + Send)| {
+                report::text::write_text_from(&analysis.report, &sink, out)
+            };
+            match args.output.as_deref() {
+                None => {
+                    let mut out = io::BufWriter::new(io::stdout());
+                    render(&mut out)?;
+                    out.flush()?;
+                }
+                Some(path) => write_atomically(path, render)?,
+            }
+            analysis.unreadable
+        }
         _ => {
             let analysis = run_analysis(&args.input, Filter::default());
             write_report(&analysis.report, format, args.output.as_deref())?;

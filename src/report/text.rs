@@ -4,6 +4,7 @@ use std::io::{self, Write};
 
 use super::{ConnectionReport, Report};
 use crate::classify::Class;
+use crate::merge::{ConnectionSink, Finished};
 
 /// How many problem connections the text summary lists.
 pub const MAX_LISTED: usize = 20;
@@ -14,7 +15,47 @@ pub fn is_problem(c: &ConnectionReport) -> bool {
     c.class.is_problem() || c.reuse.is_some()
 }
 
+/// Keeps what the text summary shows of the connections — the first
+/// [`MAX_LISTED`] problem connections and how many there are — so the summary
+/// of any capture is made in bounded memory.
+#[derive(Default)]
+pub struct TextSink {
+    pub listed: Vec<ConnectionReport>,
+    pub problems: u64,
+}
+
+impl ConnectionSink for TextSink {
+    fn connection(&mut self, c: Finished) -> io::Result<()> {
+        let Finished::Record(c) = c else {
+            return Err(io::Error::other("the text summary needs records"));
+        };
+        if is_problem(&c) {
+            self.problems += 1;
+            if self.listed.len() < MAX_LISTED {
+                self.listed.push(*c);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The summary of a report with all its connections.
 pub fn write_text(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let mut sink = TextSink::default();
+    for c in &report.connections {
+        if is_problem(c) {
+            sink.problems += 1;
+            if sink.listed.len() < MAX_LISTED {
+                sink.listed.push(c.clone());
+            }
+        }
+    }
+    write_text_from(report, &sink, out)
+}
+
+/// The summary of `report` (whose `connections` are not read) with the problem
+/// connections `sink` kept.
+pub fn write_text_from(report: &Report, sink: &TextSink, out: &mut dyn Write) -> io::Result<()> {
     let s = &report.summary;
     let span = match (s.first_ts, s.last_ts) {
         (Some(a), Some(b)) => format!(", {:.1} s", b.secs_since(a)),
@@ -52,19 +93,14 @@ pub fn write_text(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "\nflags: {}", flags.join(", "))?;
     }
 
-    let problems: Vec<_> = report
-        .connections
-        .iter()
-        .filter(|c| is_problem(c))
-        .collect();
-    if !problems.is_empty() {
+    if sink.problems > 0 {
         writeln!(
             out,
             "\nproblem connections ({} total, first {} shown)",
-            problems.len(),
-            problems.len().min(MAX_LISTED)
+            sink.problems,
+            sink.listed.len()
         )?;
-        for c in problems.iter().take(MAX_LISTED) {
+        for c in &sink.listed {
             let flags: Vec<&str> = c.flags.iter().map(|f| f.name()).collect();
             writeln!(
                 out,
@@ -104,4 +140,41 @@ pub fn write_text(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::{Emit, Options, analyze, analyze_into};
+    use crate::classify::Thresholds;
+    use crate::filter::Filter;
+
+    fn options(threads: usize) -> Options {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        Options {
+            inputs: vec![root.join("fixtures/kernel/client.pcap")],
+            thresholds: Thresholds::default(),
+            filter: Filter::default(),
+            threads,
+            progress: false,
+            max_connections: 100_000,
+        }
+    }
+
+    /// The command line's bounded-memory summary is the summary of the whole
+    /// report.
+    #[test]
+    fn summary_from_the_sink_is_the_summary_of_the_collected_report() {
+        let mut want = Vec::new();
+        write_text(&analyze(&options(1)).report, &mut want).unwrap();
+        let want = String::from_utf8(want).unwrap();
+        assert!(want.contains("problem connections (15 total, first 15 shown)"));
+        for threads in [1, 2, 3] {
+            let mut sink = TextSink::default();
+            let analysis = analyze_into(&options(threads), Emit::Records, &mut sink);
+            let mut got = Vec::new();
+            write_text_from(&analysis.report, &sink, &mut got).unwrap();
+            assert_eq!(String::from_utf8(got).unwrap(), want, "-j {threads}");
+        }
+    }
 }
