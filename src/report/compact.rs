@@ -42,8 +42,7 @@ struct Compact<'a> {
 
 impl Compact<'_> {
     fn string(&mut self, s: &str) {
-        // serde_json escapes `"`, `\` and control characters, nothing else.
-        if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        if needs_escape(s.as_bytes()) {
             // Rare (capture text): let serde_json do it, for the same bytes.
             let _ = serde_json::to_writer(&mut *self.out, s);
         } else {
@@ -57,6 +56,31 @@ impl Compact<'_> {
         self.out
             .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
     }
+}
+
+/// Whether serde_json would escape anything in `s`: `"`, `\` or a control
+/// character (nothing else). Eight bytes at a time, with the classic bit tricks
+/// for "some byte is zero" and "some byte is less than n".
+fn needs_escape(s: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    let mut chunks = s.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let v = u64::from_ne_bytes(word);
+        if v.wrapping_sub(ONES * 0x20) & !v & HIGH != 0
+            || has_zero(v ^ (ONES * u64::from(b'"')))
+            || has_zero(v ^ (ONES * u64::from(b'\\')))
+        {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 /// A struct, map or sequence being written: its separator state.
@@ -574,7 +598,29 @@ mod tests {
         assert!(serde_json::to_string(&v).is_err());
     }
 
+    #[test]
+    fn escapes_are_found_at_every_position() {
+        for len in 0..20 {
+            for at in 0..len {
+                for b in [0u8, 0x1f, b'"', b'\\'] {
+                    let mut s = vec![b'a'; len];
+                    s[at] = b;
+                    assert!(needs_escape(&s), "{len} {at} {b}");
+                }
+            }
+            for b in [0x20u8, 0x21, b'!', b'#', b'[', b']', 0x7f, 0x80, 0xff] {
+                assert!(!needs_escape(&vec![b; len]), "{len} {b}");
+            }
+        }
+    }
+
     proptest! {
+        #[test]
+        fn escape_test_agrees_with_the_plain_one(s in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let plain = s.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+            prop_assert_eq!(needs_escape(&s), plain);
+        }
+
         #[test]
         fn strings_and_numbers_match_serde_json(
             s in any::<String>(),
