@@ -200,7 +200,10 @@ impl<'a, 'b> ser::Serializer for &'b mut Compact<'a> {
         _index: u32,
         variant: &'static str,
     ) -> Result<(), Error> {
-        self.string(variant);
+        // A variant name of one of our enums: an identifier, nothing to escape.
+        self.out.push(b'"');
+        self.out.extend_from_slice(variant.as_bytes());
+        self.out.push(b'"');
         Ok(())
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
@@ -558,7 +561,7 @@ mod tests {
         text: String,
         ch: char,
         ints: (i8, i16, i32, i64, u8, u16, u32, u64),
-        floats: [f64; 6],
+        floats: [f64; 10],
         unit: (),
         #[serde(flatten)]
         inner: Inner,
@@ -572,7 +575,18 @@ mod tests {
             text: "tab\there \"quoted\" back\\slash \u{1} é ✓".to_string(),
             ch: '"',
             ints: (i8::MIN, -1, i32::MAX, i64::MIN, 255, 0, 7, u64::MAX),
-            floats: [0.0, -0.0, 1e-7, 1795261858.469169, f64::NAN, f64::INFINITY],
+            floats: [
+                0.0,
+                -0.0,
+                1e-7,
+                1795261858.469169,
+                1795261858.4,
+                1795261858.0,
+                1.000001,
+                4294967295.999999,
+                f64::NAN,
+                f64::INFINITY,
+            ],
             unit: (),
             inner: Inner {
                 x: Some(4.4e-5),
@@ -619,6 +633,19 @@ mod tests {
         fn escape_test_agrees_with_the_plain_one(s in proptest::collection::vec(any::<u8>(), 0..40)) {
             let plain = s.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
             prop_assert_eq!(needs_escape(&s), plain);
+        }
+
+        #[test]
+        fn microsecond_timestamps_match_serde_json(
+            micros in 0u64..5_000_000_000_000_000,
+            nudge in -2i64..=2,
+        ) {
+            let v = micros as f64 / 1e6;
+            // The value itself, and its neighbouring doubles (not whole
+            // microseconds: the fast path must leave them to zmij).
+            let bits = (v.to_bits() as i64 + nudge) as u64;
+            let (ours, serde) = both(&(v, f64::from_bits(bits)));
+            prop_assert_eq!(ours, serde);
         }
 
         #[test]
