@@ -342,7 +342,7 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
             };
             match args.output.as_deref() {
                 None => {
-                    let mut out = io::BufWriter::new(io::stdout());
+                    let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER, io::stdout());
                     render(&mut out)?;
                     out.flush()?;
                 }
@@ -395,7 +395,7 @@ fn stream_report(input: &InputArgs, json: bool, path: Option<&Path>) -> Result<u
     };
     match path {
         None => {
-            let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout());
+            let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER, io::stdout());
             render(&mut out)?;
             out.flush()?;
         }
@@ -440,7 +440,7 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
         })?;
     }
     let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
+    let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER, stdout.lock());
     match args.format {
         CheckFormat::Text => policy::text::write_text(&result, report, &mut out)?,
         CheckFormat::Json => {
@@ -473,7 +473,7 @@ fn write_report(report: &Report, format: OutputFormat, path: Option<&Path>) -> R
     match path {
         None => {
             let stdout = io::stdout();
-            let mut out = io::BufWriter::new(stdout.lock());
+            let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER, stdout.lock());
             render(report, format, &mut out)?;
             out.flush()?;
         }
@@ -483,6 +483,11 @@ fn write_report(report: &Report, format: OutputFormat, path: Option<&Path>) -> R
     }
     Ok(())
 }
+
+/// Bytes buffered before each `write(2)` of a report. A JSON report is ~1.5 KB
+/// per connection: with std's 8 KiB default a 100 k-connection report took
+/// 20 k system calls, a quarter of the run's time on the benchmark capture.
+const OUTPUT_BUFFER: usize = 1 << 20;
 
 /// Writes a temporary file next to `path` and renames it into place only once
 /// complete: an interrupted run never leaves a half-written file, and an existing
@@ -500,7 +505,7 @@ fn write_atomically(
             .write(true)
             .open(path)
             .with_context(|| format!("cannot write {}", path.display()))?;
-        let mut out = io::BufWriter::new(file);
+        let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER, file);
         render(&mut out).with_context(|| format!("cannot write {}", path.display()))?;
         out.flush()
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -512,7 +517,7 @@ fn write_atomically(
     };
     let tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("cannot create a file in {}", dir.display()))?;
-    let mut out = io::BufWriter::new(tmp);
+    let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER, tmp);
     render(&mut out).with_context(|| format!("cannot write {}", path.display()))?;
     let tmp = out
         .into_inner()
