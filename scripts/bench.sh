@@ -55,7 +55,7 @@ fi
 floor_s=$(cut -d' ' -f1 "$out/floor" | median)
 td_s=$(cut -d' ' -f1 "$out/teardown" | median)
 packets=$(./target/release/examples/floor "$capture" | awk '{print $1}')
-conns=$(./target/release/teardown analyze "$capture" --format json | grep -o '"connections":[0-9]*' | head -1 | cut -d: -f2)
+conns=$(grep -o '"summary":{"connections":[0-9]*' "$out/report.json" | grep -o '[0-9]*$')
 echo "capture: $capture ($(du -h "$capture" | cut -f1), $packets records, $conns connections)"
 echo "machine: $cores cores, $(uname -r); $runs runs each, medians"
 printf '%-22s %9s %10s %12s %12s\n' command seconds "x floor" "x teardown" "peak RSS MiB"
