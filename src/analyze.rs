@@ -342,6 +342,10 @@ struct Shard<'a> {
     filter: &'a Filter,
     emit: Emit,
     counts: Counts,
+    /// Where records are serialized before being copied out at their exact size
+    /// (a connection ending at the end of the capture waits in the merger, so
+    /// a SYN flood's tens of thousands of them are all held at once).
+    scratch: Vec<u8>,
 }
 
 impl<'a> Shard<'a> {
@@ -353,6 +357,7 @@ impl<'a> Shard<'a> {
             filter: &options.filter,
             emit,
             counts: Counts::default(),
+            scratch: Vec::with_capacity(4096),
         }
     }
 
@@ -367,10 +372,10 @@ impl<'a> Shard<'a> {
         Some(match self.emit {
             Emit::Records => (key, Finished::Record(Box::new(r))),
             Emit::Json => {
-                let mut buf = Vec::with_capacity(2048);
+                self.scratch.clear();
                 // Serializing plain data into a Vec cannot fail.
-                let _ = crate::report::compact::to_vec(&mut buf, &r);
-                (key, Finished::Json(buf))
+                let _ = crate::report::compact::to_vec(&mut self.scratch, &r);
+                (key, Finished::Json(self.scratch.clone()))
             }
         })
     }
@@ -501,7 +506,7 @@ impl Progress {
 pub fn analyze(options: &Options) -> Analysis {
     let mut collect = Collect::default();
     let mut analysis = analyze_into(options, Emit::Records, &mut collect);
-    analysis.report.connections = collect.0;
+    analysis.report.connections = collect.into_records();
     analysis
 }
 

@@ -19,7 +19,8 @@ use crate::zeek::ZeekState;
 /// The state-machine events one segment produces, on the stack.
 type Events = arrayvec::ArrayVec<(Side, Event), 8>;
 
-/// At most this many transitions are kept per endpoint as evidence.
+/// At most this many transitions are kept per endpoint (unit tests only).
+#[cfg(test)]
 const MAX_TRANSITIONS: usize = 32;
 /// At most this many invalid RSTs are kept per endpoint (the rest are counted).
 const MAX_INVALID_RSTS: usize = 8;
@@ -156,6 +157,7 @@ impl Serialize for PacketRef {
 }
 
 /// A state change of one endpoint and the packet that proved it.
+#[cfg(test)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Transition {
     pub from: State,
@@ -220,6 +222,10 @@ struct Signature {
 pub struct Endpoint {
     pub addr: EndpointAddr,
     pub state: State,
+    /// Every state change, for the unit tests to check the path through the
+    /// state machine. Not kept outside tests: no report shows it, and it was two
+    /// heap allocations per connection.
+    #[cfg(test)]
     pub transitions: Vec<Transition>,
     /// ISN from its SYN or SYN-ACK.
     pub isn: Option<SeqNumber>,
@@ -244,7 +250,9 @@ pub struct Endpoint {
     /// Highest acknowledgment number it sent (its RCV.NXT, as far as we know).
     pub highest_ack: Option<SeqNumber>,
     pub acked_peer_syn: Option<PacketRef>,
-    pub fin: Option<FinEvidence>,
+    /// Its FIN (boxed: most tracked connections have sent none yet, or never
+    /// will, as in a SYN flood).
+    pub fin: Option<Box<FinEvidence>>,
     /// First acceptable RST it sent.
     pub rst: Option<RstEvidence>,
     /// RSTs it sent that were far outside the receiver's window.
@@ -276,6 +284,7 @@ impl Endpoint {
         Endpoint {
             addr,
             state: State::Closed,
+            #[cfg(test)]
             transitions: Vec::new(),
             isn: None,
             syn_first: None,
@@ -323,6 +332,7 @@ impl Endpoint {
     }
 
     /// When it entered `state` last, if it did.
+    #[cfg(test)]
     pub fn entered(&self, state: State) -> Option<PacketRef> {
         self.transitions
             .iter()
@@ -654,7 +664,7 @@ impl Connection {
         };
         match me.fin.as_mut() {
             None => {
-                me.fin = Some(FinEvidence {
+                me.fin = Some(Box::new(FinEvidence {
                     seq: fin_seq,
                     first: at,
                     last: at,
@@ -665,7 +675,7 @@ impl Connection {
                     acked: None,
                     first_ack: None,
                     acks_lost: 0,
-                });
+                }));
                 events.push((side, Event::SendFin));
                 if self.first_close.is_none() {
                     self.first_close = Some((side, at));
@@ -727,6 +737,7 @@ impl Connection {
         };
         let to = step(ep.state, event);
         if to != ep.state {
+            #[cfg(test)]
             if ep.transitions.len() < MAX_TRANSITIONS {
                 ep.transitions.push(Transition {
                     from: ep.state,

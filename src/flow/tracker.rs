@@ -39,8 +39,8 @@ pub struct TrackerConfig {
 }
 
 impl TrackerConfig {
-    /// The default cap on tracked connections, over all shards: about 1.2 KB of
-    /// state each, so some 120 MB at worst.
+    /// The default cap on tracked connections, over all shards: about 1.5 KB of
+    /// state each, so some 150 MB at worst.
     pub const DEFAULT_MAX_TRACKED: usize = 100_000;
 }
 
@@ -54,7 +54,7 @@ impl TrackerConfig {
 /// new, mid-stream one.
 pub struct Tracker {
     cfg: TrackerConfig,
-    // Boxed: a `Connection` is about a kilobyte, and replacing or moving it by
+    // Boxed: a `Connection` is about 1.4 KB, and replacing or moving it by
     // value on every new connection showed up as memmove time in profiles.
     table: HashMap<FlowKey, Box<Connection>, ahash::RandomState>,
     // Boxed too: moving a finished connection out of the table is a pointer copy.

@@ -52,6 +52,47 @@ fn a_spoofed_syn_flood_is_all_unanswered_in_bounded_memory() {
     assert_eq!(report["summary"]["evicted"], 0);
 }
 
+/// The renderers that read the whole report (HTML, Zeek's conn.log, text) hold
+/// every record at once: the flood stays within the same memory, on one thread
+/// and on two.
+#[test]
+fn a_syn_flood_stays_within_128_mib_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixture("load/pkt.TCP.synflood.spoofed.pcap");
+    for format in ["json", "ndjson", "text", "zeek", "html"] {
+        for threads in ["1", "2"] {
+            let out_file = dir.path().join(format!("flood.{format}"));
+            let out = run(
+                &[
+                    "analyze",
+                    "--format",
+                    format,
+                    "--stats",
+                    "-j",
+                    threads,
+                    "-o",
+                    out_file.to_str().unwrap(),
+                    path.to_str().unwrap(),
+                ],
+                None,
+            );
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(0), "{format}: {stderr}");
+            let rss_kib: u64 = stderr
+                .split("peak RSS ")
+                .nth(1)
+                .and_then(|s| s.split_whitespace().next())
+                .and_then(|s| s.parse().ok())
+                .expect("--stats prints the peak RSS (Linux)");
+            assert!(
+                rss_kib <= 128 * 1024,
+                "--format {format} -j {threads}: peak RSS {rss_kib} KiB"
+            );
+            assert!(std::fs::metadata(&out_file).unwrap().len() > 0);
+        }
+    }
+}
+
 #[test]
 fn the_connection_cap_evicts_the_idle_with_a_warning_and_lowers_memory() {
     let (full, full_rss, _) =
