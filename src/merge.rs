@@ -44,9 +44,8 @@ pub struct Collect(Vec<Box<ConnectionReport>>);
 impl Collect {
     /// The records, in the order they were handed on.
     pub fn into_records(self) -> Vec<ConnectionReport> {
-        let mut records = Vec::with_capacity(self.0.len());
-        records.extend(self.0.into_iter().map(|r| *r));
-        records
+        // An exact-size iterator: one allocation of the final size.
+        self.0.into_iter().map(|r| *r).collect()
     }
 }
 

@@ -24,13 +24,18 @@ fn analyze_with_stats(file: &str, extra: &[&str]) -> (Value, u64, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let rss = stderr
+    let rss = peak_rss_kib(&stderr);
+    (serde_json::from_slice(&out.stdout).unwrap(), rss, stderr)
+}
+
+/// The peak RSS in KiB that `--stats` printed on stderr.
+fn peak_rss_kib(stderr: &str) -> u64 {
+    stderr
         .split("peak RSS ")
         .nth(1)
         .and_then(|s| s.split_whitespace().next())
         .and_then(|s| s.parse().ok())
-        .expect("--stats prints the peak RSS (Linux)");
-    (serde_json::from_slice(&out.stdout).unwrap(), rss, stderr)
+        .expect("--stats prints the peak RSS (Linux)")
 }
 
 fn classes(report: &Value) -> Vec<&str> {
@@ -78,12 +83,7 @@ fn a_syn_flood_stays_within_128_mib_in_every_format() {
             );
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(0), "{format}: {stderr}");
-            let rss_kib: u64 = stderr
-                .split("peak RSS ")
-                .nth(1)
-                .and_then(|s| s.split_whitespace().next())
-                .and_then(|s| s.parse().ok())
-                .expect("--stats prints the peak RSS (Linux)");
+            let rss_kib = peak_rss_kib(&stderr);
             assert!(
                 rss_kib <= 128 * 1024,
                 "--format {format} -j {threads}: peak RSS {rss_kib} KiB"
