@@ -111,9 +111,24 @@ impl Header {
     }
 }
 
-/// Walks the options as far as they were captured; a cut or malformed option ends
-/// the walk.
-fn parse_options(mut o: &[u8]) -> TcpOptions {
+/// Reads the options as far as they were captured.
+fn parse_options(o: &[u8]) -> TcpOptions {
+    // What nearly every segment after the handshake carries (Linux, BSD,
+    // Windows with timestamps on): NOP, NOP, Timestamps. Read without the walk.
+    if let &[1, 1, 8, 10, a0, a1, a2, a3, e0, e1, e2, e3] = o {
+        return TcpOptions {
+            timestamp: Some((
+                u32::from_be_bytes([a0, a1, a2, a3]),
+                u32::from_be_bytes([e0, e1, e2, e3]),
+            )),
+            ..TcpOptions::default()
+        };
+    }
+    walk_options(o)
+}
+
+/// Walks the options one by one; a cut or malformed option ends the walk.
+fn walk_options(mut o: &[u8]) -> TcpOptions {
     let mut out = TcpOptions::default();
     while let Some(&kind) = o.first() {
         match kind {
@@ -147,6 +162,7 @@ fn parse_options(mut o: &[u8]) -> TcpOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn header(flags: u8, options: &[u8]) -> Vec<u8> {
         let mut b = vec![
@@ -208,5 +224,29 @@ mod tests {
         b[12] = 0x40;
         assert!(matches!(Header::parse(&b), Err(Skip::Malformed)));
         assert!(matches!(Header::parse(&b[..19]), Err(Skip::TooShort)));
+    }
+
+    #[test]
+    fn nop_nop_timestamps_takes_the_fast_path_and_reads_the_same() {
+        let opts = [1, 1, 8, 10, 0, 0, 0, 7, 0xff, 0, 0, 9];
+        let h = Header::parse(&header(ACK, &opts)).unwrap();
+        assert_eq!(h.options.timestamp, Some((7, 0xff00_0009)));
+        assert_eq!(h.options, walk_options(&opts));
+    }
+
+    proptest! {
+        #[test]
+        fn fast_path_agrees_with_the_walk(
+            ts in proptest::collection::vec(any::<u8>(), 8),
+            tail in proptest::collection::vec(any::<u8>(), 0..28),
+            noise in proptest::collection::vec(any::<u8>(), 0..40),
+        ) {
+            let mut o = vec![1, 1, 8, 10];
+            o.extend_from_slice(&ts);
+            prop_assert_eq!(parse_options(&o), walk_options(&o));
+            o.extend_from_slice(&tail);
+            prop_assert_eq!(parse_options(&o), walk_options(&o));
+            prop_assert_eq!(parse_options(&noise), walk_options(&noise));
+        }
     }
 }
