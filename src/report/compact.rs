@@ -16,7 +16,10 @@ use serde::ser::{self, Serialize};
 
 /// Appends `value` as compact JSON to `out`.
 pub fn to_vec<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), Error> {
-    value.serialize(&mut Compact { out })
+    value.serialize(&mut Compact {
+        out,
+        secs: Whole::default(),
+    })
 }
 
 #[derive(Debug)]
@@ -38,6 +41,26 @@ impl ser::Error for Error {
 
 struct Compact<'a> {
     out: &'a mut Vec<u8>,
+    /// The whole-seconds digits of the last microsecond number written: the
+    /// timestamps of one connection nearly always share them.
+    secs: Whole,
+}
+
+/// A whole number and its decimal digits.
+struct Whole {
+    value: u64,
+    digits: [u8; 20],
+    len: u8,
+}
+
+impl Default for Whole {
+    fn default() -> Whole {
+        Whole {
+            value: 0,
+            digits: [b'0'; 20],
+            len: 1,
+        }
+    }
 }
 
 impl Compact<'_> {
@@ -50,6 +73,57 @@ impl Compact<'_> {
             self.out.extend_from_slice(s.as_bytes());
             self.out.push(b'"');
         }
+    }
+
+    /// Writes `v` as zmij (and so serde_json) would when it is a whole number
+    /// of microseconds from 1 ms to 2^33 s — every timestamp and most durations
+    /// of a report — and returns false, writing nothing, otherwise.
+    ///
+    /// Why the bytes agree: `m / 1e6` is the correctly rounded quotient of two
+    /// exact doubles, so when it equals `v` the decimal `m`·10⁻⁶ reads back as
+    /// `v`. Below 2^33 the spacing of doubles is under 10⁻⁶, so no other decimal
+    /// with at most six fraction digits reads back as `v`, and one with fewer
+    /// significant digits would have fewer fraction digits: the trimmed
+    /// `m`·10⁻⁶ is the shortest round trip, which zmij prints, and from 1 ms up
+    /// it prints it in plain decimal notation (`0.001`, `12.5`, `3.0`).
+    #[inline]
+    fn micros_decimal(&mut self, v: f64) -> bool {
+        const MAX: f64 = (1u64 << 33) as f64;
+        if !(1e-3..MAX).contains(&v) {
+            return false;
+        }
+        // Rounds half up (v is positive); the check below catches any miss.
+        let m = (v * 1e6 + 0.5) as u64;
+        if m as f64 / 1e6 != v {
+            return false;
+        }
+        let (whole, frac) = (m / 1_000_000, (m % 1_000_000) as u32);
+        if whole != self.secs.value {
+            let mut buf = itoa::Buffer::new();
+            let d = buf.format(whole).as_bytes();
+            self.secs.digits[..d.len()].copy_from_slice(d);
+            self.secs.len = d.len() as u8;
+            self.secs.value = whole;
+        }
+        let mut tail = [b'.', b'0', 0, 0, 0, 0, 0];
+        let mut len = 2;
+        if frac != 0 {
+            let (hi, mid, lo) = (frac / 10_000, frac / 100 % 100, frac % 100);
+            for (i, pair) in [hi, mid, lo].into_iter().enumerate() {
+                let at = 1 + 2 * i;
+                tail[at..at + 2].copy_from_slice(&PAIRS[pair as usize]);
+            }
+            let mut f = frac;
+            len = 7;
+            while f % 10 == 0 {
+                f /= 10;
+                len -= 1;
+            }
+        }
+        self.out
+            .extend_from_slice(&self.secs.digits[..usize::from(self.secs.len)]);
+        self.out.extend_from_slice(&tail[..len]);
+        true
     }
 
     fn int(&mut self, v: impl itoa::Integer) {
@@ -82,6 +156,17 @@ fn needs_escape(s: &[u8]) -> bool {
         .iter()
         .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
+
+/// "00" to "99".
+const PAIRS: [[u8; 2]; 100] = {
+    let mut t = [[0; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        t[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    t
+};
 
 /// A struct, map or sequence being written: its separator state.
 struct Compound<'a, 'b> {
@@ -157,6 +242,9 @@ impl<'a, 'b> ser::Serializer for &'b mut Compact<'a> {
         Ok(())
     }
     fn serialize_f64(self, v: f64) -> Result<(), Error> {
+        if self.micros_decimal(v) {
+            return Ok(());
+        }
         if v.is_finite() {
             self.out
                 .extend_from_slice(zmij::Buffer::new().format_finite(v).as_bytes());
@@ -610,6 +698,34 @@ mod tests {
     }
 
     #[test]
+    fn microsecond_decimals_at_the_edges_of_the_fast_path_match_serde_json() {
+        let v = [
+            1e-3,
+            0.000999,
+            0.0010005,
+            0.1,
+            0.123456,
+            0.12,
+            1.0,
+            10.000001,
+            10.00001,
+            999999.999999,
+            1e6,
+            8589934591.999999,
+            8589934591.999998,
+            (1u64 << 33) as f64,
+            (1u64 << 33) as f64 + 0.5,
+            1e10 + 0.25,
+            0.1 + 0.2,
+            1795261858.46917,
+            1795261858.0,
+            1795261859.000001,
+        ];
+        let (ours, serde) = both(&v);
+        assert_eq!(ours, serde);
+    }
+
+    #[test]
     fn a_map_key_that_is_not_a_string_fails_like_serde_json() {
         let v: BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into_iter().collect();
         assert!(to_vec(&mut Vec::new(), &v).is_err());
@@ -637,6 +753,32 @@ mod tests {
         fn escape_test_agrees_with_the_plain_one(s in proptest::collection::vec(any::<u8>(), 0..40)) {
             let plain = s.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
             prop_assert_eq!(needs_escape(&s), plain);
+        }
+
+        #[test]
+        fn microsecond_durations_match_serde_json(
+            micros in 0u64..100_000_000,
+            nudge in -2i64..=2,
+        ) {
+            let v = micros as f64 / 1e6;
+            let bits = (v.to_bits() as i64 + nudge) as u64;
+            let (ours, serde) = both(&(v, f64::from_bits(bits), -v));
+            prop_assert_eq!(ours, serde);
+        }
+
+        #[test]
+        fn timestamps_sharing_their_seconds_match_serde_json(
+            secs in 0u64..8_589_934_591,
+            micros in proptest::collection::vec(0u64..1_000_000, 1..12),
+            other in 0u64..8_589_934_591,
+        ) {
+            let mut vs: Vec<f64> = micros
+                .iter()
+                .map(|&m| (secs * 1_000_000 + m) as f64 / 1e6)
+                .collect();
+            vs.insert(vs.len() / 2, other as f64 + 0.5);
+            let (ours, serde) = both(&vs);
+            prop_assert_eq!(ours, serde);
         }
 
         #[test]
