@@ -318,7 +318,8 @@ fn read_all(inputs: &mut [Input], progress: &mut Progress, mut sink: impl FnMut(
 enum Msg {
     /// Segments in order, and the reader's order when it sent them (the worker's
     /// next watermark).
-    Batch(Vec<Segment>, u64),
+    /// Each segment with its [`FlowKey::hash`].
+    Batch(Vec<(u64, Segment)>, u64),
     /// No more segments; the capture ended at this time.
     End(Timestamp),
 }
@@ -414,8 +415,8 @@ fn worker(mut shard: Shard<'_>, rx: Receiver<Msg>, out: SyncSender<Batch>) -> (C
     for msg in rx {
         match msg {
             Msg::Batch(segments, watermark) => {
-                for seg in &segments {
-                    shard.tracker.push(seg);
+                for (hash, seg) in &segments {
+                    shard.tracker.push_hashed(seg, *hash);
                 }
                 let _ = out.send(shard.batch(watermark));
             }
@@ -575,19 +576,19 @@ pub fn analyze_into(options: &Options, emit: Emit, sink: &mut dyn ConnectionSink
                 let out = out_tx.clone();
                 handles.push(scope.spawn(move || worker(shard, rx, out)));
             }
-            let hasher = ahash::RandomState::with_seeds(1, 2, 3, 4);
-            let mut batches: Vec<Vec<Segment>> =
+            let mut batches: Vec<Vec<(u64, Segment)>> =
                 (1..shards).map(|_| Vec::with_capacity(BATCH)).collect();
             let mut routed = 0u64;
             read_all(&mut inputs, &mut progress, |seg| {
                 let order = seg.order;
-                let shard = shard_of_bucket(hasher.hash_one(FlowKey::of(&seg)) % buckets);
+                let hash = FlowKey::of(&seg).hash();
+                let shard = shard_of_bucket(hash % buckets);
                 routed += 1;
                 if shard == 0 {
-                    own.tracker.push(&seg);
+                    own.tracker.push_hashed(&seg, hash);
                 } else {
                     let batch = &mut batches[shard - 1];
-                    batch.push(seg);
+                    batch.push((hash, seg));
                     if batch.len() == BATCH {
                         let full = std::mem::replace(batch, Vec::with_capacity(BATCH));
                         // A worker only stops after `End`; a send cannot fail first.

@@ -2,6 +2,8 @@
 //! over time, TIME_WAIT reuse.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::net::IpAddr;
 
 use super::connection::{Connection, EndpointAddr, Reuse, Side};
 use super::state::State;
@@ -9,21 +11,96 @@ use crate::decode::{Control, Segment};
 use crate::time::Timestamp;
 
 /// A 4-tuple independent of direction: the lower endpoint first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowKey {
     pub a: EndpointAddr,
     pub b: EndpointAddr,
 }
 
+/// Fixed seeds: the reader routes segments to shards by this hash, so it must
+/// be the same in every thread (and every run, for reproducible shard loads).
+const FLOW_HASHER: ahash::RandomState = ahash::RandomState::with_seeds(1, 2, 3, 4);
+
 impl FlowKey {
     pub fn of(seg: &Segment) -> FlowKey {
-        let s = seg.src_endpoint();
-        let d = seg.dst_endpoint();
-        if s <= d {
+        // The derived order of `EndpointAddr` (IPv4 before IPv6, then the
+        // address bytes, then the port), the common IPv4 case as integers.
+        let src_first = match (&seg.src, &seg.dst) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                (a.to_bits(), seg.src_port) <= (b.to_bits(), seg.dst_port)
+            }
+            (a, b) => (a, seg.src_port) <= (b, seg.dst_port),
+        };
+        let (s, d) = (seg.src_endpoint(), seg.dst_endpoint());
+        if src_first {
             FlowKey { a: s, b: d }
         } else {
             FlowKey { a: d, b: s }
         }
+    }
+
+    /// The key's hash, computed once per segment: the reader routes by it and
+    /// the shard's table finds the connection by it.
+    pub fn hash(&self) -> u64 {
+        let mut h = FLOW_HASHER.build_hasher();
+        match (self.a.ip, self.b.ip) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                h.write_u64((u64::from(u32::from(a)) << 32) | u64::from(u32::from(b)));
+            }
+            (a, b) => {
+                let bits = |ip: IpAddr| match ip {
+                    IpAddr::V4(v4) => v4.to_ipv6_mapped().to_bits(),
+                    IpAddr::V6(v6) => v6.to_bits(),
+                };
+                h.write_u128(bits(a));
+                h.write_u128(bits(b));
+            }
+        }
+        h.write_u32((u32::from(self.a.port) << 16) | u32::from(self.b.port));
+        h.finish()
+    }
+}
+
+/// A table key: the 4-tuple with its precomputed hash, which is all the table's
+/// hasher sees.
+#[derive(Clone, Copy, Debug)]
+struct Hashed {
+    hash: u64,
+    key: FlowKey,
+}
+
+impl PartialEq for Hashed {
+    fn eq(&self, other: &Hashed) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for Hashed {}
+
+impl Hash for Hashed {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+/// Hands the precomputed hash of a [`Hashed`] through.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used by `Hashed`; a plain fold keeps it a hash all the same.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
@@ -56,7 +133,7 @@ pub struct Tracker {
     cfg: TrackerConfig,
     // Boxed: a `Connection` is about 1.4 KB, and replacing or moving it by
     // value on every new connection showed up as memmove time in profiles.
-    table: HashMap<FlowKey, Box<Connection>, ahash::RandomState>,
+    table: HashMap<Hashed, Box<Connection>, BuildHasherDefault<PassThrough>>,
     // Boxed too: moving a finished connection out of the table is a pointer copy.
     #[allow(clippy::vec_box)]
     done: Vec<Box<Connection>>,
@@ -83,6 +160,24 @@ impl Tracker {
     /// serial of the connection it opens.
     pub fn push(&mut self, seg: &Segment) {
         let key = FlowKey::of(seg);
+        self.push_keyed(
+            seg,
+            Hashed {
+                hash: key.hash(),
+                key,
+            },
+        );
+    }
+
+    /// [`Tracker::push`] with the segment's [`FlowKey::hash`] already computed
+    /// (by the reader, which routed the segment by it).
+    pub fn push_hashed(&mut self, seg: &Segment, hash: u64) {
+        let key = FlowKey::of(seg);
+        debug_assert_eq!(hash, key.hash());
+        self.push_keyed(seg, Hashed { hash, key });
+    }
+
+    fn push_keyed(&mut self, seg: &Segment, key: Hashed) {
         if self.table.len() >= self.cfg.max_tracked.max(1) && !self.table.contains_key(&key) {
             self.evict(seg);
         }
@@ -119,7 +214,7 @@ impl Tracker {
     /// the order of their first packets.
     fn evict(&mut self, seg: &Segment) {
         let n = (self.table.len() / 8).max(1);
-        let mut idle: Vec<(Timestamp, u64, FlowKey)> = self
+        let mut idle: Vec<(Timestamp, u64, Hashed)> = self
             .table
             .iter()
             .map(|(k, c)| (c.last.ts, c.serial, *k))
@@ -233,4 +328,94 @@ fn time_wait_reuse(current: &Connection, seg: &Segment, msl_ns: i64) -> Option<R
         });
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::decode::{TcpFlags, TcpOptions};
+
+    fn segment((src, src_port): (IpAddr, u16), (dst, dst_port): (IpAddr, u16)) -> Segment {
+        Segment {
+            ts: Timestamp(0),
+            input: 0,
+            number: 0,
+            order: 0,
+            src,
+            dst,
+            src_port,
+            dst_port,
+            seq: crate::flow::SeqNumber(1),
+            ack: None,
+            control: Control::None,
+            fin_with_rst: false,
+            psh: false,
+            window: 0,
+            payload_len: 0,
+            options: TcpOptions::default(),
+            truncated: false,
+            flags: TcpFlags::default(),
+            ip_len: 40,
+            header_cut: false,
+        }
+    }
+
+    fn ip() -> impl Strategy<Value = IpAddr> {
+        prop_oneof![
+            // Few distinct values, so equal addresses (decided by the port) occur.
+            (0u32..4).prop_map(|v| IpAddr::V4(Ipv4Addr::from_bits(v << 30 | 7))),
+            any::<u32>().prop_map(|v| IpAddr::V4(Ipv4Addr::from_bits(v))),
+            any::<u128>().prop_map(|v| IpAddr::V6(Ipv6Addr::from_bits(v))),
+            any::<u32>().prop_map(|v| IpAddr::V6(Ipv4Addr::from_bits(v).to_ipv6_mapped())),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn flow_key_orders_endpoints_as_their_derived_order_and_hashes_both_directions_alike(
+            a in (ip(), 0u16..3),
+            b in (ip(), 0u16..3),
+        ) {
+            let forth = FlowKey::of(&segment(a, b));
+            let back = FlowKey::of(&segment(b, a));
+            prop_assert_eq!(forth, back);
+            prop_assert_eq!(forth.hash(), back.hash());
+            let ea = EndpointAddr { ip: a.0, port: a.1 };
+            let eb = EndpointAddr { ip: b.0, port: b.1 };
+            prop_assert_eq!((forth.a, forth.b), (ea.min(eb), ea.max(eb)));
+        }
+    }
+
+    #[test]
+    fn segments_routed_with_their_hash_land_on_the_same_connection_as_plain_pushes() {
+        let cfg = TrackerConfig {
+            msl_ns: 30_000_000_000,
+            fin_grace_ns: 3_000_000_000,
+            max_tracked: 100,
+        };
+        let c = (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 40000);
+        let s = (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 80);
+        let mut t = Tracker::new(cfg);
+        let first = segment(c, s);
+        t.push(&first);
+        let reply = Segment {
+            order: 1,
+            ..segment(s, c)
+        };
+        t.push_hashed(&reply, FlowKey::of(&reply).hash());
+        assert_eq!(t.active(), 1);
+        let other = Segment {
+            order: 2,
+            ..segment(c, (s.0, 81))
+        };
+        t.push_hashed(&other, FlowKey::of(&other).hash());
+        assert_eq!(t.active(), 2);
+        let all = t.finish(Timestamp(1));
+        let packets = |c: &Connection| c.client.packets + c.server.packets;
+        assert_eq!(all.iter().map(|c| packets(c)).collect::<Vec<_>>(), [2, 1]);
+    }
 }
