@@ -45,25 +45,22 @@ fn ip_text<S: serde::Serializer>(ip: &IpAddr, s: S) -> Result<S::Ok, S::Error> {
     let IpAddr::V4(v4) = ip else {
         return serde::Serialize::serialize(ip, s);
     };
-    let mut buf = [0u8; 15];
-    let mut n = 0;
+    // An `ArrayString` is built from chars, so it needs no UTF-8 check.
+    let mut text = arrayvec::ArrayString::<15>::new();
+    let digit = |d: u8| char::from(b'0' + d);
     for (i, octet) in v4.octets().into_iter().enumerate() {
         if i > 0 {
-            buf[n] = b'.';
-            n += 1;
+            text.push('.');
         }
         if octet >= 100 {
-            buf[n] = b'0' + octet / 100;
-            n += 1;
+            text.push(digit(octet / 100));
         }
         if octet >= 10 {
-            buf[n] = b'0' + octet / 10 % 10;
-            n += 1;
+            text.push(digit(octet / 10 % 10));
         }
-        buf[n] = b'0' + octet % 10;
-        n += 1;
+        text.push(digit(octet % 10));
     }
-    s.serialize_str(std::str::from_utf8(&buf[..n]).expect("digits and dots"))
+    s.serialize_str(&text)
 }
 
 impl std::fmt::Display for EndpointAddr {
