@@ -120,16 +120,56 @@ impl Compact<'_> {
                 len -= 1;
             }
         }
-        self.out
-            .extend_from_slice(&self.secs.digits[..usize::from(self.secs.len)]);
-        self.out.extend_from_slice(&tail[..len]);
+        let whole_len = usize::from(self.secs.len);
+        let mut text = [0u8; 32];
+        text[..20].copy_from_slice(&self.secs.digits);
+        text[whole_len..whole_len + 7].copy_from_slice(&tail);
+        put(self.out, &text, whole_len + len);
         true
     }
 
-    fn int(&mut self, v: impl itoa::Integer) {
-        self.out
-            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    /// An unsigned integer, as `itoa` writes it.
+    #[inline]
+    fn uint(&mut self, v: u64) {
+        if v < 10 {
+            self.out.push(b'0' + v as u8);
+            return;
+        }
+        // Digit count from the bit length (log10 2 ≈ 1233/4096), corrected by
+        // one comparison.
+        let t = (((64 - v.leading_zeros()) * 1233) >> 12) as usize;
+        let n = t + usize::from(v >= POW10[t]);
+        let mut digits = [0u8; 20];
+        let (mut rest, mut at) = (v, n);
+        while rest >= 100 {
+            at -= 2;
+            digits[at..at + 2].copy_from_slice(&PAIRS[(rest % 100) as usize]);
+            rest /= 100;
+        }
+        if rest >= 10 {
+            digits[..2].copy_from_slice(&PAIRS[rest as usize]);
+        } else {
+            digits[0] = b'0' + rest as u8;
+        }
+        put(self.out, &digits, n);
     }
+
+    #[inline]
+    fn int(&mut self, v: i64) {
+        if v < 0 {
+            self.out.push(b'-');
+        }
+        self.uint(v.unsigned_abs());
+    }
+}
+
+/// Appends the first `len` bytes of `bytes`: a copy of constant size (a few
+/// stores, where a copy of `len` bytes is a `memcpy` call) and a truncation.
+#[inline(always)]
+fn put<const N: usize>(out: &mut Vec<u8>, bytes: &[u8; N], len: usize) {
+    let at = out.len();
+    out.extend_from_slice(bytes);
+    out.truncate(at + len);
 }
 
 /// Whether serde_json would escape anything in `s`: `"`, `\` or a control
@@ -156,6 +196,17 @@ fn needs_escape(s: &[u8]) -> bool {
         .iter()
         .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
+
+/// 10⁰ to 10¹⁹.
+const POW10: [u64; 20] = {
+    let mut t = [1u64; 20];
+    let mut i = 1;
+    while i < 20 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
 
 /// "00" to "99".
 const PAIRS: [[u8; 2]; 100] = {
@@ -201,15 +252,15 @@ impl<'a, 'b> ser::Serializer for &'b mut Compact<'a> {
         Ok(())
     }
     fn serialize_i8(self, v: i8) -> Result<(), Error> {
-        self.int(v);
+        self.int(i64::from(v));
         Ok(())
     }
     fn serialize_i16(self, v: i16) -> Result<(), Error> {
-        self.int(v);
+        self.int(i64::from(v));
         Ok(())
     }
     fn serialize_i32(self, v: i32) -> Result<(), Error> {
-        self.int(v);
+        self.int(i64::from(v));
         Ok(())
     }
     fn serialize_i64(self, v: i64) -> Result<(), Error> {
@@ -217,19 +268,19 @@ impl<'a, 'b> ser::Serializer for &'b mut Compact<'a> {
         Ok(())
     }
     fn serialize_u8(self, v: u8) -> Result<(), Error> {
-        self.int(v);
+        self.uint(u64::from(v));
         Ok(())
     }
     fn serialize_u16(self, v: u16) -> Result<(), Error> {
-        self.int(v);
+        self.uint(u64::from(v));
         Ok(())
     }
     fn serialize_u32(self, v: u32) -> Result<(), Error> {
-        self.int(v);
+        self.uint(u64::from(v));
         Ok(())
     }
     fn serialize_u64(self, v: u64) -> Result<(), Error> {
-        self.int(v);
+        self.uint(v);
         Ok(())
     }
     fn serialize_f32(self, v: f32) -> Result<(), Error> {
@@ -499,7 +550,9 @@ macro_rules! quoted_int_key {
     ($($f:ident: $t:ty),*) => {$(
         fn $f(self, v: $t) -> Result<(), Error> {
             self.ser.out.push(b'"');
-            self.ser.int(v);
+            self.ser
+                .out
+                .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
             self.ser.out.push(b'"');
             Ok(())
         }
@@ -698,6 +751,31 @@ mod tests {
     }
 
     #[test]
+    fn integers_at_every_digit_count_match_serde_json() {
+        let mut unsigned = vec![0, u64::MAX];
+        let mut signed = vec![0, i64::MIN, i64::MAX];
+        for p in 0..20 {
+            let t = 10u64.pow(p);
+            unsigned.extend([t - 1, t, t + 1]);
+            if let Ok(t) = i64::try_from(t) {
+                signed.extend([t - 1, t, t + 1, -t + 1, -t, -t - 1]);
+            }
+        }
+        let small = (
+            u8::MAX,
+            u16::MAX,
+            u32::MAX,
+            i8::MIN,
+            i16::MIN,
+            i32::MIN,
+            7u8,
+            -7i8,
+        );
+        let (ours, serde) = both(&(unsigned, signed, small));
+        assert_eq!(ours, serde);
+    }
+
+    #[test]
     fn microsecond_decimals_at_the_edges_of_the_fast_path_match_serde_json() {
         let v = [
             1e-3,
@@ -800,8 +878,10 @@ mod tests {
             f in any::<f64>(),
             g in any::<f32>(),
             i in any::<i64>(),
+            u in any::<u64>(),
+            small in any::<(u8, u16, u32, i8, i16, i32)>(),
         ) {
-            let (ours, serde) = both(&(s, f, g, i));
+            let (ours, serde) = both(&(s, f, g, i, u, small));
             prop_assert_eq!(ours, serde);
         }
     }
