@@ -415,7 +415,10 @@ mod tests {
         t.push_hashed(&other, FlowKey::of(&other).hash());
         assert_eq!(t.active(), 2);
         let all = t.finish(Timestamp(1));
-        let packets = |c: &Connection| c.client.packets + c.server.packets;
-        assert_eq!(all.iter().map(|c| packets(c)).collect::<Vec<_>>(), [2, 1]);
+        let packets: Vec<u64> = all
+            .iter()
+            .map(|c| c.client.packets + c.server.packets)
+            .collect();
+        assert_eq!(packets, [2, 1]);
     }
 }
