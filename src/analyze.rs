@@ -3,6 +3,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -350,10 +351,16 @@ struct Shard<'a> {
 }
 
 impl<'a> Shard<'a> {
-    fn new(index: usize, cfg: TrackerConfig, options: &'a Options, emit: Emit) -> Shard<'a> {
+    fn new(
+        index: usize,
+        cfg: TrackerConfig,
+        partitions: Range<usize>,
+        options: &'a Options,
+        emit: Emit,
+    ) -> Shard<'a> {
         Shard {
             index,
-            tracker: Tracker::new(cfg),
+            tracker: Tracker::of_partitions(cfg, partitions),
             thresholds: options.thresholds,
             filter: &options.filter,
             emit,
@@ -408,6 +415,28 @@ impl<'a> Shard<'a> {
         };
         (batch, self.counts, evicted)
     }
+}
+
+/// The partitions of each shard, contiguous and in order: shard 0 runs on the
+/// reading thread, which also reads and decodes every packet, so it gets half
+/// the share of each other shard. With more shards than partitions, some get
+/// none.
+fn shard_ranges(partitions: usize, shards: usize) -> Vec<Range<usize>> {
+    // Shard 0 weighs 1, the others 2: 2·shards − 1 in all.
+    let total = 2 * shards - 1;
+    let start = |shard: usize| {
+        let weight_before = if shard == 0 { 0 } else { 2 * shard - 1 };
+        partitions * weight_before / total
+    };
+    (0..shards)
+        .map(|s| {
+            start(s)..if s + 1 == shards {
+                partitions
+            } else {
+                start(s + 1)
+            }
+        })
+        .collect()
 }
 
 /// A worker thread: one shard fed by the reader.
@@ -519,26 +548,25 @@ pub fn analyze_into(options: &Options, emit: Emit, sink: &mut dyn ConnectionSink
     let (mut inputs, mut unreadable) = open_inputs(options, &mut messages);
     let t = options.thresholds;
     let shards = options.threads.max(1);
-    // The reader's own shard (0) gets a half share of the 4-tuples, since the
-    // reading thread also reads and decodes every packet: with 2·shards − 1 hash
-    // buckets, bucket 0 is shard 0's and each other shard has two.
-    let buckets = 2 * shards as u64 - 1;
-    let shard_of_bucket = |b: u64| if b == 0 { 0 } else { 1 + (b as usize - 1) / 2 };
-    let cfg = |shard: usize| TrackerConfig {
+    let cfg = TrackerConfig {
         msl_ns: t.msl.as_nanos() as i64,
         fin_grace_ns: t.fin_grace.as_nanos() as i64,
-        // Each shard gets its share of the cap.
-        max_tracked: (options.max_connections as u64 * if shard == 0 { 1 } else { 2 })
-            .div_ceil(buckets)
-            .max(1) as usize,
+        max_tracked: options.max_connections,
     };
+    let ranges = shard_ranges(cfg.partitions(), shards);
+    // Which shard owns each partition, for routing.
+    let owner: Vec<usize> = ranges
+        .iter()
+        .enumerate()
+        .flat_map(|(shard, r)| r.clone().map(move |_| shard))
+        .collect();
     let total_bytes = inputs.iter().map(|i| i.total_len).sum::<Option<u64>>();
     let mut progress = Progress::new(options.progress, total_bytes);
     let mut counts = Counts::default();
     let mut evicted = 0u64;
     let mut output_error = None;
     // Shard 0 runs on the reading thread; shards 1.. on worker threads.
-    let mut own = Shard::new(0, cfg(0), options, emit);
+    let mut own = Shard::new(0, cfg, ranges[0].clone(), options, emit);
     if shards == 1 {
         let mut merger = Merger::new(1);
         let mut segments = 0u64;
@@ -569,10 +597,10 @@ pub fn analyze_into(options: &Options, emit: Emit, sink: &mut dyn ConnectionSink
             let writer = scope.spawn(move || writer(shards, out_rx, sink, stop));
             let mut senders: Vec<SyncSender<Msg>> = Vec::with_capacity(shards - 1);
             let mut handles = Vec::with_capacity(shards - 1);
-            for index in 1..shards {
+            for (index, partitions) in ranges.iter().enumerate().skip(1) {
                 let (tx, rx) = sync_channel(IN_FLIGHT);
                 senders.push(tx);
-                let shard = Shard::new(index, cfg(index), options, emit);
+                let shard = Shard::new(index, cfg, partitions.clone(), options, emit);
                 let out = out_tx.clone();
                 handles.push(scope.spawn(move || worker(shard, rx, out)));
             }
@@ -582,7 +610,7 @@ pub fn analyze_into(options: &Options, emit: Emit, sink: &mut dyn ConnectionSink
             read_all(&mut inputs, &mut progress, |seg| {
                 let order = seg.order;
                 let hash = FlowKey::of(&seg).hash();
-                let shard = shard_of_bucket(hash % buckets);
+                let shard = owner[cfg.partition_of(hash)];
                 routed += 1;
                 if shard == 0 {
                     own.tracker.push_hashed(&seg, hash);
@@ -677,5 +705,22 @@ pub fn analyze_into(options: &Options, emit: Emit, sink: &mut dyn ConnectionSink
         output_error,
         unreadable,
         messages,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_get_contiguous_partitions_with_a_half_share_for_the_reading_thread() {
+        assert_eq!(shard_ranges(256, 1), vec![0..256]);
+        assert_eq!(shard_ranges(256, 2), [0..85, 85..256]);
+        assert_eq!(shard_ranges(256, 3), [0..51, 51..153, 153..256]);
+        // More shards than partitions: some get none, every partition has one.
+        let r = shard_ranges(2, 4);
+        assert_eq!(r.iter().map(|r| r.len()).sum::<usize>(), 2);
+        assert!(r.windows(2).all(|w| w[0].end == w[1].start));
+        assert_eq!((r[0].start, r[3].end), (0, 2));
     }
 }

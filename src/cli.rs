@@ -83,8 +83,10 @@ struct InputArgs {
     #[arg(short, long)]
     quiet: bool,
 
-    /// Most connections tracked at once; beyond it the least recently active are
-    /// evicted (flagged `evicted`). Bounds memory on floods and scans.
+    /// Most connections tracked at once, shared evenly by partitions of the
+    /// 4-tuples; beyond a partition's share its least recently active are evicted
+    /// (flagged `evicted`), the same ones for any -j. Bounds memory on floods and
+    /// scans.
     #[arg(long, value_name = "N", default_value_t = tcp_teardown::flow::TrackerConfig::DEFAULT_MAX_TRACKED, value_parser = clap::value_parser!(usize))]
     max_connections: usize,
 

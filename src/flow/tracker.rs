@@ -104,14 +104,14 @@ impl Hasher for PassThrough {
     }
 }
 
-/// Thresholds, all in nanoseconds.
+/// Thresholds, all in nanoseconds, and the cap on tracked connections.
 #[derive(Clone, Copy, Debug)]
 pub struct TrackerConfig {
     /// Maximum segment lifetime; TIME_WAIT lasts twice this.
     pub msl_ns: i64,
     /// How long an unacknowledged FIN may wait before it counts as lost.
     pub fin_grace_ns: i64,
-    /// Most connections this tracker keeps state for at once (see [`Tracker`]).
+    /// Most connections kept at once over all partitions (see [`Tracker`]).
     pub max_tracked: usize,
 }
 
@@ -119,21 +119,54 @@ impl TrackerConfig {
     /// The default cap on tracked connections, over all shards: about 1.5 KB of
     /// state each, so some 150 MB at worst.
     pub const DEFAULT_MAX_TRACKED: usize = 100_000;
+    /// The 4-tuples are split into this many partitions (fewer when the cap is
+    /// small), whatever the number of threads.
+    pub const MAX_PARTITIONS: usize = 256;
+    /// A partition's share of the cap is at least this (when the cap is), so
+    /// that the uneven spread of a few connections over many partitions does
+    /// not evict long before the cap is reached.
+    const MIN_PARTITION_CAP: usize = 64;
+
+    /// How many partitions the 4-tuples are split into: a number set by the cap
+    /// alone, so that what a partition does (its evictions above all) depends
+    /// on its own segments only, never on how partitions are spread over
+    /// threads.
+    pub fn partitions(&self) -> usize {
+        (self.max_tracked / Self::MIN_PARTITION_CAP).clamp(1, Self::MAX_PARTITIONS)
+    }
+
+    /// Most connections one partition keeps at once.
+    fn partition_cap(&self) -> usize {
+        self.max_tracked.max(1).div_ceil(self.partitions())
+    }
+
+    /// The partition of a 4-tuple with this [`FlowKey::hash`]. It is taken from
+    /// bits 24..56 of the hash: the table indexes buckets by the low bits and
+    /// tags them with the top seven, which must stay spread within a partition.
+    pub fn partition_of(&self, hash: u64) -> usize {
+        ((((hash >> 24) & 0xffff_ffff) * self.partitions() as u64) >> 32) as usize
+    }
 }
 
-/// Tracks every connection of one shard of the traffic.
+type Table = HashMap<Hashed, Box<Connection>, BuildHasherDefault<PassThrough>>;
+
+/// Tracks every connection of a range of partitions of the 4-tuples.
 ///
-/// Memory is bounded by `max_tracked`: when a new connection would exceed it, the
-/// eighth of the tracked connections that were idle longest (by their last
-/// packet) are evicted — finished there and then, their observation ending at the
-/// packet that forced the eviction, flagged `evicted` — and counted. A SYN flood
-/// or a scan is the usual cause; a later packet of an evicted connection starts a
-/// new, mid-stream one.
+/// Memory is bounded by `max_tracked`, shared evenly between the partitions:
+/// when a new connection would exceed its partition's share, the eighth of that
+/// partition's connections that were idle longest (by their last packet) are
+/// evicted — finished there and then, their observation ending at the packet
+/// that forced the eviction, flagged `evicted` — and counted. A SYN flood or a
+/// scan is the usual cause; a later packet of an evicted connection starts a
+/// new, mid-stream one. Since a partition sees the same segments in the same
+/// order however the partitions are spread over threads, so do its evictions.
 pub struct Tracker {
     cfg: TrackerConfig,
+    /// The first partition this tracker owns; `tables[i]` is partition `first + i`.
+    first: usize,
     // Boxed: a `Connection` is about 1.4 KB, and replacing or moving it by
     // value on every new connection showed up as memmove time in profiles.
-    table: HashMap<Hashed, Box<Connection>, BuildHasherDefault<PassThrough>>,
+    tables: Vec<Table>,
     // Boxed too: moving a finished connection out of the table is a pointer copy.
     #[allow(clippy::vec_box)]
     done: Vec<Box<Connection>>,
@@ -141,10 +174,18 @@ pub struct Tracker {
 }
 
 impl Tracker {
+    /// A tracker of every partition.
     pub fn new(cfg: TrackerConfig) -> Tracker {
+        Tracker::of_partitions(cfg, 0..cfg.partitions())
+    }
+
+    /// A tracker of the partitions in `range` (of [`TrackerConfig::partitions`]):
+    /// it must be fed every segment of those partitions, and only those.
+    pub fn of_partitions(cfg: TrackerConfig, range: std::ops::Range<usize>) -> Tracker {
         Tracker {
             cfg,
-            table: HashMap::default(),
+            first: range.start,
+            tables: range.map(|_| Table::default()).collect(),
             done: Vec::new(),
             evicted: 0,
         }
@@ -153,7 +194,7 @@ impl Tracker {
     /// Connections currently tracked (not yet ended by a newer one on the same
     /// 4-tuple).
     pub fn active(&self) -> usize {
-        self.table.len()
+        self.tables.iter().map(HashMap::len).sum()
     }
 
     /// Feeds one segment, in processing order. A segment's `order` becomes the
@@ -178,14 +219,21 @@ impl Tracker {
     }
 
     fn push_keyed(&mut self, seg: &Segment, key: Hashed) {
-        if self.table.len() >= self.cfg.max_tracked.max(1) && !self.table.contains_key(&key) {
-            self.evict(seg);
+        let part = self.cfg.partition_of(key.hash);
+        debug_assert!(
+            (self.first..self.first + self.tables.len()).contains(&part),
+            "segment routed to a tracker that does not own its partition"
+        );
+        let table = &mut self.tables[part - self.first];
+        if table.len() >= self.cfg.partition_cap() && !table.contains_key(&key) {
+            self.evicted += evict(table, seg, &self.cfg, &mut self.done);
         }
-        match self.table.get_mut(&key) {
+        let table = &mut self.tables[part - self.first];
+        match table.get_mut(&key) {
             None => {
                 let mut conn = Box::new(Connection::new(seg, seg.order));
                 conn.on_segment(seg);
-                self.table.insert(key, conn);
+                table.insert(key, conn);
             }
             Some(current) => {
                 if starts_new_connection(current, seg) {
@@ -210,29 +258,6 @@ impl Tracker {
         self.evicted
     }
 
-    /// Finishes the least recently active eighth of the tracked connections, in
-    /// the order of their first packets.
-    fn evict(&mut self, seg: &Segment) {
-        let n = (self.table.len() / 8).max(1);
-        let mut idle: Vec<(Timestamp, u64, Hashed)> = self
-            .table
-            .iter()
-            .map(|(k, c)| (c.last.ts, c.serial, *k))
-            .collect();
-        idle.select_nth_unstable_by_key(n - 1, |&(ts, serial, _)| (ts, serial));
-        idle.truncate(n);
-        idle.sort_unstable_by_key(|&(_, serial, _)| serial);
-        for (_, _, key) in idle {
-            if let Some(mut c) = self.table.remove(&key) {
-                c.evicted = true;
-                c.end_order = seg.order;
-                c.finish(seg.ts, self.cfg.msl_ns, self.cfg.fin_grace_ns);
-                self.done.push(c);
-                self.evicted += 1;
-            }
-        }
-    }
-
     /// Connections already ended by a newer one on their 4-tuple or by eviction
     /// (finished), in the order they ended, so the caller can turn them into
     /// compact report records as it goes.
@@ -246,7 +271,11 @@ impl Tracker {
     pub fn finish(&mut self, capture_end: Timestamp) -> Vec<Box<Connection>> {
         let mut all = std::mem::take(&mut self.done);
         let (msl, grace) = (self.cfg.msl_ns, self.cfg.fin_grace_ns);
-        let mut current: Vec<Box<Connection>> = self.table.drain().map(|(_, c)| c).collect();
+        let mut current: Vec<Box<Connection>> = self
+            .tables
+            .iter_mut()
+            .flat_map(|t| t.drain().map(|(_, c)| c))
+            .collect();
         current.sort_unstable_by_key(|c| c.serial);
         all.extend(current.into_iter().map(|mut c| {
             c.finish(capture_end, msl, grace);
@@ -254,6 +283,37 @@ impl Tracker {
         }));
         all
     }
+}
+
+/// Finishes the least recently active eighth of a partition's connections, in
+/// the order of their first packets, at `seg`, the packet that needed the room;
+/// returns how many.
+#[allow(clippy::vec_box)]
+fn evict(
+    table: &mut Table,
+    seg: &Segment,
+    cfg: &TrackerConfig,
+    done: &mut Vec<Box<Connection>>,
+) -> u64 {
+    let n = (table.len() / 8).max(1);
+    let mut idle: Vec<(Timestamp, u64, Hashed)> = table
+        .iter()
+        .map(|(k, c)| (c.last.ts, c.serial, *k))
+        .collect();
+    idle.select_nth_unstable_by_key(n - 1, |&(ts, serial, _)| (ts, serial));
+    idle.truncate(n);
+    idle.sort_unstable_by_key(|&(_, serial, _)| serial);
+    let mut evicted = 0;
+    for (_, _, key) in idle {
+        if let Some(mut c) = table.remove(&key) {
+            c.evicted = true;
+            c.end_order = seg.order;
+            c.finish(seg.ts, cfg.msl_ns, cfg.fin_grace_ns);
+            done.push(c);
+            evicted += 1;
+        }
+    }
+    evicted
 }
 
 /// A pure SYN starts a new connection on a used 4-tuple when it is not a
@@ -388,6 +448,94 @@ mod tests {
             let eb = EndpointAddr { ip: b.0, port: b.1 };
             prop_assert_eq!((forth.a, forth.b), (ea.min(eb), ea.max(eb)));
         }
+    }
+
+    fn cfg(max_tracked: usize) -> TrackerConfig {
+        TrackerConfig {
+            msl_ns: 30_000_000_000,
+            fin_grace_ns: 3_000_000_000,
+            max_tracked,
+        }
+    }
+
+    /// A SYN from a new client port every millisecond, numbered from 1.
+    fn syns(n: u64) -> impl Iterator<Item = Segment> {
+        let server = (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 80);
+        (0..n).map(move |i| Segment {
+            number: i + 1,
+            order: i + 1,
+            ts: Timestamp(i as i64 * 1_000_000),
+            control: Control::Syn,
+            ..segment(
+                (
+                    IpAddr::V4(Ipv4Addr::new(10, 0, (i >> 16) as u8, 1)),
+                    i as u16,
+                ),
+                server,
+            )
+        })
+    }
+
+    /// What the report needs to come out the same: which connection, where its
+    /// observation ended, and whether it was evicted.
+    fn ends(done: &[Box<Connection>]) -> Vec<(u64, u64, bool)> {
+        let mut v: Vec<_> = done
+            .iter()
+            .map(|c| (c.end_order, c.serial, c.evicted))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    #[test]
+    fn partitions_are_set_by_the_cap_alone_with_at_least_64_connections_each() {
+        assert_eq!(cfg(TrackerConfig::DEFAULT_MAX_TRACKED).partitions(), 256);
+        assert_eq!(cfg(2000).partitions(), 31);
+        assert_eq!(cfg(100).partitions(), 1);
+        assert_eq!(cfg(1).partitions(), 1);
+        assert_eq!(cfg(0).partitions(), 1);
+        assert_eq!(cfg(2000).partition_cap(), 65);
+    }
+
+    #[test]
+    fn partition_of_covers_every_partition_and_stays_in_range() {
+        let c = cfg(TrackerConfig::DEFAULT_MAX_TRACKED);
+        let mut seen = vec![0u32; c.partitions()];
+        for seg in syns(20_000) {
+            seen[c.partition_of(FlowKey::of(&seg).hash())] += 1;
+        }
+        // 20 000 4-tuples over 256 partitions: about 78 each, none empty.
+        assert!(seen.iter().all(|&n| (30..160).contains(&n)), "{seen:?}");
+        assert_eq!(c.partition_of(u64::MAX), c.partitions() - 1);
+        assert_eq!(c.partition_of(0), 0);
+    }
+
+    #[test]
+    fn evictions_are_the_same_whether_one_tracker_owns_every_partition_or_several_share_them() {
+        let c = cfg(640); // 10 partitions of 64
+        let mut whole = Tracker::new(c);
+        let mut split = [
+            Tracker::of_partitions(c, 0..3),
+            Tracker::of_partitions(c, 3..10),
+        ];
+        for seg in syns(5_000) {
+            let hash = FlowKey::of(&seg).hash();
+            whole.push_hashed(&seg, hash);
+            split[usize::from(c.partition_of(hash) >= 3)].push_hashed(&seg, hash);
+        }
+        assert!(whole.evicted() > 4_000, "evicted {}", whole.evicted());
+        assert!(whole.active() <= 640);
+        assert_eq!(
+            whole.evicted(),
+            split.iter().map(Tracker::evicted).sum::<u64>()
+        );
+        let whole_done: Vec<_> = whole.drain_finished().collect();
+        let mut split_done: Vec<_> = split.iter_mut().flat_map(|t| t.drain_finished()).collect();
+        assert_eq!(ends(&whole_done), ends(&split_done));
+        let end = Timestamp(10_000_000_000);
+        let rest = whole.finish(end);
+        split_done = split.iter_mut().flat_map(|t| t.finish(end)).collect();
+        assert_eq!(ends(&rest), ends(&split_done));
     }
 
     #[test]

@@ -67,3 +67,36 @@ fn zero_threads_is_a_usage_error() {
     let out = run(&["analyze", "-j", "0", kernel.to_str().unwrap()], None);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Regression: the cap on tracked connections was split between the threads, so
+/// once it was reached, which connections were evicted (and where their
+/// observation ended) depended on `-j`.
+#[test]
+fn evictions_under_the_connection_cap_are_the_same_for_any_thread_count() {
+    let flood = fixture("load/pkt.TCP.synflood.spoofed.pcap");
+    let flood = flood.to_str().unwrap();
+    let report = |j: &str| {
+        let out = run(
+            &[
+                "analyze",
+                "-f",
+                "json",
+                "-q",
+                "--max-connections",
+                "1000",
+                "-j",
+                j,
+                flood,
+            ],
+            None,
+        );
+        assert_eq!(out.status.code(), Some(0));
+        out.stdout
+    };
+    let one = report("1");
+    let v: serde_json::Value = serde_json::from_slice(&one).unwrap();
+    assert!(v["summary"]["evicted"].as_u64().unwrap() > 30_000);
+    for j in ["2", "3"] {
+        assert!(report(j) == one, "-j {j} differs from -j 1");
+    }
+}
