@@ -752,6 +752,33 @@ impl Connection {
         }
     }
 
+    /// From when on the connection is over for good: both endpoints are CLOSED
+    /// or in TIME_WAIT, and from the returned time finishing it
+    /// ([`Connection::finish`]) gives the same result as at any later time —
+    /// TIME_WAIT has outlived 2×MSL (on Linux the 4-tuple is then forgotten, and
+    /// a late segment is answered with a RST), every FIN is past its grace
+    /// period, and an ACK that had been lost once has stood long enough to show
+    /// the FIN would not be sent again. `None` while an endpoint is in any other
+    /// state: its verdict still depends on what the capture goes on to show.
+    pub fn settled_at(&self, msl_ns: i64, grace_ns: i64) -> Option<Timestamp> {
+        let over = |e: &Endpoint| matches!(e.state, State::Closed | State::TimeWait);
+        if !over(&self.client) || !over(&self.server) {
+            return None;
+        }
+        let mut at = self.last.ts.0.saturating_add(msl_ns.saturating_mul(2));
+        for ep in [&self.client, &self.server] {
+            let Some(fin) = ep.fin.as_deref() else {
+                continue;
+            };
+            // Strictly past the grace period (`classify` compares with `>`).
+            at = at.max(fin.last.ts.0.saturating_add(grace_ns).saturating_add(1));
+            if let (Some(needed), Some(acked)) = (fin.lost_ack_window(grace_ns), fin.acked) {
+                at = at.max(acked.ts.0.saturating_add(needed));
+            }
+        }
+        Some(Timestamp(at))
+    }
+
     /// Applies what the end of its observation (`capture_end`: the end of the
     /// capture, or the takeover of its 4-tuple) proves: TIME_WAIT that outlived
     /// 2×MSL is gone, and an ACK of a FIN that had already been lost once counts
@@ -766,16 +793,12 @@ impl Connection {
             };
             let mut lost = false;
             if let Some(fin) = ep.fin.as_mut()
-                && fin.acks_lost > 0
+                && let Some(needed) = fin.lost_ack_window(grace_ns)
                 && let Some(acked) = fin.acked
+                && capture_end.0.saturating_sub(acked.ts.0) < needed
             {
-                // The next retransmission would come one doubled back-off later.
-                let backoff = fin.prev_tx.map_or(0, |p| fin.last.ts.0.saturating_sub(p.0));
-                let needed = grace_ns.max(backoff.saturating_mul(2));
-                if capture_end.0.saturating_sub(acked.ts.0) < needed {
-                    fin.acked = None;
-                    lost = true;
-                }
+                fin.acked = None;
+                lost = true;
             }
             if lost {
                 self.apply(side, Event::FinAckLost, at);
@@ -788,6 +811,21 @@ impl Connection {
                 self.apply(side, Event::TimeWaitExpired, at);
             }
         }
+    }
+}
+
+impl FinEvidence {
+    /// For a FIN already sent again after an ACK of it was seen (so that ACK was
+    /// lost beyond the capture point), how long its latest ACK must stand
+    /// unchallenged before it counts: the grace period, or the next
+    /// retransmission's doubled back-off if longer. `None` for other FINs.
+    fn lost_ack_window(&self, grace_ns: i64) -> Option<i64> {
+        (self.acks_lost > 0).then(|| {
+            let backoff = self
+                .prev_tx
+                .map_or(0, |p| self.last.ts.0.saturating_sub(p.0));
+            grace_ns.max(backoff.saturating_mul(2))
+        })
     }
 }
 

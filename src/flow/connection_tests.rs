@@ -2337,6 +2337,197 @@ mod tracker {
     }
 }
 
+/// Connections that are over for good leave the tracker before the end of the
+/// capture (`Connection::settled_at`), found by a later segment of their
+/// partition.
+mod retirement {
+    use super::*;
+
+    /// A tracker with a single partition (a cap of 64), so that a segment on any
+    /// 4-tuple looks at every connection; frames numbered from 1 as pushed.
+    struct OnePartition {
+        tracker: Tracker,
+        frames: u64,
+    }
+
+    impl OnePartition {
+        fn new() -> OnePartition {
+            let t = Thresholds::default();
+            let cfg = TrackerConfig {
+                msl_ns: nanos(t.msl),
+                fin_grace_ns: nanos(t.fin_grace),
+                max_tracked: 64,
+            };
+            assert_eq!(cfg.partitions(), 1);
+            OnePartition {
+                tracker: Tracker::new(cfg),
+                frames: 0,
+            }
+        }
+
+        /// Pushes the segments; returns the frame number of the last one.
+        fn push(&mut self, segs: impl IntoIterator<Item = Segment>) -> u64 {
+            for seg in segs {
+                self.frames += 1;
+                self.tracker.push(&Segment {
+                    number: self.frames,
+                    order: self.frames,
+                    ..seg
+                });
+            }
+            self.frames
+        }
+
+        #[allow(clippy::vec_box, reason = "the tracker hands out boxes")]
+        fn ended(&mut self) -> Vec<Box<Connection>> {
+            self.tracker.drain_finished().collect()
+        }
+    }
+
+    /// A SYN on another 4-tuple at `t` ms: traffic that goes on elsewhere in
+    /// the partition.
+    fn elsewhere(t: i64) -> Segment {
+        Segment {
+            src_port: 50_000,
+            ..syn(SeqNumber(7)).at(t)
+        }
+    }
+
+    fn client_resets(i: Isn) -> Vec<Segment> {
+        let mut segs = opening(i);
+        segs.push(rst(C, i.c(), None).at(100));
+        segs
+    }
+
+    #[test]
+    fn a_closed_or_reset_connection_is_retired_once_time_wait_is_over() {
+        for (i, segs, class, last) in [
+            (
+                WRAP,
+                opening(WRAP)
+                    .into_iter()
+                    .chain(client_close(WRAP))
+                    .collect(),
+                Class::Clean,
+                201,
+            ),
+            (
+                HALF,
+                opening(HALF)
+                    .into_iter()
+                    .chain(client_close(HALF))
+                    .collect(),
+                Class::Clean,
+                201,
+            ),
+            (WRAP, client_resets(WRAP), Class::Reset, 100),
+        ] {
+            let mut t = OnePartition::new();
+            t.push(segs);
+            // TIME_WAIT (2×MSL = 60 s after the last packet) is not over yet.
+            t.push([elsewhere(last + 59_000)]);
+            assert!(t.ended().is_empty(), "{i:?} {class:?}");
+            assert_eq!(t.tracker.active(), 2);
+            // The next look, half an MSL later, finds it over.
+            let sweeper = t.push([elsewhere(last + 75_000)]);
+            let ended = t.ended();
+            assert_eq!(ended.len(), 1, "{i:?} {class:?}");
+            let c = &ended[0];
+            assert_eq!((c.serial, c.end_order), (1, sweeper));
+            assert_eq!(c.observed_until, ms(last + 75_000));
+            assert_eq!(states(c), (State::Closed, State::Closed));
+            let v = classify(c, &Thresholds::default(), c.observed_until);
+            assert_eq!(v.class, class);
+            assert!(!v.flags.contains(&Flag::Evicted));
+            assert_eq!(t.tracker.active(), 1);
+        }
+    }
+
+    #[test]
+    fn a_segment_after_retirement_starts_a_new_mid_stream_connection() {
+        let i = WRAP;
+        let mut t = OnePartition::new();
+        t.push(opening(i).into_iter().chain(client_close(i)));
+        t.push([elsewhere(80_000)]);
+        assert_eq!(t.ended().len(), 1);
+        // A stray ACK a minute and a half after the close: the hosts forgot the
+        // 4-tuple, so does the tracker.
+        let stray = t.push([ack(C, i.c() + 1, i.s() + 1).at(90_000)]);
+        let all = t.tracker.finish(ms(91_000));
+        let late = all.iter().find(|c| c.serial == stray).unwrap();
+        assert!(late.mid_stream);
+        assert_eq!(late.client.packets + late.server.packets, 1);
+    }
+
+    #[test]
+    fn a_half_closed_or_open_connection_stays_until_the_end_of_the_capture() {
+        let i = HALF;
+        let (c, s) = (i.c(), i.s());
+        let mut t = OnePartition::new();
+        // FIN_WAIT_2 / CLOSE_WAIT on the client's port, an open connection beside it.
+        t.push(
+            opening(i)
+                .into_iter()
+                .chain([fin(C, c, s).at(100), ack(S, s, c + 1).at(101)]),
+        );
+        t.push(later(opening(i), 200).into_iter().map(|seg| {
+            let (sp, dp) = if seg.src_port == CLIENT.1 {
+                (40_001, SERVER.1)
+            } else {
+                (SERVER.1, 40_001)
+            };
+            Segment {
+                src_port: sp,
+                dst_port: dp,
+                ..seg
+            }
+        }));
+        for minute in 1..=10 {
+            t.push([elsewhere(minute * 60_000)]);
+        }
+        assert!(t.ended().is_empty());
+        let all = t.tracker.finish(ms(600_001));
+        let classes: Vec<Class> = all
+            .iter()
+            .filter(|c| c.client.addr.port != 50_000)
+            .map(|c| classify(c, &Thresholds::default(), c.observed_until).class)
+            .collect();
+        assert_eq!(classes, [Class::HalfClosedHang, Class::Open]);
+    }
+
+    #[test]
+    fn a_fin_acked_again_after_a_lost_ack_waits_out_twice_its_back_off() {
+        let i = WRAP;
+        let (c, s) = (i.c(), i.s());
+        // The server's FIN is sent again 40 s after the client's ACK of it (that
+        // ACK was lost beyond the capture point) and acknowledged again: the next
+        // retransmission would come 80 s later, beyond TIME_WAIT's 60 s.
+        let segs: Vec<Segment> = opening(i)
+            .into_iter()
+            .chain(client_close(i))
+            .chain([fin(S, s, c + 1).at(40_200), ack(C, c + 1, s + 1).at(40_201)])
+            .collect();
+        let mut conn = open(segs[0].clone());
+        send_all(&mut conn, segs[1..].iter().cloned());
+        let t = Thresholds::default();
+        assert_eq!(
+            conn.settled_at(nanos(t.msl), nanos(t.fin_grace)),
+            Some(Timestamp(ms(40_201).0 + 80_000 * NS_PER_MS))
+        );
+
+        let mut t = OnePartition::new();
+        t.push(segs);
+        t.push([elsewhere(110_000)]); // past TIME_WAIT, within the back-off
+        assert!(t.ended().is_empty());
+        t.push([elsewhere(126_000)]);
+        let ended = t.ended();
+        assert_eq!(ended.len(), 1);
+        let v = classify(&ended[0], &Thresholds::default(), ended[0].observed_until);
+        assert_eq!(v.class, Class::Clean);
+        assert!(v.flags.contains(&Flag::FinRetransmitted));
+    }
+}
+
 mod addresses {
     use super::*;
     use proptest::prelude::*;

@@ -135,6 +135,12 @@ impl TrackerConfig {
         (self.max_tracked / Self::MIN_PARTITION_CAP).clamp(1, Self::MAX_PARTITIONS)
     }
 
+    /// How often, in capture time, a partition looks for settled connections
+    /// to retire: every half MSL, at least every second.
+    fn sweep_every_ns(&self) -> i64 {
+        (self.msl_ns / 2).max(1_000_000_000)
+    }
+
     /// Most connections one partition keeps at once.
     fn partition_cap(&self) -> usize {
         self.max_tracked.max(1).div_ceil(self.partitions())
@@ -150,6 +156,17 @@ impl TrackerConfig {
 
 type Table = HashMap<Hashed, Box<Connection>, BuildHasherDefault<PassThrough>>;
 
+/// One partition of the 4-tuples.
+#[derive(Default)]
+struct Partition {
+    // Boxed: a `Connection` is about 1.4 KB, and replacing or moving it by
+    // value on every new connection showed up as memmove time in profiles.
+    table: Table,
+    /// The next of this partition's segments at or after this time (ns) looks
+    /// for settled connections to retire.
+    next_sweep: i64,
+}
+
 /// Tracks every connection of a range of partitions of the 4-tuples.
 ///
 /// Memory is bounded by `max_tracked`, shared evenly between the partitions:
@@ -158,15 +175,23 @@ type Table = HashMap<Hashed, Box<Connection>, BuildHasherDefault<PassThrough>>;
 /// evicted — finished there and then, their observation ending at the packet
 /// that forced the eviction, flagged `evicted` — and counted. A SYN flood or a
 /// scan is the usual cause; a later packet of an evicted connection starts a
-/// new, mid-stream one. Since a partition sees the same segments in the same
-/// order however the partitions are spread over threads, so do its evictions.
+/// new, mid-stream one.
+///
+/// Before that, connections that are over for good leave on their own: every
+/// half MSL of capture time (at least every second), a partition's next
+/// segment retires the connections that [`Connection::settled_at`] says are
+/// settled by then — both ends closed, TIME_WAIT outlived — so a long capture
+/// of many 4-tuples keeps only what is live, and its closed connections are
+/// not flagged `evicted`. Their observation ends at that segment; a later
+/// segment on the 4-tuple starts a new connection, as it would on the hosts.
+///
+/// A partition sees the same segments in the same order however the partitions
+/// are spread over threads, so do its retirements and evictions.
 pub struct Tracker {
     cfg: TrackerConfig,
-    /// The first partition this tracker owns; `tables[i]` is partition `first + i`.
+    /// The first partition this tracker owns; `parts[i]` is partition `first + i`.
     first: usize,
-    // Boxed: a `Connection` is about 1.4 KB, and replacing or moving it by
-    // value on every new connection showed up as memmove time in profiles.
-    tables: Vec<Table>,
+    parts: Vec<Partition>,
     // Boxed too: moving a finished connection out of the table is a pointer copy.
     #[allow(clippy::vec_box)]
     done: Vec<Box<Connection>>,
@@ -185,7 +210,7 @@ impl Tracker {
         Tracker {
             cfg,
             first: range.start,
-            tables: range.map(|_| Table::default()).collect(),
+            parts: range.map(|_| Partition::default()).collect(),
             done: Vec::new(),
             evicted: 0,
         }
@@ -194,7 +219,7 @@ impl Tracker {
     /// Connections currently tracked (not yet ended by a newer one on the same
     /// 4-tuple).
     pub fn active(&self) -> usize {
-        self.tables.iter().map(HashMap::len).sum()
+        self.parts.iter().map(|p| p.table.len()).sum()
     }
 
     /// Feeds one segment, in processing order. A segment's `order` becomes the
@@ -219,16 +244,22 @@ impl Tracker {
     }
 
     fn push_keyed(&mut self, seg: &Segment, key: Hashed) {
-        let part = self.cfg.partition_of(key.hash);
+        let index = self.cfg.partition_of(key.hash);
         debug_assert!(
-            (self.first..self.first + self.tables.len()).contains(&part),
+            (self.first..self.first + self.parts.len()).contains(&index),
             "segment routed to a tracker that does not own its partition"
         );
-        let table = &mut self.tables[part - self.first];
+        let part = &mut self.parts[index - self.first];
+        // Connections this segment ends come out in id order (the report's).
+        let ended_before = self.done.len();
+        if seg.ts.0 >= part.next_sweep {
+            part.next_sweep = seg.ts.0.saturating_add(self.cfg.sweep_every_ns());
+            retire_settled(&mut part.table, seg, &self.cfg, &mut self.done);
+        }
+        let table = &mut part.table;
         if table.len() >= self.cfg.partition_cap() && !table.contains_key(&key) {
             self.evicted += evict(table, seg, &self.cfg, &mut self.done);
         }
-        let table = &mut self.tables[part - self.first];
         match table.get_mut(&key) {
             None => {
                 let mut conn = Box::new(Connection::new(seg, seg.order));
@@ -251,6 +282,9 @@ impl Tracker {
                 }
             }
         }
+        if self.done.len() - ended_before > 1 {
+            self.done[ended_before..].sort_unstable_by_key(|c| c.serial);
+        }
     }
 
     /// Connections evicted so far because the cap was reached.
@@ -272,9 +306,9 @@ impl Tracker {
         let mut all = std::mem::take(&mut self.done);
         let (msl, grace) = (self.cfg.msl_ns, self.cfg.fin_grace_ns);
         let mut current: Vec<Box<Connection>> = self
-            .tables
+            .parts
             .iter_mut()
-            .flat_map(|t| t.drain().map(|(_, c)| c))
+            .flat_map(|p| p.table.drain().map(|(_, c)| c))
             .collect();
         current.sort_unstable_by_key(|c| c.serial);
         all.extend(current.into_iter().map(|mut c| {
@@ -282,6 +316,26 @@ impl Tracker {
             c
         }));
         all
+    }
+}
+
+/// Finishes the partition's connections that are settled by `seg`'s time
+/// ([`Connection::settled_at`]), their observation ending at `seg`.
+#[allow(clippy::vec_box)]
+fn retire_settled(
+    table: &mut Table,
+    seg: &Segment,
+    cfg: &TrackerConfig,
+    done: &mut Vec<Box<Connection>>,
+) {
+    let settled = table.extract_if(|_, c| {
+        c.settled_at(cfg.msl_ns, cfg.fin_grace_ns)
+            .is_some_and(|at| at <= seg.ts)
+    });
+    for (_, mut c) in settled {
+        c.end_order = seg.order;
+        c.finish(seg.ts, cfg.msl_ns, cfg.fin_grace_ns);
+        done.push(c);
     }
 }
 

@@ -58,7 +58,8 @@ pub struct Report {
     pub filter: Option<crate::filter::Filter>,
     /// Every TCP connection (after the filter), in the order their observation
     /// ended, as Zeek writes conn.log: at the SYN of a newer connection on the
-    /// same 4-tuple, at an eviction, or at the end of the capture; ties by `id`.
+    /// same 4-tuple, once it is over for good (closed, TIME_WAIT outlived), at
+    /// an eviction, or at the end of the capture; ties by `id`.
     /// This order lets the report be written while the capture is read.
     pub connections: Vec<ConnectionReport>,
     /// One entry per input file, in command-line order (directories expanded).
