@@ -427,12 +427,19 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
     for path in [&args.junit, &args.summary].into_iter().flatten() {
         refuse_overwriting_input(path, &args.input.inputs)?;
     }
-    let analysis = run_analysis(&args.input, policy.filter.clone());
+    // The rules are applied as connections finish; only the records the
+    // renderers may list are kept.
+    let options = options_of(&args.input, policy.filter.clone());
+    let start = std::time::Instant::now();
+    let mut checker = policy::Checker::new(policy.rules.clone());
+    let mut analysis = analyze_into(&options, Emit::Records, &mut checker);
+    tell(&args.input, &options, &analysis, start);
     if analysis.unreadable > 0 {
         bail!("cannot check: some input could not be read");
     }
+    let (result, listed) = checker.finish();
+    analysis.report.connections = listed;
     let report = &analysis.report;
-    let result = policy::evaluate(&policy.rules, report);
     if let Some(path) = &args.junit {
         write_whole(path, |out| policy::junit::write_junit(&result, report, out))?;
     }

@@ -22,7 +22,7 @@ pub mod junit;
 pub mod markdown;
 pub mod text;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -30,6 +30,7 @@ use thiserror::Error;
 
 use crate::classify::{Class, Flag};
 use crate::filter::Filter;
+use crate::merge::{ConnectionSink, Finished};
 use crate::report::{ConnectionReport, Report};
 
 /// How many offending connections renderers list per rule.
@@ -249,43 +250,132 @@ impl CheckResult {
 
 /// Applies the rules to the (already filtered) connections of `report`.
 pub fn evaluate(rules: &[Rule], report: &Report) -> CheckResult {
-    let total = report.connections.len() as u64;
-    let results: Vec<RuleResult> = rules
-        .iter()
-        .map(|rule| {
-            let target = rule.target();
-            let ids: Vec<u64> = report
-                .connections
-                .iter()
-                .filter(|c| target.matches(c))
-                .map(|c| c.id)
-                .collect();
-            let observed = ids.len() as u64;
-            let allowed = match rule {
-                Rule::FailOn(_) => 0.0,
-                Rule::Max(_, Limit::Count(n)) => *n as f64,
-                Rule::Max(_, Limit::Percent(p)) => p / 100.0 * total as f64,
-            };
-            RuleResult {
-                rule: rule.to_string(),
-                target: target.name(),
-                observed,
-                observed_percent: if total == 0 {
-                    0.0
-                } else {
-                    100.0 * observed as f64 / total as f64
-                },
-                allowed,
-                held: (observed as f64) <= allowed,
-                connections: ids,
+    let mut checker = Checker::new(rules.to_vec());
+    for c in &report.connections {
+        checker.add_ref(c);
+    }
+    checker.finish().0
+}
+
+/// Applies the rules connection by connection, as the analysis hands them on
+/// (a [`ConnectionSink`]), in memory that does not grow with the capture beyond
+/// eight bytes per offending connection: besides the ids, it keeps only the
+/// records a renderer may list — per rule, the first [`MAX_LISTED`] offenders
+/// in report order (JUnit) and the [`MAX_LISTED`] with the smallest ids (the
+/// log and the Markdown summary list the smallest ids of all failed rules).
+pub struct Checker {
+    rules: Vec<Rule>,
+    /// Per rule, the ids of its connections, in report order.
+    ids: Vec<Vec<u64>>,
+    /// Per rule, the largest of its [`MAX_LISTED`] smallest ids on top.
+    smallest: Vec<BinaryHeap<u64>>,
+    /// The records some rule may list, by id.
+    kept: BTreeMap<u64, Box<ConnectionReport>>,
+    total: u64,
+}
+
+impl Checker {
+    pub fn new(rules: Vec<Rule>) -> Checker {
+        let n = rules.len();
+        Checker {
+            rules,
+            ids: vec![Vec::new(); n],
+            smallest: vec![BinaryHeap::new(); n],
+            kept: BTreeMap::new(),
+            total: 0,
+        }
+    }
+
+    /// Counts one connection against every rule.
+    pub fn add(&mut self, c: Box<ConnectionReport>) {
+        if self.note(&c) {
+            self.kept.insert(c.id, c);
+        }
+    }
+
+    fn add_ref(&mut self, c: &ConnectionReport) {
+        if self.note(c) {
+            self.kept.insert(c.id, Box::new(c.clone()));
+        }
+    }
+
+    /// Counts `c`; true when a rule may list it. A record that no rule can list
+    /// any more is dropped from `kept` (rules only ever forget ids, so that
+    /// holds for good).
+    fn note(&mut self, c: &ConnectionReport) -> bool {
+        self.total += 1;
+        for i in 0..self.rules.len() {
+            if !self.rules[i].target().matches(c) {
+                continue;
             }
+            self.ids[i].push(c.id);
+            self.smallest[i].push(c.id);
+            if self.smallest[i].len() > MAX_LISTED
+                && let Some(out) = self.smallest[i].pop()
+                && out != c.id
+                && !self.listable(out)
+            {
+                self.kept.remove(&out);
+            }
+        }
+        self.listable(c.id)
+    }
+
+    /// Some rule may still list connection `id`.
+    fn listable(&self, id: u64) -> bool {
+        self.ids.iter().zip(&self.smallest).any(|(ids, heap)| {
+            ids.iter().take(MAX_LISTED).any(|&i| i == id) || heap.iter().any(|&i| i == id)
         })
-        .collect();
-    CheckResult {
-        schema_version: crate::report::SCHEMA_VERSION,
-        held: results.iter().all(|r| r.held),
-        connections: total,
-        rules: results,
+    }
+
+    /// The verdict, and the records its renderers may list (in id order).
+    pub fn finish(self) -> (CheckResult, Vec<ConnectionReport>) {
+        let total = self.total;
+        let results: Vec<RuleResult> = self
+            .rules
+            .iter()
+            .zip(self.ids)
+            .map(|(rule, ids)| {
+                let observed = ids.len() as u64;
+                let allowed = match rule {
+                    Rule::FailOn(_) => 0.0,
+                    Rule::Max(_, Limit::Count(n)) => *n as f64,
+                    Rule::Max(_, Limit::Percent(p)) => p / 100.0 * total as f64,
+                };
+                RuleResult {
+                    rule: rule.to_string(),
+                    target: rule.target().name(),
+                    observed,
+                    observed_percent: if total == 0 {
+                        0.0
+                    } else {
+                        100.0 * observed as f64 / total as f64
+                    },
+                    allowed,
+                    held: (observed as f64) <= allowed,
+                    connections: ids,
+                }
+            })
+            .collect();
+        let result = CheckResult {
+            schema_version: crate::report::SCHEMA_VERSION,
+            held: results.iter().all(|r| r.held),
+            connections: total,
+            rules: results,
+        };
+        (result, self.kept.into_values().map(|c| *c).collect())
+    }
+}
+
+impl ConnectionSink for Checker {
+    fn connection(&mut self, c: Finished) -> std::io::Result<()> {
+        match c {
+            Finished::Record(r) => self.add(r),
+            Finished::Json(_) => {
+                return Err(std::io::Error::other("a check got serialized records"));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -427,5 +517,82 @@ mod tests {
             Policy::from_toml("[max]\nreset = \"many\""),
             Err(PolicyError::BadLimit(_))
         ));
+    }
+
+    /// The demo capture's connections, repeated until there are `n`, under
+    /// ids that do not follow report order (as reused 4-tuples and end-of-capture
+    /// connections make them), and the report holding them all.
+    fn many_connections(n: usize) -> Report {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let options = crate::analyze::Options {
+            inputs: vec![root.join("fixtures/kernel/client.pcap")],
+            thresholds: crate::classify::Thresholds::default(),
+            filter: Filter::default(),
+            threads: 1,
+            progress: false,
+            max_connections: 100_000,
+        };
+        let mut report = crate::analyze::analyze(&options).report;
+        let demo = std::mem::take(&mut report.connections);
+        report.connections = (0..n)
+            .map(|i| {
+                let mut c = demo[i % demo.len()].clone();
+                // A permutation of 0..n (n is odd, 7919 is prime to it).
+                c.id = (i as u64 * 7919) % n as u64;
+                c
+            })
+            .collect();
+        report
+    }
+
+    fn rendered(result: &CheckResult, report: &Report) -> (String, String, String) {
+        let mut text = Vec::new();
+        let mut junit = Vec::new();
+        let mut md = Vec::new();
+        text::write_text(result, report, &mut text).unwrap();
+        junit::write_junit(result, report, &mut junit).unwrap();
+        markdown::write_markdown(result, report, &mut md).unwrap();
+        let s = |v: Vec<u8>| String::from_utf8(v).unwrap();
+        (s(text), s(junit), s(md))
+    }
+
+    #[test]
+    fn the_streaming_checker_keeps_exactly_what_the_renderers_list() {
+        let report = many_connections(2001);
+        let rules = vec![
+            Rule::FailOn(Target::Class(Class::Clean)),
+            Rule::FailOn(Target::Flag(Flag::TimeWaitReuse)),
+            Rule::Max(Target::Class(Class::Reset), Limit::Count(1)),
+            Rule::Max(Target::Class(Class::Open), Limit::Percent(50.0)),
+        ];
+        let mut checker = Checker::new(rules.clone());
+        for c in &report.connections {
+            checker.add(Box::new(c.clone()));
+        }
+        let (result, listed) = checker.finish();
+        // Per rule at most the first and the smallest MAX_LISTED.
+        assert!(
+            listed.len() <= rules.len() * 2 * MAX_LISTED,
+            "{}",
+            listed.len()
+        );
+        assert!(listed.len() > MAX_LISTED);
+        // The verdict counted every connection.
+        assert_eq!(result.connections, 2001);
+        let clean = report
+            .connections
+            .iter()
+            .filter(|c| c.class == Class::Clean)
+            .count();
+        assert_eq!(result.rules[0].observed, clean as u64);
+        assert!(!result.held);
+        // Every renderer says the same with the kept records as with all.
+        let kept = Report {
+            connections: listed,
+            ..report.clone()
+        };
+        let (text, junit, md) = rendered(&result, &kept);
+        assert_eq!((text.clone(), junit, md), rendered(&result, &report));
+        assert_eq!(text.matches("\n  #").count(), MAX_LISTED, "{text}");
     }
 }
