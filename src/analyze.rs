@@ -259,21 +259,24 @@ fn open_inputs(options: &Options, messages: &mut Vec<String>) -> (Vec<Input>, us
 /// input's next segment; ties go to the earlier input, so rotated files line up and
 /// order within one file is kept even when its timestamps go backwards.
 ///
+/// `pending` holds each input's first segment ([`first_segments`]).
+///
 /// A segment's `order` is its position among the records of all inputs: with one
 /// input, its frame number; with several, the records of every input up to it
 /// (non-TCP records count where they lie in their own file). It increases with
 /// every segment, which is all the tracker needs, and makes connection ids frame
 /// numbers a user can look up.
-fn read_all(inputs: &mut [Input], progress: &mut Progress, mut sink: impl FnMut(Segment) -> bool) {
-    let mut heads: BinaryHeap<Reverse<(Timestamp, u16)>> = BinaryHeap::new();
-    let mut pending: Vec<Option<Segment>> = Vec::with_capacity(inputs.len());
-    for input in inputs.iter_mut() {
-        let seg = input.next_segment();
-        if let Some(s) = &seg {
-            heads.push(Reverse((s.ts, input.index)));
-        }
-        pending.push(seg);
-    }
+fn read_all(
+    inputs: &mut [Input],
+    mut pending: Vec<Option<Segment>>,
+    progress: &mut Progress,
+    mut sink: impl FnMut(Segment) -> bool,
+) {
+    let mut heads: BinaryHeap<Reverse<(Timestamp, u16)>> = pending
+        .iter()
+        .zip(inputs.iter())
+        .filter_map(|(seg, input)| seg.as_ref().map(|s| Reverse((s.ts, input.index))))
+        .collect();
     let mut segments = 0u64;
     if inputs.len() == 1 {
         // One input: no merging, and no segment parked in `pending` between reads.
@@ -314,6 +317,11 @@ fn read_all(inputs: &mut [Input], progress: &mut Progress, mut sink: impl FnMut(
         }
         pending[i] = next;
     }
+}
+
+/// Reads each input up to its first TCP segment (the merge's first heads).
+fn first_segments(inputs: &mut [Input]) -> Vec<Option<Segment>> {
+    inputs.iter_mut().map(Input::next_segment).collect()
 }
 
 enum Msg {
@@ -567,10 +575,17 @@ pub fn analyze_into(options: &Options, emit: Emit, sink: &mut dyn ConnectionSink
     let mut output_error = None;
     // Shard 0 runs on the reading thread; shards 1.. on worker threads.
     let mut own = Shard::new(0, cfg, ranges[0].clone(), options, emit);
+    // The inputs' first packets are read before anything can finish, so the
+    // sink learns when the capture starts before its first connection.
+    let pending = first_segments(&mut inputs);
+    let first_packet = inputs.iter().filter_map(|i| i.report.first_ts).min();
+    if let Err(e) = sink.begin(first_packet) {
+        output_error = Some(e);
+    }
     if shards == 1 {
         let mut merger = Merger::new(1);
         let mut segments = 0u64;
-        read_all(&mut inputs, &mut progress, |seg| {
+        read_all(&mut inputs, pending, &mut progress, |seg| {
             own.tracker.push(&seg);
             segments += 1;
             if segments.is_multiple_of(DRAIN_EVERY) {
@@ -607,7 +622,7 @@ pub fn analyze_into(options: &Options, emit: Emit, sink: &mut dyn ConnectionSink
             let mut batches: Vec<Vec<(u64, Segment)>> =
                 (1..shards).map(|_| Vec::with_capacity(BATCH)).collect();
             let mut routed = 0u64;
-            read_all(&mut inputs, &mut progress, |seg| {
+            read_all(&mut inputs, pending, &mut progress, |seg| {
                 let order = seg.order;
                 let hash = FlowKey::of(&seg).hash();
                 let shard = owner[cfg.partition_of(hash)];
@@ -657,7 +672,8 @@ pub fn analyze_into(options: &Options, emit: Emit, sink: &mut dyn ConnectionSink
                 }
             }
             match writer.join() {
-                Ok(e) => output_error = e,
+                // An error from `begin` came first.
+                Ok(e) => output_error = output_error.take().or(e),
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         });

@@ -327,6 +327,7 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         }
     });
     let unreadable = match format {
+        OutputFormat::Zeek => stream_conn_log(&args.input, args.output.as_deref())?,
         OutputFormat::Json | OutputFormat::Ndjson => stream_report(
             &args.input,
             format == OutputFormat::Json,
@@ -342,14 +343,7 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
             let render = |out: &mut (dyn Write + Send)| {
                 report::text::write_text_from(&analysis.report, &sink, out)
             };
-            match args.output.as_deref() {
-                None => {
-                    let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER, io::stdout());
-                    render(&mut out)?;
-                    out.flush()?;
-                }
-                Some(path) => write_whole(path, render)?,
-            }
+            write_output(args.output.as_deref(), render)?;
             analysis.unreadable
         }
         _ => {
@@ -372,7 +366,7 @@ fn stream_report(input: &InputArgs, json: bool, path: Option<&Path>) -> Result<u
     let options = options_of(input, Filter::default());
     let start = std::time::Instant::now();
     let mut done: Option<Analysis> = None;
-    let mut render = |out: &mut (dyn Write + Send)| -> io::Result<()> {
+    let render = |out: &mut (dyn Write + Send)| -> io::Result<()> {
         let filter = (!options.filter.is_empty()).then(|| options.filter.clone());
         if json {
             write_json_head(&options.thresholds, &filter, out)?;
@@ -395,15 +389,29 @@ fn stream_report(input: &InputArgs, json: bool, path: Option<&Path>) -> Result<u
         }
         Ok(())
     };
-    match path {
-        None => {
-            let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER, io::stdout());
-            render(&mut out)?;
-            out.flush()?;
-        }
-        Some(path) => write_whole(path, render)?,
-    }
+    write_output(path, render)?;
     Ok(done.map_or(0, |a| a.unreadable))
+}
+
+/// `--format zeek`: the conn.log is written while the capture is read, each
+/// connection's rows as it finishes. Returns the number of unreadable inputs.
+fn stream_conn_log(input: &InputArgs, path: Option<&Path>) -> Result<usize> {
+    let options = options_of(input, Filter::default());
+    let start = std::time::Instant::now();
+    let mut unreadable = 0;
+    let render = |out: &mut (dyn Write + Send)| -> io::Result<()> {
+        let mut sink = report::zeek_log::ZeekSink::new(&mut *out);
+        let mut analysis = analyze_into(&options, Emit::Records, &mut sink);
+        tell(input, &options, &analysis, start);
+        unreadable = analysis.unreadable;
+        if let Some(e) = analysis.output_error.take() {
+            return Err(e);
+        }
+        sink.finish(analysis.report.summary.last_ts)?;
+        Ok(())
+    };
+    write_output(path, render)?;
+    Ok(unreadable)
 }
 
 fn run_check(args: CheckArgs) -> Result<ExitCode> {
@@ -479,16 +487,24 @@ fn render(report: &Report, format: OutputFormat, out: &mut dyn Write) -> io::Res
 
 /// Writes to stdout, or to `path` once complete.
 fn write_report(report: &Report, format: OutputFormat, path: Option<&Path>) -> Result<()> {
+    write_output(path, |out: &mut (dyn Write + Send)| {
+        render(report, format, out)
+    })
+}
+
+/// Runs `render` on standard output, or on `path` written whole
+/// ([`write_whole`]).
+fn write_output(
+    path: Option<&Path>,
+    render: impl FnOnce(&mut (dyn Write + Send)) -> io::Result<()>,
+) -> Result<()> {
     match path {
         None => {
-            let stdout = io::stdout();
-            let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER, stdout.lock());
-            render(report, format, &mut out)?;
+            let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER, io::stdout());
+            render(&mut out)?;
             out.flush()?;
         }
-        Some(path) => write_whole(path, |out: &mut (dyn Write + Send)| {
-            render(report, format, out)
-        })?,
+        Some(path) => write_whole(path, render)?,
     }
     Ok(())
 }

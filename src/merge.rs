@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 use std::io;
 
 use crate::report::ConnectionReport;
+use crate::time::Timestamp;
 
 /// The key connections are reported in: the processing order of the packet that
 /// ended their observation (`u64::MAX` for the end of the capture), then the id.
@@ -24,6 +25,12 @@ pub enum Finished {
 
 /// Receives the finished connections in report order.
 pub trait ConnectionSink: Send {
+    /// Called once, before any connection, with the time the capture starts:
+    /// the earliest of the inputs' first packets (`None` without packets).
+    fn begin(&mut self, _first_packet: Option<Timestamp>) -> io::Result<()> {
+        Ok(())
+    }
+
     fn connection(&mut self, c: Finished) -> io::Result<()>;
 }
 

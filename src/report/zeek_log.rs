@@ -3,17 +3,23 @@
 //! Zeek tooling read it.
 //!
 //! One line per Zeek row (`zeek` and `zeek.continued` of each connection in
-//! the JSON report), ordered by start time. The columns are conn.log's default
+//! the JSON report), in report order: the order connections ended (Zeek too
+//! logs a connection when it removes its state, though its timers remove some
+//! sooner), so the log is written while the capture is read ([`ZeekSink`]).
+//! The columns are conn.log's default
 //! ones: `service` is unset (there is no protocol detection), `local_orig`,
 //! `local_resp` are unset (as Zeek leaves them with `Site::local_nets` empty),
 //! `tunnel_parents` is unset, and `#open`/`#close` carry the capture's first
 //! and last packet times rather than the wall clock, so the file depends only on
-//! the capture. docs/zeek.md says how the values are computed.
+//! the capture (`#open`: the earliest time among the first packets of the
+//! inputs, read before any row is written). docs/zeek.md says how the values
+//! are computed.
 
 use std::io::{self, Write};
 use std::time::{Duration, SystemTime};
 
 use super::Report;
+use crate::merge::{ConnectionSink, Finished};
 use crate::time::Timestamp;
 use crate::zeek::ZeekRow;
 
@@ -22,12 +28,11 @@ const TYPES: &str = "time\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterva
 
 /// The whole report as a conn.log.
 pub fn write_conn_log(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    let mut rows: Vec<&ZeekRow> = report
+    let rows: Vec<&ZeekRow> = report
         .connections
         .iter()
         .flat_map(|c| c.zeek.rows())
         .collect();
-    rows.sort_by_key(|r| r.ts);
     write_rows(&rows, report.summary.first_ts, report.summary.last_ts, out)
 }
 
@@ -38,6 +43,49 @@ pub fn write_rows(
     close: Option<Timestamp>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
+    write_header(open, out)?;
+    for r in rows {
+        write_row(r, out)?;
+    }
+    write_footer(close, out)
+}
+
+/// Writes the conn.log while the analysis runs: the header when the capture's
+/// first packet time is known, each connection's rows as it finishes, the
+/// footer from [`ZeekSink::finish`].
+pub struct ZeekSink<W> {
+    out: W,
+}
+
+impl<W: Write + Send> ZeekSink<W> {
+    pub fn new(out: W) -> ZeekSink<W> {
+        ZeekSink { out }
+    }
+
+    /// Writes `#close` (the capture's last packet time) and hands the writer back.
+    pub fn finish(mut self, close: Option<Timestamp>) -> io::Result<W> {
+        write_footer(close, &mut self.out)?;
+        Ok(self.out)
+    }
+}
+
+impl<W: Write + Send> ConnectionSink for ZeekSink<W> {
+    fn begin(&mut self, first_packet: Option<Timestamp>) -> io::Result<()> {
+        write_header(first_packet, &mut self.out)
+    }
+
+    fn connection(&mut self, c: Finished) -> io::Result<()> {
+        let Finished::Record(c) = c else {
+            return Err(io::Error::other("a conn.log got serialized records"));
+        };
+        for r in c.zeek.rows() {
+            write_row(r, &mut self.out)?;
+        }
+        Ok(())
+    }
+}
+
+fn write_header(open: Option<Timestamp>, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "#separator \\x09")?;
     writeln!(out, "#set_separator\t,")?;
     writeln!(out, "#empty_field\t(empty)")?;
@@ -45,10 +93,10 @@ pub fn write_rows(
     writeln!(out, "#path\tconn")?;
     writeln!(out, "#open\t{}", log_time(open))?;
     writeln!(out, "#fields\t{FIELDS}")?;
-    writeln!(out, "#types\t{TYPES}")?;
-    for r in rows {
-        write_row(r, out)?;
-    }
+    writeln!(out, "#types\t{TYPES}")
+}
+
+fn write_footer(close: Option<Timestamp>, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "#close\t{}", log_time(close))
 }
 

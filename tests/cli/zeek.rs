@@ -331,3 +331,45 @@ fn conn_log_has_zeeks_header() {
     );
     assert_eq!((row[11], row[15]), ("SF", "^hADdFaf"));
 }
+
+/// The conn.log is written as the capture is read: rows come in the order the
+/// connections ended, the JSON report's order (Zeek too logs a connection when
+/// it removes it).
+#[test]
+fn conn_log_rows_come_in_the_order_connections_ended() {
+    let trace = fixture("zeek/scripts.base.protocols.ftp.ftp-ipv4/ipv4.pcap");
+    let report = analyze_json(&[&trace]);
+    let from_json: Vec<String> = report["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| {
+            let z = &c["zeek"];
+            let continued = z["continued"].as_array().cloned().unwrap_or_default();
+            std::iter::once(z.clone()).chain(continued)
+        })
+        .map(|z| {
+            format!(
+                "{}:{} {}",
+                z["orig"]["ip"].as_str().unwrap(),
+                z["orig"]["port"],
+                z["conn_state"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let out = run(
+        &["analyze", "--format", "zeek", trace.to_str().unwrap()],
+        None,
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let from_log: Vec<String> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            format!("{}:{} {}", f[2], f[3], f[11])
+        })
+        .collect();
+    assert!(from_log.len() > 2);
+    assert_eq!(from_log, from_json);
+}
