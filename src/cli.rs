@@ -8,12 +8,13 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use tcp_teardown::analyze::{Analysis, Emit, Options, analyze, analyze_into};
+use tcp_teardown::analyze::{Analysis, Emit, Options, analyze_into};
 use tcp_teardown::classify::Thresholds;
 use tcp_teardown::filter::{Filter, parse_time};
+use tcp_teardown::merge::ConnectionSink;
 use tcp_teardown::policy::{self, Policy, Rule, Target};
+use tcp_teardown::report;
 use tcp_teardown::report::json::{JsonSink, write_json_head, write_json_tail};
-use tcp_teardown::report::{self, Report};
 use tcp_teardown::time::Timestamp;
 
 /// The policy of a `check` failed.
@@ -275,18 +276,21 @@ fn options_of(input: &InputArgs, extra_filter: Filter) -> Options {
     options
 }
 
-/// Runs the analysis for `analyze` and `check`, keeping every record, and
-/// prints its messages.
-fn run_analysis(input: &InputArgs, extra_filter: Filter) -> Analysis {
-    let options = options_of(input, extra_filter);
+/// Runs the analysis, handing its connections to `sink`, then prints its
+/// messages (errors always, warnings without `--quiet`) and, with `--stats`,
+/// its statistics.
+fn analyze_and_tell(
+    input: &InputArgs,
+    options: &Options,
+    emit: Emit,
+    sink: &mut dyn ConnectionSink,
+) -> Analysis {
     let start = std::time::Instant::now();
-    let analysis = analyze(&options);
-    tell(input, &options, &analysis, start);
+    let analysis = analyze_into(options, emit, sink);
+    tell(input, options, &analysis, start);
     analysis
 }
 
-/// Prints the analysis's messages (errors always, warnings without `--quiet`)
-/// and, with `--stats`, its statistics.
 fn tell(input: &InputArgs, options: &Options, analysis: &Analysis, start: std::time::Instant) {
     for m in &analysis.messages {
         if !input.quiet || !m.contains(": warning: ") {
@@ -336,19 +340,26 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         OutputFormat::Text => {
             // Only the problem connections it lists are kept.
             let options = options_of(&args.input, Filter::default());
-            let start = std::time::Instant::now();
             let mut sink = report::text::TextSink::default();
-            let analysis = analyze_into(&options, Emit::Records, &mut sink);
-            tell(&args.input, &options, &analysis, start);
+            let analysis = analyze_and_tell(&args.input, &options, Emit::Records, &mut sink);
             let render = |out: &mut (dyn Write + Send)| {
                 report::text::write_text_from(&analysis.report, &sink, out)
             };
             write_output(args.output.as_deref(), render)?;
             analysis.unreadable
         }
-        _ => {
-            let analysis = run_analysis(&args.input, Filter::default());
-            write_report(&analysis.report, format, args.output.as_deref())?;
+        OutputFormat::Html => {
+            // The charts' counts and the connections the page may list are
+            // gathered as connections finish; the rest is dropped.
+            let options = options_of(&args.input, Filter::default());
+            let mut sink = report::html::HtmlSink::default();
+            let mut analysis = analyze_and_tell(&args.input, &options, Emit::Records, &mut sink);
+            analysis.report.connections = std::mem::take(&mut sink.listed);
+            let report = &analysis.report;
+            let inputs = report::html::report_inputs(report);
+            write_output(args.output.as_deref(), |out| {
+                report::html::write_html_from(report, &sink.digest, &inputs, out)
+            })?;
             analysis.unreadable
         }
     };
@@ -364,7 +375,6 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
 /// number of connections. Returns the number of unreadable inputs.
 fn stream_report(input: &InputArgs, json: bool, path: Option<&Path>) -> Result<usize> {
     let options = options_of(input, Filter::default());
-    let start = std::time::Instant::now();
     let mut done: Option<Analysis> = None;
     let render = |out: &mut (dyn Write + Send)| -> io::Result<()> {
         let filter = (!options.filter.is_empty()).then(|| options.filter.clone());
@@ -376,9 +386,8 @@ fn stream_report(input: &InputArgs, json: bool, path: Option<&Path>) -> Result<u
         } else {
             JsonSink::ndjson(&mut *out)
         };
-        let mut analysis = analyze_into(&options, Emit::Json, &mut sink);
         // Messages first: they matter even when the output failed.
-        tell(input, &options, &analysis, start);
+        let mut analysis = analyze_and_tell(input, &options, Emit::Json, &mut sink);
         let error = analysis.output_error.take();
         done = Some(analysis);
         if let Some(e) = error {
@@ -397,12 +406,10 @@ fn stream_report(input: &InputArgs, json: bool, path: Option<&Path>) -> Result<u
 /// connection's rows as it finishes. Returns the number of unreadable inputs.
 fn stream_conn_log(input: &InputArgs, path: Option<&Path>) -> Result<usize> {
     let options = options_of(input, Filter::default());
-    let start = std::time::Instant::now();
     let mut unreadable = 0;
     let render = |out: &mut (dyn Write + Send)| -> io::Result<()> {
         let mut sink = report::zeek_log::ZeekSink::new(&mut *out);
-        let mut analysis = analyze_into(&options, Emit::Records, &mut sink);
-        tell(input, &options, &analysis, start);
+        let mut analysis = analyze_and_tell(input, &options, Emit::Records, &mut sink);
         unreadable = analysis.unreadable;
         if let Some(e) = analysis.output_error.take() {
             return Err(e);
@@ -438,10 +445,8 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
     // The rules are applied as connections finish; only the records the
     // renderers may list are kept.
     let options = options_of(&args.input, policy.filter.clone());
-    let start = std::time::Instant::now();
     let mut checker = policy::Checker::new(policy.rules.clone());
-    let mut analysis = analyze_into(&options, Emit::Records, &mut checker);
-    tell(&args.input, &options, &analysis, start);
+    let mut analysis = analyze_and_tell(&args.input, &options, Emit::Records, &mut checker);
     if analysis.unreadable > 0 {
         bail!("cannot check: some input could not be read");
     }
@@ -470,25 +475,6 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_POLICY_FAILED)
-    })
-}
-
-fn render(report: &Report, format: OutputFormat, out: &mut dyn Write) -> io::Result<()> {
-    match format {
-        OutputFormat::Text => report::text::write_text(report, out),
-        OutputFormat::Json => report::json::write_json(report, out),
-        OutputFormat::Ndjson => report::json::write_ndjson(report, out),
-        OutputFormat::Zeek => report::zeek_log::write_conn_log(report, out),
-        OutputFormat::Html => {
-            report::html::write_html(report, &report::html::report_inputs(report), out)
-        }
-    }
-}
-
-/// Writes to stdout, or to `path` once complete.
-fn write_report(report: &Report, format: OutputFormat, path: Option<&Path>) -> Result<()> {
-    write_output(path, |out: &mut (dyn Write + Send)| {
-        render(report, format, out)
     })
 }
 

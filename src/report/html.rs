@@ -25,6 +25,10 @@
 //! The page states the totals; the JSON report has every connection. Inputs,
 //! their interfaces and warnings are capped likewise.
 //!
+//! So is the memory it takes: [`HtmlSink`] gathers a [`Digest`] while the
+//! analysis runs — what the charts count, and only the connections the table
+//! and the ladders can choose from — instead of every record.
+//!
 //! # Ladders
 //!
 //! The report keeps only evidence per connection, so the packets of the
@@ -42,12 +46,13 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use askama::Template;
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 
 use super::{ConnectionReport, Report, text};
 use crate::classify::{Class, ClosedBy, Flag};
 use crate::flow::Side;
 use crate::ladder::{self, LadderRequest, LadderRow, Ladders, SeqBase};
+use crate::merge::{ConnectionSink, Finished};
 use crate::policy::rfc3339;
 use crate::time::Timestamp;
 
@@ -90,13 +95,62 @@ pub fn write_html_with_ladders(
     ladders: &Ladders,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let page = Page::build(report, ladders);
+    let (digest, listed) = digest_of(report);
+    render_page(&listed, &digest, ladders, out)
+}
+
+/// Renders the page from what an [`HtmlSink`] gathered: `report` holds the
+/// connections the sink listed, in report order (its `summary` and `inputs`
+/// are the whole analysis's). Reads the inputs again for the ladders.
+pub fn write_html_from(
+    report: &Report,
+    digest: &Digest,
+    inputs: &[PathBuf],
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let ladders = ladder::collect_ladders(inputs, &listed_ladders(report));
+    render_page(report, digest, &ladders, out)
+}
+
+fn render_page(
+    listed: &Report,
+    digest: &Digest,
+    ladders: &Ladders,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let page = Page::build(listed, digest, ladders);
     let html = page.render().map_err(io::Error::other)?;
     out.write_all(html.as_bytes())
 }
 
+/// The digest of a whole report, and a report of the connections it lists.
+fn digest_of(report: &Report) -> (Digest, Report) {
+    let mut digest = Digest::default();
+    let listed = report
+        .connections
+        .iter()
+        .filter(|c| digest.add(c))
+        .cloned()
+        .collect();
+    let listed = Report {
+        schema_version: report.schema_version,
+        tool: report.tool.clone(),
+        settings: report.settings,
+        filter: report.filter.clone(),
+        connections: listed,
+        inputs: report.inputs.clone(),
+        summary: report.summary.clone(),
+    };
+    (digest, listed)
+}
+
 /// The connections that get a ladder, with their evidence packets.
 pub fn ladder_requests(report: &Report) -> Vec<LadderRequest> {
+    listed_ladders(&digest_of(report).1)
+}
+
+/// [`ladder_requests`] of a report that holds only listed connections.
+fn listed_ladders(report: &Report) -> Vec<LadderRequest> {
     let sel = Selection::of(report);
     sel.ladders
         .iter()
@@ -117,7 +171,6 @@ pub fn ladder_requests(report: &Report) -> Vec<LadderRequest> {
 /// Which problem connections get a table row and which a ladder (indexes into
 /// `report.connections`, in report order).
 struct Selection {
-    problems: usize,
     rows: Vec<usize>,
     ladders: Vec<usize>,
 }
@@ -136,11 +189,7 @@ impl Selection {
             .map(|&i| (i, problem_kind(&report.connections[i]).unwrap_or("")))
             .collect();
         let ladders = fair_pick(&row_kinds, MAX_LADDERS);
-        Selection {
-            problems: problems.len(),
-            rows,
-            ladders,
-        }
+        Selection { rows, ladders }
     }
 }
 
@@ -177,6 +226,90 @@ fn fair_pick(items: &[(usize, &'static str)], cap: usize) -> Vec<usize> {
     }
     picked.sort_unstable();
     picked
+}
+
+// ---------------------------------------------------------------------------
+// What the page needs from every connection.
+
+/// Connections per class or kind of problem.
+type KindCounts = BTreeMap<&'static str, u64>;
+/// A duration histogram: per bin of [`DURATION_BINS`], connections per class.
+type DurationBins = Vec<KindCounts>;
+
+/// What the page needs from every connection, gathered one connection at a
+/// time: the charts' counts, and which connections the table may list. No kind
+/// of problem gets more than [`MAX_TABLE_ROWS`] rows, so the first that many of
+/// each kind (in report order) are all the table and the ladders choose from.
+/// The timeline's bins depend on the capture's span, known only at the end, so
+/// it keeps each connection's last packet time and class (9 bytes).
+#[derive(Debug, Default)]
+pub struct Digest {
+    /// Problem connections (a problem class or a TIME_WAIT reuse).
+    problems: usize,
+    /// Problem connections listed so far, per kind.
+    listed: BTreeMap<&'static str, usize>,
+    ends: Vec<Timestamp>,
+    end_classes: Vec<Class>,
+    close_wait: DurationBins,
+    close: DurationBins,
+    /// Problem connections per server (address and port) and kind.
+    servers: HashMap<String, KindCounts>,
+    /// Problem connections per client address and kind.
+    clients: HashMap<String, KindCounts>,
+}
+
+impl Digest {
+    /// Counts `c`; true when the table may list it (its record must be kept).
+    pub fn add(&mut self, c: &ConnectionReport) -> bool {
+        self.ends.push(c.last_ts);
+        self.end_classes.push(c.class);
+        let bin = |bins: &mut DurationBins, v: Option<f32>| {
+            let Some(v) = v.map(f64::from) else { return };
+            if bins.is_empty() {
+                *bins = vec![KindCounts::new(); DURATION_BINS.len()];
+            }
+            let i = DURATION_BINS
+                .iter()
+                .position(|(edge, _)| v < *edge)
+                .unwrap_or(DURATION_BINS.len() - 1);
+            *bins[i].entry(c.class.name()).or_default() += 1;
+        };
+        bin(&mut self.close_wait, c.timings.close_wait);
+        bin(&mut self.close, c.timings.close_duration);
+        let Some(kind) = problem_kind(c) else {
+            return false;
+        };
+        self.problems += 1;
+        let count = |m: &mut HashMap<String, KindCounts>, key: String| {
+            *m.entry(key).or_default().entry(kind).or_default() += 1;
+        };
+        count(&mut self.servers, c.server.to_string());
+        count(&mut self.clients, c.client.ip.to_string());
+        let listed = self.listed.entry(kind).or_default();
+        *listed += 1;
+        *listed <= MAX_TABLE_ROWS
+    }
+}
+
+/// Gathers the page while the analysis runs ([`Digest`]): the HTML report in
+/// memory that grows by 9 bytes a connection, not by its whole record.
+#[derive(Default)]
+pub struct HtmlSink {
+    pub digest: Digest,
+    /// The connections the table may list, in report order.
+    pub listed: Vec<ConnectionReport>,
+}
+
+impl ConnectionSink for HtmlSink {
+    fn connection(&mut self, c: Finished) -> io::Result<()> {
+        let Finished::Record(c) = c else {
+            return Err(io::Error::other("an HTML page got serialized records"));
+        };
+        if self.digest.add(&c) {
+            self.listed.push(*c);
+        }
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -428,7 +561,8 @@ struct LadderRowView {
 }
 
 impl<'a> Page<'a> {
-    fn build(report: &'a Report, ladders: &Ladders) -> Page<'a> {
+    /// The page of `report`, which holds only the connections `digest` listed.
+    fn build(report: &'a Report, digest: &Digest, ladders: &Ladders) -> Page<'a> {
         let s = &report.summary;
         let sel = Selection::of(report);
         let start = s.first_ts.unwrap_or_default();
@@ -450,7 +584,7 @@ impl<'a> Page<'a> {
             start: s.first_ts.map(rfc3339).unwrap_or_else(|| "–".into()),
             end: s.last_ts.map(rfc3339).unwrap_or_else(|| "–".into()),
             span: duration(span),
-            problems: sel.problems,
+            problems: digest.problems,
         };
         let t = &report.settings;
         let settings = vec![
@@ -526,19 +660,11 @@ impl<'a> Page<'a> {
                     open: !matches!(d.topic, "clean" | "open"),
                 })
                 .collect(),
-            timeline: timeline(report, start, span),
-            close_wait_chart: duration_histogram(
-                report,
-                |c| c.timings.close_wait.map(f64::from),
-                "CLOSE_WAIT duration",
-            ),
-            close_chart: duration_histogram(
-                report,
-                |c| c.timings.close_duration.map(f64::from),
-                "close duration",
-            ),
-            top_servers: top_chart(report, |c| c.server.to_string(), ("server", "servers")),
-            top_clients: top_chart(report, |c| c.client.ip.to_string(), ("client", "clients")),
+            timeline: timeline(digest, start, span),
+            close_wait_chart: duration_histogram(&digest.close_wait, "CLOSE_WAIT duration"),
+            close_chart: duration_histogram(&digest.close, "close duration"),
+            top_servers: top_chart(&digest.servers, ("server", "servers")),
+            top_clients: top_chart(&digest.clients, ("client", "clients")),
             legend: Class::ALL
                 .iter()
                 .map(|c| LegendItem {
@@ -550,7 +676,7 @@ impl<'a> Page<'a> {
                     label: class_label(Flag::TimeWaitReuse.name()),
                 }))
                 .collect(),
-            table: table(report, &sel, start),
+            table: table(report, &sel, digest.problems, start),
             ladders: ladder_views,
             ladder_note,
             // Inputs the analysis could not read (or not to the end) fail the
@@ -853,17 +979,17 @@ fn vchart(
 }
 
 /// Connections ending (their last packet) per class over the capture.
-fn timeline(report: &Report, start: Timestamp, span: f64) -> VChart {
+fn timeline(digest: &Digest, start: Timestamp, span: f64) -> VChart {
     let n = TIMELINE_BINS;
     let mut bins: Vec<BTreeMap<&'static str, u64>> = vec![BTreeMap::new(); n];
-    for c in &report.connections {
-        let at = c.last_ts.secs_since(start);
+    for (last_ts, class) in digest.ends.iter().zip(&digest.end_classes) {
+        let at = last_ts.secs_since(start);
         let i = if span > 0.0 {
             ((at / span * n as f64).floor().max(0.0) as usize).min(n - 1)
         } else {
             0
         };
-        *bins[i].entry(c.class.name()).or_default() += 1;
+        *bins[i].entry(class.name()).or_default() += 1;
     }
     let width = span / n as f64;
     let labels: Vec<String> = (0..n)
@@ -884,7 +1010,7 @@ fn timeline(report: &Report, start: Timestamp, span: f64) -> VChart {
         .collect();
     let desc = format!(
         "{} connections by the time of their last packet, in {n} intervals of {}, stacked by class",
-        report.connections.len(),
+        digest.ends.len(),
         duration(width)
     );
     vchart(
@@ -910,22 +1036,8 @@ const DURATION_BINS: [(f64, &str); 8] = [
 ];
 
 /// Distribution of one timing over the connections that have it, stacked by class.
-fn duration_histogram(
-    report: &Report,
-    value: impl Fn(&ConnectionReport) -> Option<f64>,
-    what: &str,
-) -> VChart {
-    let mut bins: Vec<BTreeMap<&'static str, u64>> = vec![BTreeMap::new(); DURATION_BINS.len()];
-    let mut n = 0;
-    for c in &report.connections {
-        let Some(v) = value(c) else { continue };
-        let i = DURATION_BINS
-            .iter()
-            .position(|(edge, _)| v < *edge)
-            .unwrap_or(DURATION_BINS.len() - 1);
-        *bins[i].entry(c.class.name()).or_default() += 1;
-        n += 1;
-    }
+fn duration_histogram(bins: &DurationBins, what: &str) -> VChart {
+    let n: u64 = bins.iter().flat_map(|b| b.values()).sum();
     let labels: Vec<String> = DURATION_BINS.iter().map(|(_, l)| l.to_string()).collect();
     let slot = (HALF_W - 12.0 - PLOT_LEFT) / DURATION_BINS.len() as f64;
     let x_ticks = labels
@@ -935,7 +1047,7 @@ fn duration_histogram(
         .collect();
     vchart(
         HALF_W,
-        &bins,
+        bins,
         &labels,
         x_ticks,
         format!("{what} (logarithmic intervals)"),
@@ -948,23 +1060,13 @@ fn duration_histogram(
 }
 
 /// The endpoints with the most problem connections, stacked by kind of problem.
-fn top_chart(
-    report: &Report,
-    key: impl Fn(&ConnectionReport) -> String,
-    (one, many): (&str, &str),
-) -> HChart {
-    let mut counts: HashMap<String, BTreeMap<&'static str, u64>> = HashMap::new();
-    for c in &report.connections {
-        if let Some(kind) = problem_kind(c) {
-            *counts.entry(key(c)).or_default().entry(kind).or_default() += 1;
-        }
-    }
+fn top_chart(counts: &HashMap<String, KindCounts>, (one, many): (&str, &str)) -> HChart {
     let distinct = counts.len();
-    let mut list: Vec<(String, u64, BTreeMap<&'static str, u64>)> = counts
-        .into_iter()
+    let mut list: Vec<(String, u64, KindCounts)> = counts
+        .iter()
         .map(|(k, m)| {
             let t = m.values().sum();
-            (k, t, m)
+            (k.clone(), t, m.clone())
         })
         .collect();
     list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -1035,7 +1137,7 @@ fn top_chart(
 // ---------------------------------------------------------------------------
 // The table
 
-fn table(report: &Report, sel: &Selection, start: Timestamp) -> TableView {
+fn table(report: &Report, sel: &Selection, problems: usize, start: Timestamp) -> TableView {
     let laddered: BTreeSet<usize> = sel.ladders.iter().copied().collect();
     let mut classes: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut flags: BTreeMap<&'static str, usize> = BTreeMap::new();
@@ -1085,7 +1187,7 @@ fn table(report: &Report, sel: &Selection, start: Timestamp) -> TableView {
         .collect();
     TableView {
         rows,
-        total: sel.problems,
+        total: problems,
         classes: classes.into_iter().collect(),
         flags: flags.into_iter().collect(),
     }
@@ -1524,6 +1626,63 @@ mod tests {
         assert_eq!(base64(b"foob"), "Zm9vYg==");
         assert_eq!(base64(b"fooba"), "Zm9vYmE=");
         assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    /// The demo capture's connections repeated `n` times over, renumbered.
+    fn repeated_demo(n: usize) -> Report {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let options = crate::analyze::Options {
+            inputs: vec![root.join("fixtures/kernel/client.pcap")],
+            thresholds: crate::classify::Thresholds::default(),
+            filter: crate::filter::Filter::default(),
+            threads: 1,
+            progress: false,
+            max_connections: 100_000,
+        };
+        let mut report = crate::analyze::analyze(&options).report;
+        let demo = std::mem::take(&mut report.connections);
+        report.connections = (0..n * demo.len())
+            .map(|i| {
+                let mut c = demo[i % demo.len()].clone();
+                c.id = i as u64;
+                c
+            })
+            .collect();
+        report
+    }
+
+    #[test]
+    fn the_digest_keeps_every_connection_the_table_and_the_ladders_choose() {
+        // 300 × the demo: 1,200 resets and TIME_WAIT reuses each, more than
+        // the table's 1,000 rows, and fewer of the other problems; then the
+        // resets and clean connections alone, so that one kind takes every row.
+        let mixed = repeated_demo(300);
+        let mut resets = mixed.clone();
+        resets
+            .connections
+            .retain(|c| c.class == Class::Reset || (c.class == Class::Clean && c.flags.is_empty()));
+        for full in [mixed, resets] {
+            let (digest, listed) = digest_of(&full);
+            let problems = full
+                .connections
+                .iter()
+                .filter(|c| problem_kind(c).is_some())
+                .count();
+            assert!(problems > MAX_TABLE_ROWS);
+            assert_eq!(digest.problems, problems);
+            assert!(listed.connections.len() <= digest.listed.len() * MAX_TABLE_ROWS);
+            let ids = |r: &Report, picked: &[usize]| -> Vec<u64> {
+                picked.iter().map(|&i| r.connections[i].id).collect()
+            };
+            let (a, b) = (Selection::of(&full), Selection::of(&listed));
+            assert_eq!(a.rows.len(), MAX_TABLE_ROWS);
+            assert_eq!(ids(&full, &a.rows), ids(&listed, &b.rows));
+            assert_eq!(ids(&full, &a.ladders), ids(&listed, &b.ladders));
+            // The charts count every connection.
+            assert_eq!(digest.ends.len(), full.connections.len());
+            let servers: u64 = digest.servers.values().flat_map(|m| m.values()).sum();
+            assert_eq!(servers as usize, problems);
+        }
     }
 
     #[test]
