@@ -602,7 +602,8 @@ pub fn analyze_into(options: &Options, emit: Emit, sink: &mut dyn ConnectionSink
     } else {
         // The reader decodes and routes by a direction-independent hash of the
         // 4-tuple, so every segment of a connection goes, in order, to one shard.
-        let stop = AtomicBool::new(false);
+        // A sink that failed to begin stops the reading (at the next tick).
+        let stop = AtomicBool::new(output_error.is_some());
         std::thread::scope(|scope| {
             // Bounded too: a slow output (a pipe) holds the reading back instead
             // of piling up the report in memory. The writer always receives, so

@@ -157,7 +157,6 @@ impl TrackerConfig {
 type Table = HashMap<Hashed, Box<Connection>, BuildHasherDefault<PassThrough>>;
 
 /// One partition of the 4-tuples.
-#[derive(Default)]
 struct Partition {
     // Boxed: a `Connection` is about 1.4 KB, and replacing or moving it by
     // value on every new connection showed up as memmove time in profiles.
@@ -165,6 +164,16 @@ struct Partition {
     /// The next of this partition's segments at or after this time (ns) looks
     /// for settled connections to retire.
     next_sweep: i64,
+}
+
+impl Partition {
+    fn new() -> Partition {
+        Partition {
+            table: Table::default(),
+            // The first segment looks (at nothing), whatever its time.
+            next_sweep: i64::MIN,
+        }
+    }
 }
 
 /// Tracks every connection of a range of partitions of the 4-tuples.
@@ -210,7 +219,7 @@ impl Tracker {
         Tracker {
             cfg,
             first: range.start,
-            parts: range.map(|_| Partition::default()).collect(),
+            parts: range.map(|_| Partition::new()).collect(),
             done: Vec::new(),
             evicted: 0,
         }
