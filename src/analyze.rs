@@ -539,6 +539,23 @@ impl Progress {
     }
 }
 
+impl Options {
+    /// The demo capture (`fixtures/kernel/client.pcap`) with the default
+    /// thresholds, for tests across the crate.
+    #[cfg(test)]
+    pub(crate) fn demo(threads: usize) -> Options {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        Options {
+            inputs: vec![root.join("fixtures/kernel/client.pcap")],
+            thresholds: Thresholds::default(),
+            filter: Filter::default(),
+            threads,
+            progress: false,
+            max_connections: 100_000,
+        }
+    }
+}
+
 /// Runs the whole analysis and keeps every connection record in the report.
 /// Never fails as a whole: problems are per input.
 pub fn analyze(options: &Options) -> Analysis {

@@ -523,16 +523,7 @@ mod tests {
     /// ids that do not follow report order (as reused 4-tuples and end-of-capture
     /// connections make them), and the report holding them all.
     fn many_connections(n: usize) -> Report {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let options = crate::analyze::Options {
-            inputs: vec![root.join("fixtures/kernel/client.pcap")],
-            thresholds: crate::classify::Thresholds::default(),
-            filter: Filter::default(),
-            threads: 1,
-            progress: false,
-            max_connections: 100_000,
-        };
-        let mut report = crate::analyze::analyze(&options).report;
+        let mut report = crate::analyze::analyze(&crate::analyze::Options::demo(1)).report;
         let demo = std::mem::take(&mut report.connections);
         report.connections = (0..n)
             .map(|i| {

@@ -1630,16 +1630,7 @@ mod tests {
 
     /// The demo capture's connections repeated `n` times over, renumbered.
     fn repeated_demo(n: usize) -> Report {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let options = crate::analyze::Options {
-            inputs: vec![root.join("fixtures/kernel/client.pcap")],
-            thresholds: crate::classify::Thresholds::default(),
-            filter: crate::filter::Filter::default(),
-            threads: 1,
-            progress: false,
-            max_connections: 100_000,
-        };
-        let mut report = crate::analyze::analyze(&options).report;
+        let mut report = crate::analyze::analyze(&crate::analyze::Options::demo(1)).report;
         let demo = std::mem::take(&mut report.connections);
         report.connections = (0..n * demo.len())
             .map(|i| {

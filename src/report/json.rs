@@ -140,15 +140,7 @@ mod tests {
     use crate::analyze::{Options, analyze};
 
     fn options(threads: usize) -> Options {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        Options {
-            inputs: vec![root.join("fixtures/kernel/client.pcap")],
-            thresholds: Thresholds::default(),
-            filter: Filter::default(),
-            threads,
-            progress: false,
-            max_connections: 100_000,
-        }
+        Options::demo(threads)
     }
 
     fn demo() -> Report {

@@ -146,19 +146,9 @@ pub fn write_text_from(report: &Report, sink: &TextSink, out: &mut dyn Write) ->
 mod tests {
     use super::*;
     use crate::analyze::{Emit, Options, analyze, analyze_into};
-    use crate::classify::Thresholds;
-    use crate::filter::Filter;
 
     fn options(threads: usize) -> Options {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        Options {
-            inputs: vec![root.join("fixtures/kernel/client.pcap")],
-            thresholds: Thresholds::default(),
-            filter: Filter::default(),
-            threads,
-            progress: false,
-            max_connections: 100_000,
-        }
+        Options::demo(threads)
     }
 
     /// The command line's bounded-memory summary is the summary of the whole
