@@ -447,6 +447,12 @@ fn shard_ranges(partitions: usize, shards: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
+/// With more than one thread, inputs up to this many are read (and
+/// decompressed) each by a thread of its own, ahead of the decoding: a few MiB
+/// each. More inputs are read on the reading thread: a directory of rotated
+/// files is read one file after the other anyway.
+const READ_AHEAD_INPUTS: usize = 4;
+
 /// A worker thread: one shard fed by the reader.
 fn worker(mut shard: Shard<'_>, rx: Receiver<Msg>, out: SyncSender<Batch>) -> (Counts, u64) {
     for msg in rx {
@@ -573,6 +579,11 @@ pub fn analyze_into(options: &Options, emit: Emit, sink: &mut dyn ConnectionSink
     let (mut inputs, mut unreadable) = open_inputs(options, &mut messages);
     let t = options.thresholds;
     let shards = options.threads.max(1);
+    if shards > 1 && inputs.len() <= READ_AHEAD_INPUTS {
+        for reader in inputs.iter_mut().filter_map(|i| i.reader.as_mut()) {
+            reader.read_ahead();
+        }
+    }
     let cfg = TrackerConfig {
         msl_ns: t.msl.as_nanos() as i64,
         fin_grace_ns: t.fin_grace.as_nanos() as i64,

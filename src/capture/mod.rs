@@ -192,6 +192,15 @@ impl CaptureReader {
         }
     }
 
+    /// Reads (and decompresses) on a thread of its own from now on, a few
+    /// MiB ahead of the caller ([`Source::read_ahead`]).
+    pub fn read_ahead(&mut self) {
+        match self {
+            CaptureReader::Pcap(r) => r.read_ahead(),
+            CaptureReader::Pcapng(r) => r.read_ahead(),
+        }
+    }
+
     /// Bytes consumed so far, for progress reporting.
     pub fn offset(&self) -> u64 {
         match self {

@@ -120,6 +120,10 @@ impl PcapReader {
         self.src.total_len
     }
 
+    pub fn read_ahead(&mut self) {
+        self.src.read_ahead();
+    }
+
     pub fn offset(&self) -> u64 {
         self.src.offset() + self.pending as u64
     }

@@ -1,17 +1,21 @@
-//! Byte sources for capture readers: a bounded buffer over a file, a pipe or a
-//! decompressor.
+//! Byte sources for capture readers: a file, a pipe or a decompressor, in
+//! chunks, read on the caller's thread or one chunk ahead of it on a thread of
+//! its own ([`Source::read_ahead`]).
 //!
 //! Readers ask for "at least `n` bytes from the current position" and then consume
 //! what they parsed. `n` is always bounded by the caller (a record or block limit),
-//! so a length field in a hostile file can never size an allocation.
+//! and the buffers hold what the input delivered, so a length field in a hostile
+//! file can never size an allocation.
 //!
-//! Files are read with `read(2)` into this buffer, not memory-mapped: measured on
-//! the benchmark capture, reading is as fast as a map, and a map's touched pages
-//! count toward the process's resident memory (the whole file, by the end).
+//! Files are read with `read(2)`, not memory-mapped: a map's touched pages
+//! count toward the process's resident memory (the whole file, by the end), and
+//! a file truncated while mapped kills the process with SIGBUS instead of
+//! ending the input with a message.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 /// Compression wrapped around a capture, detected from magic bytes (never from the name).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -35,25 +39,191 @@ impl Compression {
     }
 }
 
-/// How much a streaming source reads per `read` call, once the input has shown
-/// it is that long.
-const CHUNK: usize = 1 << 20;
-/// The buffer's first size; it grows from here as data arrives (to at most twice
-/// what was read), up to the request plus one chunk.
-const FIRST_READ: usize = 64 * 1024;
+/// The largest chunk read at once.
+const CHUNK: usize = 2 << 20;
+/// The first chunk's size; after each full chunk the next is twice as large, up
+/// to [`CHUNK`], so a short input never costs a large buffer.
+const FIRST_CHUNK: usize = 64 * 1024;
+/// Room kept in front of every chunk: the unconsumed tail of the previous one (a
+/// record cut by the chunk boundary) is copied there, so the record is whole
+/// without copying the chunk. A longer tail is gathered into a buffer of its own.
+const HEAD: usize = 64 * 1024;
+/// A read shorter than this ends a chunk early (see [`Reading::next`]): a pipe
+/// delivers at most 64 KiB a read.
+const SHORT_READ: usize = 64 * 1024;
+/// Chunks a read-ahead thread may have ready before it waits for the reader.
+const AHEAD: usize = 1;
+/// Smaller plain files are read on the caller's thread: a thread and its
+/// buffers would cost more than they save.
+const AHEAD_FROM: u64 = 4 * CHUNK as u64;
+/// A read-ahead thread's buffers: those ready, the one it fills, the one
+/// being parsed.
+const POOL: usize = AHEAD + 2;
 
 /// A forward-only byte source with an absolute offset for error messages.
+///
+/// The input arrives in chunks, read on the caller's thread or, after
+/// [`Source::read_ahead`], by a thread of its own that reads (and decompresses)
+/// the next chunks while the caller parses this one.
 pub struct Source {
-    reader: Box<dyn Read + Send>,
+    feed: Feed,
     /// `buf[start..end]` is unconsumed data.
     buf: Vec<u8>,
+    start: usize,
     end: usize,
     eof: bool,
-    start: usize,
-    /// Bytes consumed before `buf[0]` (streaming) – so `offset()` is absolute.
-    base: u64,
+    /// `buf` is a buffer of the source's own (a long request gathered across
+    /// chunks), not a chunk to hand back.
+    gathered: bool,
+    /// Bytes consumed so far: the absolute offset of `buf[start]`.
+    consumed: u64,
     /// Total size when known (regular files, uncompressed), for progress reporting.
     pub total_len: Option<u64>,
+    /// Whether [`Source::read_ahead`] starts a thread: for a file of at least
+    /// [`AHEAD_FROM`] bytes or a decompressor (of at least an eighth of that),
+    /// not for a plain pipe, whose writer already reads ahead (a thread copying
+    /// out of the pipe only adds hand-overs: measured slower).
+    ahead_helps: bool,
+}
+
+/// Bytes read from the input: `data[HEAD..len]`.
+struct Chunk {
+    data: Vec<u8>,
+    len: usize,
+}
+
+/// Turns a reader into chunks, then at most one error, then nothing.
+struct Reading {
+    reader: Box<dyn Read + Send>,
+    /// The next chunk's size (not counting [`HEAD`]).
+    size: usize,
+    /// A used chunk buffer to read into next.
+    spare: Option<Vec<u8>>,
+    /// An error met after some bytes of a chunk, told after that chunk.
+    failed: Option<io::Error>,
+    done: bool,
+}
+
+impl Reading {
+    fn new(reader: Box<dyn Read + Send>) -> Reading {
+        Reading {
+            reader,
+            size: FIRST_CHUNK,
+            spare: None,
+            failed: None,
+            done: false,
+        }
+    }
+
+    /// Reads the next chunk: until it is full or a read returns less than
+    /// [`SHORT_READ`] (a pipe whose writer is slower than us: what it delivered
+    /// is parsed at once instead of waiting for more). A file or a
+    /// decompressor fills a chunk in one read, a busy pipe in a few.
+    fn next(&mut self) -> Option<io::Result<Chunk>> {
+        if let Some(e) = self.failed.take() {
+            self.done = true;
+            return Some(Err(e));
+        }
+        let size = HEAD + self.size;
+        let mut data = match self.spare.take() {
+            Some(d) if d.len() == size => d,
+            _ => vec![0; size],
+        };
+        let mut len = HEAD;
+        while !self.done && len < size {
+            match self.reader.read(&mut data[len..]) {
+                Ok(0) => self.done = true,
+                Ok(k) => {
+                    len += k;
+                    if k < SHORT_READ {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if len > HEAD => {
+                    // Hand over what was read; the error comes next.
+                    self.failed = Some(e);
+                    break;
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        if len == HEAD {
+            return None;
+        }
+        if len == size {
+            self.size = (self.size * 2).min(CHUNK);
+        }
+        Some(Ok(Chunk { data, len }))
+    }
+}
+
+enum Feed {
+    /// Chunks read on the caller's thread.
+    Inline(Reading),
+    /// Chunks read by a thread of its own ([`Source::read_ahead`]); used
+    /// buffers go back to it through `spare`.
+    Ahead {
+        chunks: Receiver<io::Result<Chunk>>,
+        spare: SyncSender<Vec<u8>>,
+    },
+}
+
+impl Feed {
+    fn next(&mut self) -> Option<io::Result<Chunk>> {
+        match self {
+            Feed::Inline(reading) => reading.next(),
+            // The thread hung up after its last chunk (or error).
+            Feed::Ahead { chunks, .. } => chunks.recv().ok(),
+        }
+    }
+
+    /// Hands a buffer the reader is done with back for the next read.
+    fn recycle(&mut self, data: Vec<u8>) {
+        match self {
+            Feed::Inline(reading) => reading.spare = Some(data),
+            Feed::Ahead { spare, .. } => {
+                let _ = spare.try_send(data);
+            }
+        }
+    }
+}
+
+/// The read-ahead thread: sends chunks until the input ends or the reader is
+/// dropped. It reads into at most [`POOL`] buffers of its own, which the reader
+/// hands back once parsed, so the same few MiB are reused for the whole input.
+fn pump(mut reading: Reading, chunks: SyncSender<io::Result<Chunk>>, spare: Receiver<Vec<u8>>) {
+    let size = HEAD + CHUNK;
+    let mut allocated = 0;
+    loop {
+        let buf = loop {
+            let used = match spare.try_recv() {
+                Ok(buf) => buf,
+                Err(_) if allocated < POOL => {
+                    allocated += 1;
+                    break vec![0; size];
+                }
+                Err(_) => match spare.recv() {
+                    Ok(buf) => buf,
+                    Err(_) => return,
+                },
+            };
+            // A buffer of another size (read into before the thread started):
+            // drop it.
+            if used.len() == size {
+                break used;
+            }
+        };
+        reading.size = CHUNK;
+        reading.spare = Some(buf);
+        let Some(item) = reading.next() else { return };
+        if chunks.send(item).is_err() {
+            return;
+        }
+    }
 }
 
 impl Source {
@@ -70,7 +240,9 @@ impl Source {
         if Compression::sniff(&head[..n]) == Compression::None && meta.is_file() {
             // A plain file: read it straight into our buffer, from the start again.
             let file = File::open(path)?;
-            return Ok((Source::stream(Box::new(file), total_len), Compression::None));
+            let mut source = Source::stream(Box::new(file), total_len);
+            source.ahead_helps = meta.len() >= AHEAD_FROM;
+            return Ok((source, Compression::None));
         }
         // A pipe or FIFO (its first bytes are gone, so put them back), or a
         // compressed file.
@@ -81,13 +253,15 @@ impl Source {
 
     fn stream(reader: Box<dyn Read + Send>, total_len: Option<u64>) -> Source {
         Source {
-            reader,
+            feed: Feed::Inline(Reading::new(reader)),
             buf: Vec::new(),
+            start: 0,
             end: 0,
             eof: false,
-            start: 0,
-            base: 0,
+            gathered: false,
+            consumed: 0,
             total_len,
+            ahead_helps: false,
         }
     }
 
@@ -113,55 +287,115 @@ impl Source {
                 BufReader::with_capacity(CHUNK, rest),
             )?),
         };
+        let ahead_helps =
+            compression != Compression::None && total_len.is_none_or(|len| len >= AHEAD_FROM / 8);
         let total_len = if compression == Compression::None {
             total_len
         } else {
             None
         };
-        Ok((Source::stream(reader, total_len), compression))
+        let mut source = Source::stream(reader, total_len);
+        source.ahead_helps = ahead_helps;
+        Ok((source, compression))
+    }
+
+    /// From now on, reads (and decompresses) the input on a thread of its own,
+    /// at most [`AHEAD`] chunks ahead of the caller: reading overlaps parsing,
+    /// in a few MiB. What is already buffered stays. Reading stays on the
+    /// caller's thread for a plain pipe (see `ahead_helps`), or if no thread
+    /// can be started.
+    pub fn read_ahead(&mut self) {
+        let Feed::Inline(_) = self.feed else {
+            return;
+        };
+        if !self.ahead_helps {
+            return;
+        }
+        let (chunks_tx, chunks) = sync_channel(AHEAD);
+        // Room for every buffer there is, so handing one back never waits.
+        let (spare, spare_rx) = sync_channel(POOL + 2);
+        // The reader is handed over only once the thread runs, so that a failed
+        // spawn leaves it here.
+        let (hand_over, take_over) = sync_channel::<Reading>(1);
+        let spawned = std::thread::Builder::new()
+            .name("read-ahead".into())
+            .spawn(move || {
+                if let Ok(reading) = take_over.recv() {
+                    pump(reading, chunks_tx, spare_rx);
+                }
+            });
+        if spawned.is_err() {
+            return;
+        }
+        let Feed::Inline(reading) =
+            std::mem::replace(&mut self.feed, Feed::Ahead { chunks, spare })
+        else {
+            unreachable!("checked above");
+        };
+        // The thread is waiting on this channel, which has room for one.
+        let _ = hand_over.send(reading);
     }
 
     /// Absolute offset of the next unconsumed byte (in the decompressed stream).
     pub fn offset(&self) -> u64 {
-        self.base + self.start as u64
+        self.consumed
     }
 
     /// Returns at least `n` unconsumed bytes, or fewer only at end of input.
-    /// The buffer never grows beyond `n` plus one read chunk, nor beyond twice
-    /// what the input has delivered: a length field may claim 16 MiB in a
-    /// 100-byte file, and the memory follows what the input holds, not the claim.
+    /// Memory follows what the input delivers, not `n`: a length field may claim
+    /// 16 MiB in a 100-byte file, and the buffer never holds more than what was
+    /// read plus one chunk.
     pub fn fill(&mut self, n: usize) -> io::Result<&[u8]> {
         while self.end - self.start < n && !self.eof {
-            if self.buf.len() - self.start < n + CHUNK / 4 || self.end == self.buf.len() {
-                // Shift unconsumed bytes to the front, then make room.
-                self.buf.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
-                self.base += self.start as u64;
-                self.start = 0;
-                // Room for the request plus a chunk, but at most twice what the
-                // input has delivered so far. Always more than `end` (< n), so
-                // the read below has room.
-                let delivered = usize::try_from(self.base)
-                    .unwrap_or(usize::MAX)
-                    .saturating_add(self.end);
-                let want = (n + CHUNK).min(delivered.saturating_mul(2).max(FIRST_READ));
-                if self.buf.len() < want {
-                    self.buf.resize(want, 0);
-                }
-            }
-            match self.reader.read(&mut self.buf[self.end..]) {
-                Ok(0) => self.eof = true,
-                Ok(k) => self.end += k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+            match self.feed.next() {
+                None => self.eof = true,
+                Some(Ok(chunk)) => self.append(chunk),
+                Some(Err(e)) => return Err(e),
             }
         }
         Ok(&self.buf[self.start..self.end])
     }
 
+    /// Makes `chunk` follow the unconsumed bytes.
+    fn append(&mut self, mut chunk: Chunk) {
+        let left = self.end - self.start;
+        if left <= HEAD {
+            // The usual case: move the tail into the chunk's head room and read
+            // on from the chunk.
+            let at = HEAD - left;
+            chunk.data[at..HEAD].copy_from_slice(&self.buf[self.start..self.end]);
+            let used = std::mem::replace(&mut self.buf, chunk.data);
+            if !std::mem::take(&mut self.gathered) {
+                self.feed.recycle(used);
+            }
+            self.start = at;
+            self.end = chunk.len;
+        } else {
+            // A long request across chunks: gather it in a buffer of its own.
+            let mut gathered = if self.gathered {
+                let mut own = std::mem::take(&mut self.buf);
+                own.copy_within(self.start..self.end, 0);
+                own.truncate(left);
+                own
+            } else {
+                let own = self.buf[self.start..self.end].to_vec();
+                let used = std::mem::take(&mut self.buf);
+                self.feed.recycle(used);
+                own
+            };
+            gathered.extend_from_slice(&chunk.data[HEAD..chunk.len]);
+            self.feed.recycle(chunk.data);
+            self.buf = gathered;
+            self.gathered = true;
+            self.start = 0;
+            self.end = self.buf.len();
+        }
+    }
+
     /// Marks `n` bytes as read. `n` must not exceed what `fill` returned.
     pub fn consume(&mut self, n: usize) {
         self.start += n;
+        self.consumed += n as u64;
     }
 }
 
@@ -213,7 +447,7 @@ mod tests {
         let (mut src, _) = Source::from_reader(Box::new(Cursor::new(data)), None).unwrap();
         assert_eq!(src.fill(16 << 20).unwrap().len(), 100);
         assert!(
-            src.buf.len() <= FIRST_READ,
+            src.buf.len() <= HEAD + FIRST_CHUNK,
             "buffer {} bytes",
             src.buf.len()
         );
@@ -253,5 +487,137 @@ mod tests {
         let (mut src, comp) = Source::from_reader(Box::new(Cursor::new(z)), None).unwrap();
         assert_eq!(comp, Compression::Zstd);
         assert_eq!(src.fill(100).unwrap(), b"zstd pcap");
+    }
+
+    /// A source over `data`, read on the caller's thread or ahead of it.
+    fn source(data: Vec<u8>, ahead: bool, reads: usize) -> Source {
+        let mut src = Source::stream(Box::new(Pieces(Cursor::new(data), reads)), None);
+        src.ahead_helps = true;
+        if ahead {
+            src.read_ahead();
+            assert!(matches!(src.feed, Feed::Ahead { .. }));
+        }
+        src
+    }
+
+    /// A reader that returns at most `.1` bytes a call.
+    struct Pieces(Cursor<Vec<u8>>, usize);
+    impl Read for Pieces {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let len = buf.len().min(self.1);
+            self.0.read(&mut buf[..len])
+        }
+    }
+
+    /// `data` followed by an I/O error.
+    struct FailsAfter(Cursor<Vec<u8>>);
+    impl Read for FailsAfter {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.0.read(buf)? {
+                0 => Err(io::Error::other("disk on fire")),
+                n => Ok(n),
+            }
+        }
+    }
+
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8).collect()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// Whatever the requests (records cut by chunk boundaries, requests
+        /// longer than a chunk's head room, many in a row), both ways of reading
+        /// return exactly the input's bytes at the right offsets.
+        #[test]
+        fn read_ahead_and_inline_reading_return_the_same_bytes(
+            steps in proptest::collection::vec((1usize..300_000, 0usize..300_000), 1..120),
+            reads in proptest::prop_oneof![proptest::strategy::Just(usize::MAX), 4096usize..200_000],
+            ahead: bool,
+        ) {
+            let data = pattern(5 << 20);
+            let mut src = source(data.clone(), ahead, reads);
+            let mut at = 0usize;
+            for (want, take) in steps {
+                let got = src.fill(want).unwrap();
+                let expect = &data[at..(at + want).min(data.len())];
+                proptest::prop_assert_eq!(&got[..expect.len()], expect);
+                proptest::prop_assert!(got.len() >= expect.len());
+                let take = take.min(got.len());
+                src.consume(take);
+                at += take;
+                proptest::prop_assert_eq!(src.offset(), at as u64);
+            }
+            let rest = src.fill(usize::MAX >> 1).unwrap().len();
+            proptest::prop_assert_eq!(rest, data.len() - at);
+            src.consume(rest);
+            proptest::prop_assert_eq!(src.offset(), data.len() as u64);
+        }
+    }
+
+    #[test]
+    fn requests_longer_than_the_head_room_again_and_again_do_not_stall_the_read_ahead() {
+        // Each request gathers across chunks; the read-ahead thread's buffers
+        // must all come back to it, or it would wait for ever.
+        let data = pattern(24 << 20);
+        let mut src = source(data.clone(), true, usize::MAX);
+        let mut at = 0;
+        while at < data.len() {
+            let want = (3 * CHUNK / 2).min(data.len() - at);
+            let got = src.fill(want).unwrap();
+            assert_eq!(&got[..want], &data[at..at + want]);
+            src.consume(want - 1000);
+            at += want - 1000;
+            if data.len() - at <= 1000 {
+                break;
+            }
+        }
+    }
+
+    #[test]
+    fn an_error_comes_after_the_bytes_read_before_it_in_both_ways_of_reading() {
+        for ahead in [false, true] {
+            let data = pattern(3 << 20);
+            let mut src = Source::stream(Box::new(FailsAfter(Cursor::new(data.clone()))), None);
+            src.ahead_helps = true;
+            if ahead {
+                src.read_ahead();
+            }
+            let got = src.fill(data.len()).unwrap();
+            assert_eq!(got, &data[..], "ahead: {ahead}");
+            src.consume(data.len());
+            let err = src.fill(1).unwrap_err();
+            assert_eq!(err.to_string(), "disk on fire", "ahead: {ahead}");
+            assert_eq!(src.offset(), data.len() as u64);
+            // After the error the input is over.
+            assert!(src.fill(1).unwrap().is_empty(), "ahead: {ahead}");
+        }
+    }
+
+    #[test]
+    fn only_files_large_enough_are_read_ahead() {
+        let dir = tempfile::tempdir().unwrap();
+        for (len, ahead) in [(1000, false), (AHEAD_FROM as usize, true)] {
+            let path = dir.path().join(format!("{len}.bin"));
+            std::fs::write(&path, pattern(len)).unwrap();
+            let (mut src, _) = Source::open(&path).unwrap();
+            src.read_ahead();
+            assert_eq!(matches!(src.feed, Feed::Ahead { .. }), ahead, "{len} bytes");
+            assert_eq!(src.fill(len).unwrap(), &pattern(len)[..]);
+        }
+    }
+
+    #[test]
+    fn a_plain_pipe_is_read_on_the_callers_thread_a_compressed_one_ahead() {
+        let (mut plain, _) =
+            Source::from_reader(Box::new(Cursor::new(b"pcap bytes".to_vec())), None).unwrap();
+        plain.read_ahead();
+        assert!(matches!(plain.feed, Feed::Inline(_)));
+        let z = zstd::encode_all(Cursor::new(b"zstd pcap".to_vec()), 1).unwrap();
+        let (mut packed, _) = Source::from_reader(Box::new(Cursor::new(z)), None).unwrap();
+        packed.read_ahead();
+        assert!(matches!(packed.feed, Feed::Ahead { .. }));
+        assert_eq!(packed.fill(100).unwrap(), b"zstd pcap");
     }
 }

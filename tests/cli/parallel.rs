@@ -100,3 +100,72 @@ fn evictions_under_the_connection_cap_are_the_same_for_any_thread_count() {
         assert!(report(j) == one, "-j {j} differs from -j 1");
     }
 }
+
+/// `fixture` (a little-endian microsecond pcap) with its records repeated
+/// `copies` times, each copy `shift` seconds after the one before.
+fn repeated_capture(fixture_bytes: &[u8], copies: u32, shift: u32) -> Vec<u8> {
+    assert_eq!(&fixture_bytes[..4], &[0xd4, 0xc3, 0xb2, 0xa1]);
+    let (header, records) = fixture_bytes.split_at(24);
+    let mut out = header.to_vec();
+    for copy in 0..copies {
+        let mut rest = records;
+        while !rest.is_empty() {
+            let caplen = u32::from_le_bytes(rest[8..12].try_into().unwrap()) as usize;
+            let (record, tail) = rest.split_at(16 + caplen);
+            let ts = u32::from_le_bytes(record[..4].try_into().unwrap()) + copy * shift;
+            out.extend_from_slice(&ts.to_le_bytes());
+            out.extend_from_slice(&record[4..]);
+            rest = tail;
+        }
+    }
+    out
+}
+
+/// Large files and compressed inputs are read by a thread of their own when
+/// more than one thread is used (`Source::read_ahead`); small fixtures never
+/// are. The report must not change, for a whole file, a file cut inside a
+/// record, and a gzip stream on standard input.
+#[test]
+fn reading_ahead_on_a_thread_of_its_own_changes_nothing_in_the_report() {
+    let churn = std::fs::read(fixture("churn/churn.pcap")).unwrap();
+    let big = repeated_capture(&churn, 17, 100);
+    assert!(
+        big.len() > 8 << 20,
+        "{} bytes: too small to be read ahead",
+        big.len()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("big.pcap");
+    std::fs::write(&whole, &big).unwrap();
+    let cut = dir.path().join("cut.pcap");
+    std::fs::write(&cut, &big[..(8 << 20) + 7]).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &big).unwrap();
+    let gz = gz.finish().unwrap();
+
+    for path in [&whole, &cut] {
+        let one = json_with_threads(&[path.to_str().unwrap()], "1");
+        let two = json_with_threads(&[path.to_str().unwrap()], "2");
+        assert!(one == two, "{}: -j 2 differs from -j 1", path.display());
+        if path == &cut {
+            assert!(String::from_utf8_lossy(&one).contains("truncated record"));
+        }
+    }
+    let plain: serde_json::Value =
+        serde_json::from_slice(&json_with_threads(&[whole.to_str().unwrap()], "1")).unwrap();
+    assert_eq!(plain["summary"]["connections"], 17 * 600);
+    let out = run(&["analyze", "--format", "json", "-j", "2", "-"], Some(&gz));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let piped: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(piped["inputs"][0]["compression"], "gzip");
+    assert!(
+        piped["connections"] == plain["connections"],
+        "gzip on stdin differs"
+    );
+    assert_eq!(piped["summary"], plain["summary"]);
+}
