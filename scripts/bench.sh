@@ -6,6 +6,7 @@
 #   CAPTURE  default /tmp/teardown-bench/http.pcap, recorded by scripts/mkcapture.sh
 #            when missing (root: network namespaces, nginx, wrk, tcpdump)
 #   RUNS     runs per command, default 5 (medians are reported)
+# CAPTURE.gz (gzip -1) is made when missing, for the compressed-input row.
 # Set PEERS=0 to skip tcptrace and tshark.
 # Set LONG=PATH to also measure teardown's memory on a longer recording of the
 # same traffic (recorded with LONG_SECONDS, default 60, when missing): peak RSS
@@ -31,10 +32,13 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 # measure NAME CMD...: runs CMD $runs times, records "seconds maxrss_kb" per run.
+# Each run starts after `sync`, untimed: a run writes a report of hundreds of
+# MB, and the kernel writing it back would otherwise land in the next run.
 measure() {
   local name=$1; shift
   : > "$out/$name"
   for _ in $(seq "$runs"); do
+    sync
     /usr/bin/time -f "%e %M" -o "$out/time" "$@" > /dev/null 2> "$out/stderr" || {
       echo "$name failed:"; cat "$out/stderr"; exit 1; }
     tail -n 1 "$out/time" >> "$out/$name"
@@ -47,6 +51,9 @@ measure floor ./target/release/examples/floor "$capture"
 measure teardown ./target/release/teardown analyze "$capture" --format json -o "$out/report.json"
 measure teardown-j1 ./target/release/teardown analyze "$capture" --format json -o "$out/report.json" -j 1
 measure teardown-text ./target/release/teardown analyze "$capture" --format text
+# The same capture gzip-compressed (decompressed on a thread of its own).
+[ -s "$capture.gz" ] || gzip -1 -c "$capture" > "$capture.gz"
+measure teardown-gz ./target/release/teardown analyze "$capture.gz" --format json -o "$out/report.json"
 if [ "$peers" = 1 ]; then
   measure tcptrace tcptrace -n "$capture"
   measure tshark tshark -q -n -r "$capture" -z conv,tcp
@@ -59,14 +66,15 @@ conns=$(grep -o '"summary":{"connections":[0-9]*' "$out/report.json" | grep -o '
 echo "capture: $capture ($(du -h "$capture" | cut -f1), $packets records, $conns connections)"
 echo "machine: $cores cores, $(uname -r); $runs runs each, medians"
 printf '%-22s %9s %10s %12s %12s\n' command seconds "x floor" "x teardown" "peak RSS MiB"
-for name in floor teardown teardown-j1 teardown-text tcptrace tshark; do
+for name in floor teardown teardown-j1 teardown-text teardown-gz tcptrace tshark; do
   [ -s "$out/$name" ] || continue
   s=$(cut -d' ' -f1 "$out/$name" | median)
   kb=$(cut -d' ' -f2 "$out/$name" | median)
   awk -v n="$name" -v s="$s" -v f="$floor_s" -v t="$td_s" -v kb="$kb" \
     'BEGIN {printf "%-22s %9.3f %10.2f %12.2f %12.1f\n", n, s, s / f, s / t, kb / 1024}'
 done
-echo "teardown = analyze --format json -o FILE with all cores; -j1 = one thread; text = no JSON"
+echo "teardown = analyze --format json -o FILE with all cores; -j1 = one thread; text = no JSON;"
+echo "gz = the same as teardown on CAPTURE.gz (gzip -1)"
 j1=$(cut -d' ' -f1 "$out/teardown-j1" | median)
 awk -v a="$j1" -v b="$td_s" -v n="$cores" 'BEGIN {printf "speed-up -j 1 -> -j %d: %.2fx\n", n, a / b}'
 
