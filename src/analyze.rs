@@ -5,7 +5,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
@@ -66,10 +66,11 @@ struct Input {
     index: u16,
     reader: Option<CaptureReader>,
     report: InputReport,
-    /// Size of the input when known (regular uncompressed files).
+    /// Size of the input when known (regular files, compressed or not), in
+    /// the bytes [`CaptureReader::progress`] counts.
     total_len: Option<u64>,
-    /// Bytes read when the reader was dropped.
-    final_offset: u64,
+    /// How far reading had come when the reader was dropped.
+    final_progress: u64,
 }
 
 impl Input {
@@ -81,14 +82,15 @@ impl Input {
             reader: None,
             report,
             total_len: Some(0),
-            final_offset: 0,
+            final_progress: 0,
         }
     }
 
-    fn offset(&self) -> u64 {
+    /// How far reading has come, in the bytes [`Input::total_len`] counts.
+    fn progress(&self) -> u64 {
         self.reader
             .as_ref()
-            .map_or(self.final_offset, |r| r.offset())
+            .map_or(self.final_progress, |r| r.progress().0)
     }
 
     /// The next TCP segment of this input, counting everything else.
@@ -120,7 +122,7 @@ impl Input {
         }
         // End of this input: collect what the reader noted.
         if let Some(mut reader) = self.reader.take() {
-            self.final_offset = reader.offset();
+            self.final_progress = reader.progress().0;
             self.report.warnings.extend(reader.take_warnings());
             self.report.interfaces = reader.interfaces();
         }
@@ -232,10 +234,10 @@ fn open_inputs(options: &Options, messages: &mut Vec<String>) -> (Vec<Input>, us
                 report.compression = compression;
                 inputs.push(Input {
                     index: 0,
-                    total_len: reader.total_len(),
+                    total_len: reader.progress().1,
                     reader: Some(reader),
                     report,
-                    final_offset: 0,
+                    final_progress: 0,
                 });
             }
             Err(CaptureError::NotACapture(_) | CaptureError::Empty) if from_dir => {
@@ -269,7 +271,7 @@ fn open_inputs(options: &Options, messages: &mut Vec<String>) -> (Vec<Input>, us
 fn read_all(
     inputs: &mut [Input],
     mut pending: Vec<Option<Segment>>,
-    progress: &mut Progress,
+    progress: &mut Progress<'_>,
     mut sink: impl FnMut(Segment) -> bool,
 ) {
     let mut heads: BinaryHeap<Reverse<(Timestamp, u16)>> = pending
@@ -352,6 +354,11 @@ struct Shard<'a> {
     filter: &'a Filter,
     emit: Emit,
     counts: Counts,
+    /// Connections opened by all shards, for the progress bar: each shard adds
+    /// its own with every batch.
+    opened: &'a AtomicU64,
+    /// How many of this shard's are in `opened` already.
+    opened_told: u64,
     /// Where records are serialized before being copied out at their exact size
     /// (a connection ending at the end of the capture waits in the merger, so
     /// a SYN flood's tens of thousands of them are all held at once).
@@ -365,6 +372,7 @@ impl<'a> Shard<'a> {
         partitions: Range<usize>,
         options: &'a Options,
         emit: Emit,
+        opened: &'a AtomicU64,
     ) -> Shard<'a> {
         Shard {
             index,
@@ -373,6 +381,8 @@ impl<'a> Shard<'a> {
             filter: &options.filter,
             emit,
             counts: Counts::default(),
+            opened,
+            opened_told: 0,
             scratch: Vec::with_capacity(4096),
         }
     }
@@ -398,6 +408,10 @@ impl<'a> Shard<'a> {
 
     /// The connections finished so far, as a batch with `watermark`.
     fn batch(&mut self, watermark: u64) -> Batch {
+        let opened = self.tracker.opened();
+        self.opened
+            .fetch_add(opened - self.opened_told, Ordering::Relaxed);
+        self.opened_told = opened;
         let done: Vec<Box<Connection>> = self.tracker.drain_finished().collect();
         let items = done.into_iter().filter_map(|c| self.finished(&c)).collect();
         Batch {
@@ -496,22 +510,27 @@ fn writer(
     error
 }
 
-/// A progress bar (bytes read, packets/s, connections) shown on stderr only once
-/// a run has taken more than a second.
-struct Progress {
+/// A progress bar shown on stderr only once a run has taken more than a
+/// second: bytes of the inputs read out of their size (compressed bytes for a
+/// compressed file: its decompressed size is not known), TCP segments and
+/// their rate, connections opened so far.
+struct Progress<'a> {
     enabled: bool,
     start: Instant,
     bar: Option<indicatif::ProgressBar>,
     total: Option<u64>,
+    /// Connections opened so far, added to by the shards.
+    opened: &'a AtomicU64,
 }
 
-impl Progress {
-    fn new(enabled: bool, total: Option<u64>) -> Progress {
+impl<'a> Progress<'a> {
+    fn new(enabled: bool, total: Option<u64>, opened: &'a AtomicU64) -> Progress<'a> {
         Progress {
             enabled,
             start: Instant::now(),
             bar: None,
             total,
+            opened,
         }
     }
 
@@ -523,7 +542,9 @@ impl Progress {
             let bar = match self.total {
                 Some(n) => indicatif::ProgressBar::new(n),
                 None => indicatif::ProgressBar::new_spinner(),
-            };
+            }
+            // The bar appears after a second; its clock counts from the start.
+            .with_elapsed(self.start.elapsed());
             bar.set_style(
                 indicatif::ProgressStyle::with_template(
                     "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
@@ -532,10 +553,13 @@ impl Progress {
             );
             bar
         });
-        let read: u64 = inputs.iter().map(|i| i.offset()).sum();
+        let read: u64 = inputs.iter().map(Input::progress).sum();
         bar.set_position(read);
         let rate = segments as f64 / self.start.elapsed().as_secs_f64();
-        bar.set_message(format!("{segments} TCP segments, {rate:.0}/s"));
+        let connections = self.opened.load(Ordering::Relaxed);
+        bar.set_message(format!(
+            "{segments} TCP segments ({rate:.0}/s), {connections} connections"
+        ));
     }
 
     fn finish(&mut self) {
@@ -597,12 +621,13 @@ pub fn analyze_into(options: &Options, emit: Emit, sink: &mut dyn ConnectionSink
         .flat_map(|(shard, r)| r.clone().map(move |_| shard))
         .collect();
     let total_bytes = inputs.iter().map(|i| i.total_len).sum::<Option<u64>>();
-    let mut progress = Progress::new(options.progress, total_bytes);
+    let opened = AtomicU64::new(0);
+    let mut progress = Progress::new(options.progress, total_bytes, &opened);
     let mut counts = Counts::default();
     let mut evicted = 0u64;
     let mut output_error = None;
     // Shard 0 runs on the reading thread; shards 1.. on worker threads.
-    let mut own = Shard::new(0, cfg, ranges[0].clone(), options, emit);
+    let mut own = Shard::new(0, cfg, ranges[0].clone(), options, emit, &opened);
     // The inputs' first packets are read before anything can finish, so the
     // sink learns when the capture starts before its first connection.
     let pending = first_segments(&mut inputs);
@@ -644,7 +669,7 @@ pub fn analyze_into(options: &Options, emit: Emit, sink: &mut dyn ConnectionSink
             for (index, partitions) in ranges.iter().enumerate().skip(1) {
                 let (tx, rx) = sync_channel(IN_FLIGHT);
                 senders.push(tx);
-                let shard = Shard::new(index, cfg, partitions.clone(), options, emit);
+                let shard = Shard::new(index, cfg, partitions.clone(), options, emit, &opened);
                 let out = out_tx.clone();
                 handles.push(scope.spawn(move || worker(shard, rx, out)));
             }

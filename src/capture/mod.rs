@@ -184,14 +184,6 @@ impl CaptureReader {
         }
     }
 
-    /// Size of the input when known (regular uncompressed files).
-    pub fn total_len(&self) -> Option<u64> {
-        match self {
-            CaptureReader::Pcap(r) => r.total_len(),
-            CaptureReader::Pcapng(r) => r.total_len(),
-        }
-    }
-
     /// Reads (and decompresses) on a thread of its own from now on, a few
     /// MiB ahead of the caller ([`Source::read_ahead`]).
     pub fn read_ahead(&mut self) {
@@ -201,7 +193,16 @@ impl CaptureReader {
         }
     }
 
-    /// Bytes consumed so far, for progress reporting.
+    /// Bytes of the file read so far and its size when known (the compressed
+    /// ones for a compressed file), for a progress bar ([`Source::progress`]).
+    pub fn progress(&self) -> (u64, Option<u64>) {
+        match self {
+            CaptureReader::Pcap(r) => r.progress(),
+            CaptureReader::Pcapng(r) => r.progress(),
+        }
+    }
+
+    /// Bytes consumed so far.
     pub fn offset(&self) -> u64 {
         match self {
             CaptureReader::Pcap(r) => r.offset(),

@@ -107,12 +107,12 @@ impl PcapNgReader {
         })
     }
 
-    pub fn total_len(&self) -> Option<u64> {
-        self.src.total_len
-    }
-
     pub fn read_ahead(&mut self) {
         self.src.read_ahead();
+    }
+
+    pub fn progress(&self) -> (u64, Option<u64>) {
+        self.src.progress()
     }
 
     pub fn offset(&self) -> u64 {

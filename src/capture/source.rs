@@ -15,6 +15,8 @@
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 /// Compression wrapped around a capture, detected from magic bytes (never from the name).
@@ -84,6 +86,24 @@ pub struct Source {
     /// not for a plain pipe, whose writer already reads ahead (a thread copying
     /// out of the pipe only adds hand-overs: measured slower).
     ahead_helps: bool,
+    /// For a compressed input: how many of its compressed bytes the
+    /// decompressor has read, and how many there are when known, for progress
+    /// reporting (the decompressed length is not known before the end).
+    packed: Option<(Arc<AtomicU64>, Option<u64>)>,
+}
+
+/// Counts the bytes read through it, for a reader on another thread to see.
+struct Counted<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 /// Bytes read from the input: `data[HEAD..len]`.
@@ -262,6 +282,7 @@ impl Source {
             consumed: 0,
             total_len,
             ahead_helps: false,
+            packed: None,
         }
     }
 
@@ -277,25 +298,25 @@ impl Source {
         let n = read_up_to(&mut reader, &mut head)?;
         let compression = Compression::sniff(&head[..n]);
         let rest = io::Cursor::new(head[..n].to_vec()).chain(reader);
-        let reader: Box<dyn Read + Send> = match compression {
+        if compression == Compression::None {
             // Plain data: our own buffer is enough.
-            Compression::None => Box::new(rest),
-            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(
-                BufReader::with_capacity(CHUNK, rest),
-            )),
-            Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(
-                BufReader::with_capacity(CHUNK, rest),
-            )?),
+            return Ok((Source::stream(Box::new(rest), total_len), compression));
+        }
+        let read = Arc::new(AtomicU64::new(0));
+        let packed = BufReader::with_capacity(
+            CHUNK,
+            Counted {
+                inner: rest,
+                read: Arc::clone(&read),
+            },
+        );
+        let reader: Box<dyn Read + Send> = match compression {
+            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(packed)),
+            _ => Box::new(zstd::stream::read::Decoder::with_buffer(packed)?),
         };
-        let ahead_helps =
-            compression != Compression::None && total_len.is_none_or(|len| len >= AHEAD_FROM / 8);
-        let total_len = if compression == Compression::None {
-            total_len
-        } else {
-            None
-        };
-        let mut source = Source::stream(reader, total_len);
-        source.ahead_helps = ahead_helps;
+        let mut source = Source::stream(reader, None);
+        source.ahead_helps = total_len.is_none_or(|len| len >= AHEAD_FROM / 8);
+        source.packed = Some((read, total_len));
         Ok((source, compression))
     }
 
@@ -334,6 +355,16 @@ impl Source {
         };
         // The thread is waiting on this channel, which has room for one.
         let _ = hand_over.send(reading);
+    }
+
+    /// How far reading has come, for a progress bar: bytes of the input read
+    /// so far (the compressed ones for a compressed input) and how many there
+    /// are, when known.
+    pub fn progress(&self) -> (u64, Option<u64>) {
+        match &self.packed {
+            Some((read, len)) => (read.load(Ordering::Relaxed), *len),
+            None => (self.consumed, self.total_len),
+        }
     }
 
     /// Absolute offset of the next unconsumed byte (in the decompressed stream).
@@ -619,5 +650,35 @@ mod tests {
         packed.read_ahead();
         assert!(matches!(packed.feed, Feed::Ahead { .. }));
         assert_eq!(packed.fill(100).unwrap(), b"zstd pcap");
+    }
+
+    #[test]
+    fn progress_counts_the_files_bytes_compressed_or_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = pattern(3 << 20);
+        let plain = dir.path().join("plain.pcap");
+        std::fs::write(&plain, &data).unwrap();
+        let z = zstd::encode_all(Cursor::new(data.clone()), 1).unwrap();
+        let packed = dir.path().join("packed.pcap.zst");
+        std::fs::write(&packed, &z).unwrap();
+        for (path, size) in [(&plain, data.len()), (&packed, z.len())] {
+            let (mut src, _) = Source::open(path).unwrap();
+            assert_eq!(src.progress(), (0, Some(size as u64)), "{}", path.display());
+            loop {
+                let n = src.fill(1).unwrap().len();
+                if n == 0 {
+                    break;
+                }
+                src.consume(n);
+                assert!(src.progress().0 <= size as u64);
+            }
+            assert_eq!(
+                src.progress(),
+                (size as u64, Some(size as u64)),
+                "{}",
+                path.display()
+            );
+            assert_eq!(src.offset(), data.len() as u64);
+        }
     }
 }

@@ -205,6 +205,7 @@ pub struct Tracker {
     #[allow(clippy::vec_box)]
     done: Vec<Box<Connection>>,
     evicted: u64,
+    opened: u64,
 }
 
 impl Tracker {
@@ -222,6 +223,7 @@ impl Tracker {
             parts: range.map(|_| Partition::new()).collect(),
             done: Vec::new(),
             evicted: 0,
+            opened: 0,
         }
     }
 
@@ -271,12 +273,14 @@ impl Tracker {
         }
         match table.get_mut(&key) {
             None => {
+                self.opened += 1;
                 let mut conn = Box::new(Connection::new(seg, seg.order));
                 conn.on_segment(seg);
                 table.insert(key, conn);
             }
             Some(current) => {
                 if starts_new_connection(current, seg) {
+                    self.opened += 1;
                     let mut conn = Box::new(Connection::new(seg, seg.order));
                     conn.reuse = time_wait_reuse(current, seg, self.cfg.msl_ns);
                     conn.on_segment(seg);
@@ -294,6 +298,11 @@ impl Tracker {
         if self.done.len() - ended_before > 1 {
             self.done[ended_before..].sort_unstable_by_key(|c| c.serial);
         }
+    }
+
+    /// Connections opened so far, ended or not.
+    pub fn opened(&self) -> u64 {
+        self.opened
     }
 
     /// Connections evicted so far because the cap was reached.
@@ -461,6 +470,7 @@ mod tests {
 
     use super::*;
     use crate::decode::{TcpFlags, TcpOptions};
+    use crate::flow::seq::SeqNumber;
 
     fn segment((src, src_port): (IpAddr, u16), (dst, dst_port): (IpAddr, u16)) -> Segment {
         Segment {
@@ -599,6 +609,29 @@ mod tests {
         let rest = whole.finish(end);
         split_done = split.iter_mut().flat_map(|t| t.finish(end)).collect();
         assert_eq!(ends(&rest), ends(&split_done));
+        // Every connection opened is counted once, evicted or not.
+        assert_eq!(whole.opened(), 5_000);
+        assert_eq!(split.iter().map(Tracker::opened).sum::<u64>(), 5_000);
+    }
+
+    #[test]
+    fn a_new_syn_on_a_used_4_tuple_counts_as_a_connection_opened() {
+        let c = (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 40000);
+        let s = (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 80);
+        let mut t = Tracker::new(cfg(100));
+        let syn = |order: u64, secs: i64, isn: u32| Segment {
+            order,
+            ts: Timestamp(secs * 1_000_000_000),
+            control: Control::Syn,
+            seq: SeqNumber(isn),
+            ..segment(c, s)
+        };
+        t.push(&syn(1, 0, 1000));
+        t.push(&syn(2, 0, 1000)); // a retransmission: the same connection
+        assert_eq!(t.opened(), 1);
+        t.push(&syn(3, 100, 900_000)); // a new connection on the 4-tuple
+        assert_eq!(t.opened(), 2);
+        assert_eq!(t.finish(Timestamp(200_000_000_000)).len(), 2);
     }
 
     #[test]
