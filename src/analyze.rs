@@ -467,6 +467,20 @@ fn shard_ranges(partitions: usize, shards: usize) -> Vec<Range<usize>> {
 /// files is read one file after the other anyway.
 const READ_AHEAD_INPUTS: usize = 4;
 
+/// Starts reading ahead ([`CaptureReader::read_ahead`]) for each of `readers`
+/// when `threads` allows and they are few enough ([`READ_AHEAD_INPUTS`]).
+pub(crate) fn read_ahead<'r>(readers: impl Iterator<Item = &'r mut CaptureReader>, threads: usize) {
+    if threads < 2 {
+        return;
+    }
+    let readers: Vec<_> = readers.collect();
+    if readers.len() <= READ_AHEAD_INPUTS {
+        for reader in readers {
+            reader.read_ahead();
+        }
+    }
+}
+
 /// A worker thread: one shard fed by the reader.
 fn worker(mut shard: Shard<'_>, rx: Receiver<Msg>, out: SyncSender<Batch>) -> (Counts, u64) {
     for msg in rx {
@@ -603,11 +617,7 @@ pub fn analyze_into(options: &Options, emit: Emit, sink: &mut dyn ConnectionSink
     let (mut inputs, mut unreadable) = open_inputs(options, &mut messages);
     let t = options.thresholds;
     let shards = options.threads.max(1);
-    if shards > 1 && inputs.len() <= READ_AHEAD_INPUTS {
-        for reader in inputs.iter_mut().filter_map(|i| i.reader.as_mut()) {
-            reader.read_ahead();
-        }
-    }
+    read_ahead(inputs.iter_mut().filter_map(|i| i.reader.as_mut()), shards);
     let cfg = TrackerConfig {
         msl_ns: t.msl.as_nanos() as i64,
         fin_grace_ns: t.fin_grace.as_nanos() as i64,

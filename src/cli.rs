@@ -358,7 +358,7 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
             let report = &analysis.report;
             let inputs = report::html::report_inputs(report);
             write_output(args.output.as_deref(), |out| {
-                report::html::write_html_from(report, &sink.digest, &inputs, out)
+                report::html::write_html_from(report, &sink.digest, &inputs, options.threads, out)
             })?;
             analysis.unreadable
         }

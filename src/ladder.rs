@@ -318,7 +318,9 @@ impl Reread {
 
 /// Reads `inputs` again (the report's inputs, in the report's order, so that input
 /// indexes match the evidence) and collects the packets of each wanted connection.
-pub fn collect_ladders(inputs: &[PathBuf], wanted: &[LadderRequest]) -> Ladders {
+/// With more than one of `threads`, large files are read ahead as in the
+/// analysis ([`crate::analyze::read_ahead`]).
+pub fn collect_ladders(inputs: &[PathBuf], wanted: &[LadderRequest], threads: usize) -> Ladders {
     let mut out = Ladders::default();
     if wanted.is_empty() {
         return out;
@@ -353,6 +355,10 @@ pub fn collect_ladders(inputs: &[PathBuf], wanted: &[LadderRequest]) -> Ladders 
             index: u16::try_from(i).unwrap_or(u16::MAX),
         });
     }
+    crate::analyze::read_ahead(
+        readers.iter_mut().filter_map(|r| r.reader.as_mut()),
+        threads,
+    );
 
     // The analysis' merge: each input's next segment on a heap keyed by
     // (timestamp, input index), so the per-connection order is the same.
@@ -433,7 +439,7 @@ mod tests {
             last_ts: Timestamp(1),
             keep: Vec::new(),
         };
-        let l = collect_ladders(&[PathBuf::from("-")], &[req]);
+        let l = collect_ladders(&[PathBuf::from("-")], &[req], 1);
         assert!(l.ladders.is_empty());
         assert!(l.unavailable.is_some());
     }

@@ -76,7 +76,7 @@ const SCRIPT: &str = include_str!("templates/report.js");
 /// `inputs` are the paths of `report.inputs`, in the same order (input indexes in
 /// the evidence refer to them).
 pub fn write_html(report: &Report, inputs: &[PathBuf], out: &mut dyn Write) -> io::Result<()> {
-    let ladders = ladder::collect_ladders(inputs, &ladder_requests(report));
+    let ladders = ladder::collect_ladders(inputs, &ladder_requests(report), 1);
     write_html_with_ladders(report, &ladders, out)
 }
 
@@ -101,14 +101,16 @@ pub fn write_html_with_ladders(
 
 /// Renders the page from what an [`HtmlSink`] gathered: `report` holds the
 /// connections the sink listed, in report order (its `summary` and `inputs`
-/// are the whole analysis's). Reads the inputs again for the ladders.
+/// are the whole analysis's). Reads the inputs again for the ladders, with as
+/// many `threads` as the analysis.
 pub fn write_html_from(
     report: &Report,
     digest: &Digest,
     inputs: &[PathBuf],
+    threads: usize,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let ladders = ladder::collect_ladders(inputs, &listed_ladders(report));
+    let ladders = ladder::collect_ladders(inputs, &listed_ladders(report), threads);
     render_page(report, digest, &ladders, out)
 }
 

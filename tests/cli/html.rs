@@ -802,7 +802,7 @@ fn ladders_hold_the_connections_packets() {
     let report = demo_report();
     let wanted = html::ladder_requests(&report);
     assert_eq!(wanted.len(), 15);
-    let ladders = collect_ladders(&html::report_inputs(&report), &wanted);
+    let ladders = collect_ladders(&html::report_inputs(&report), &wanted, 2);
     assert!(ladders.unavailable.is_none() && ladders.problems.is_empty());
     for w in &wanted {
         let c = report.connections.iter().find(|c| c.id == w.id).unwrap();

@@ -124,7 +124,8 @@ fn repeated_capture(fixture_bytes: &[u8], copies: u32, shift: u32) -> Vec<u8> {
 /// Large files and compressed inputs are read by a thread of their own when
 /// more than one thread is used (`Source::read_ahead`); small fixtures never
 /// are. The report must not change, for a whole file, a file cut inside a
-/// record, and a gzip stream on standard input.
+/// record, a gzip stream on standard input, and the HTML page (whose ladders
+/// read the file again).
 #[test]
 fn reading_ahead_on_a_thread_of_its_own_changes_nothing_in_the_report() {
     let churn = std::fs::read(fixture("churn/churn.pcap")).unwrap();
@@ -151,6 +152,31 @@ fn reading_ahead_on_a_thread_of_its_own_changes_nothing_in_the_report() {
             assert!(String::from_utf8_lossy(&one).contains("truncated record"));
         }
     }
+    // The HTML page reads the file a second time for its ladders, ahead too.
+    let page = |j: &str| {
+        run(
+            &[
+                "analyze",
+                "--format",
+                "html",
+                "-j",
+                j,
+                whole.to_str().unwrap(),
+            ],
+            None,
+        )
+    };
+    let (one, two) = (page("1"), page("2"));
+    assert_eq!(
+        one.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&one.stderr)
+    );
+    assert!(
+        one.stdout.len() > 10_000 && one.stdout == two.stdout,
+        "-j 2 page differs"
+    );
     let plain: serde_json::Value =
         serde_json::from_slice(&json_with_threads(&[whole.to_str().unwrap()], "1")).unwrap();
     assert_eq!(plain["summary"]["connections"], 17 * 600);
