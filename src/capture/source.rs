@@ -321,7 +321,7 @@ impl Source {
     }
 
     /// From now on, reads (and decompresses) the input on a thread of its own,
-    /// at most [`AHEAD`] chunks ahead of the caller: reading overlaps parsing,
+    /// one 2 MiB chunk ahead of the caller: reading overlaps parsing,
     /// in a few MiB. What is already buffered stays. Reading stays on the
     /// caller's thread for a plain pipe (see `ahead_helps`), or if no thread
     /// can be started.
