@@ -7,6 +7,8 @@ use std::process::ExitCode;
 // Connections allocate and free many small objects (Zeek sessions, history,
 // evidence, report records) on several threads; mimalloc's thread-local free
 // lists do that in fewer instructions than glibc malloc (docs/performance.md).
+// With the `override` feature it serves the C library's own allocations too.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

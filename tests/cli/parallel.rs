@@ -195,3 +195,30 @@ fn reading_ahead_on_a_thread_of_its_own_changes_nothing_in_the_report() {
     );
     assert_eq!(piped["summary"], plain["summary"]);
 }
+
+/// Regression: with the read-ahead thread, a large capture on two threads
+/// needed more than 512 MiB of address space (each thread that touched the C
+/// library's malloc reserved a 64 MiB glibc arena), so under `ulimit -v` it
+/// aborted; mimalloc now serves the C library's allocations too.
+#[test]
+fn a_large_capture_on_two_threads_runs_within_512_mib_of_address_space() {
+    let churn = std::fs::read(fixture("churn/churn.pcap")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.pcap");
+    std::fs::write(&big, repeated_capture(&churn, 17, 100)).unwrap();
+    for format in ["json", "html"] {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -v 524288 && exec \"$0\" analyze -j 2 --format \"$1\" -o /dev/null \"$2\"")
+            .arg(env!("CARGO_BIN_EXE_teardown"))
+            .args([format, big.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{format}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
