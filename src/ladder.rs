@@ -318,7 +318,7 @@ impl Reread {
 
 /// Reads `inputs` again (the report's inputs, in the report's order, so that input
 /// indexes match the evidence) and collects the packets of each wanted connection.
-/// With more than one of `threads`, large files are read ahead as in the
+/// With `threads` above 1, large files are read ahead as in the
 /// analysis ([`crate::capture::CaptureReader::read_ahead`]).
 pub fn collect_ladders(inputs: &[PathBuf], wanted: &[LadderRequest], threads: usize) -> Ladders {
     let mut out = Ladders::default();
