@@ -250,6 +250,15 @@ impl Source {
     /// Opens a path (`-` is standard input), unwrapping gzip/zstd by magic bytes.
     pub fn open(path: &Path) -> io::Result<(Source, Compression)> {
         if path.as_os_str() == "-" {
+            // Standard input redirected from a file (`< capture.pcap`) is read
+            // like a file: its size is known, and it is worth reading ahead.
+            if let Some((file, left)) = stdin_file() {
+                let (mut source, compression) = Self::from_reader(Box::new(file), Some(left))?;
+                if compression == Compression::None {
+                    source.ahead_helps = left >= AHEAD_FROM;
+                }
+                return Ok((source, compression));
+            }
             return Self::from_reader(Box::new(io::stdin()), None);
         }
         let mut file = File::open(path)?;
@@ -428,6 +437,26 @@ impl Source {
         self.start += n;
         self.consumed += n as u64;
     }
+}
+
+/// Standard input as a file, with the bytes left in it from its current
+/// position, when it is a regular file.
+#[cfg(unix)]
+fn stdin_file() -> Option<(File, u64)> {
+    use std::io::Seek;
+    use std::os::fd::AsFd;
+    let mut file = File::from(io::stdin().as_fd().try_clone_to_owned().ok()?);
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let at = file.stream_position().ok()?;
+    Some((file, meta.len().saturating_sub(at)))
+}
+
+#[cfg(not(unix))]
+fn stdin_file() -> Option<(File, u64)> {
+    None
 }
 
 fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {

@@ -124,8 +124,8 @@ fn repeated_capture(fixture_bytes: &[u8], copies: u32, shift: u32) -> Vec<u8> {
 /// Large files and compressed inputs are read by a thread of their own when
 /// more than one thread is used (`Source::read_ahead`); small fixtures never
 /// are. The report must not change, for a whole file, a file cut inside a
-/// record, a gzip stream on standard input, and the HTML page (whose ladders
-/// read the file again).
+/// record, a gzip stream on standard input, standard input redirected from a
+/// file, and the HTML page (whose ladders read the file again).
 #[test]
 fn reading_ahead_on_a_thread_of_its_own_changes_nothing_in_the_report() {
     let churn = std::fs::read(fixture("churn/churn.pcap")).unwrap();
@@ -194,6 +194,30 @@ fn reading_ahead_on_a_thread_of_its_own_changes_nothing_in_the_report() {
         "gzip on stdin differs"
     );
     assert_eq!(piped["summary"], plain["summary"]);
+
+    // Standard input redirected from a file is read as a file (ahead too),
+    // from where its offset stands: here past 1000 bytes of something else.
+    let prefixed = dir.path().join("prefixed.bin");
+    std::fs::write(&prefixed, [vec![0xee; 1000], big.clone()].concat()).unwrap();
+    let mut file = std::fs::File::open(&prefixed).unwrap();
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(1000)).unwrap();
+    let out = teardown()
+        .args(["analyze", "--format", "json", "-j", "2", "-"])
+        .stdin(file)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let redirected: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        redirected["connections"] == plain["connections"],
+        "stdin from a file differs"
+    );
+    assert_eq!(redirected["inputs"][0]["path"], "-");
 }
 
 /// Regression: with the read-ahead thread, a large capture on two threads
