@@ -1,5 +1,6 @@
 //! Hot paths of the pipeline, on the kernel-recorded demo capture (in memory):
-//! record framing, decoding, tracking, and the whole analysis.
+//! record framing, decoding, tracking; and reading a 32 MiB file of it on the
+//! caller's thread or ahead of it (`Source::read_ahead`).
 //!
 //! `cargo bench` runs them; `scripts/bench.sh` measures the whole program against
 //! the floor and its peers on the large benchmark capture.
@@ -66,6 +67,34 @@ fn benches(c: &mut Criterion) {
             t.finish(segs.last().unwrap().ts).len()
         })
     });
+    g.finish();
+
+    // The demo capture's records repeated into a file large enough to be read
+    // ahead (8 MiB and more).
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.pcap");
+    let mut data = bytes[..24].to_vec();
+    while data.len() < 32 << 20 {
+        data.extend_from_slice(&bytes[24..]);
+    }
+    std::fs::write(&big, &data).unwrap();
+    let mut g = c.benchmark_group("reading");
+    g.throughput(Throughput::Bytes(data.len() as u64));
+    for (name, ahead) in [("file_inline", false), ("file_read_ahead", true)] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let (mut r, _) = CaptureReader::open(&big).unwrap();
+                if ahead {
+                    r.read_ahead();
+                }
+                let mut n = 0usize;
+                while let Ok(Some(raw)) = r.next_packet() {
+                    n += raw.data.len();
+                }
+                n
+            })
+        });
+    }
     g.finish();
 }
 
