@@ -97,6 +97,8 @@ struct InputArgs {
     stats: bool,
 
     /// Worker threads [default: all cores]. The output is the same for any value.
+    /// With more than one, large files and compressed inputs are also read (and
+    /// decompressed) on a thread of their own.
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
 }
