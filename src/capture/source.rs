@@ -79,17 +79,13 @@ pub struct Source {
     gathered: bool,
     /// Bytes consumed so far: the absolute offset of `buf[start]`.
     consumed: u64,
-    /// Total size when known (regular files, uncompressed), for progress reporting.
-    pub total_len: Option<u64>,
-    /// Whether [`Source::read_ahead`] starts a thread: for a file of at least
-    /// [`AHEAD_FROM`] bytes or a decompressor (of at least an eighth of that),
-    /// not for a plain pipe, whose writer already reads ahead (a thread copying
-    /// out of the pipe only adds hand-overs: measured slower).
-    ahead_helps: bool,
+    /// The input's size when known (a regular file, or standard input
+    /// redirected from one): its compressed size for a compressed input, whose
+    /// decompressed size is not known before the end.
+    size: Option<u64>,
     /// For a compressed input: how many of its compressed bytes the
-    /// decompressor has read, and how many there are when known, for progress
-    /// reporting (the decompressed length is not known before the end).
-    packed: Option<(Arc<AtomicU64>, Option<u64>)>,
+    /// decompressor has read.
+    packed_read: Option<Arc<AtomicU64>>,
 }
 
 /// Counts the bytes read through it, for a reader on another thread to see.
@@ -217,6 +213,7 @@ impl Feed {
 /// hands back once parsed, so the same few MiB are reused for the whole input.
 fn pump(mut reading: Reading, chunks: SyncSender<io::Result<Chunk>>, spare: Receiver<Vec<u8>>) {
     let size = HEAD + CHUNK;
+    reading.size = CHUNK;
     let mut allocated = 0;
     loop {
         let buf = loop {
@@ -237,7 +234,6 @@ fn pump(mut reading: Reading, chunks: SyncSender<io::Result<Chunk>>, spare: Rece
                 break used;
             }
         };
-        reading.size = CHUNK;
         reading.spare = Some(buf);
         let Some(item) = reading.next() else { return };
         if chunks.send(item).is_err() {
@@ -253,11 +249,7 @@ impl Source {
             // Standard input redirected from a file (`< capture.pcap`) is read
             // like a file: its size is known, and it is worth reading ahead.
             if let Some((file, left)) = stdin_file() {
-                let (mut source, compression) = Self::from_reader(Box::new(file), Some(left))?;
-                if compression == Compression::None {
-                    source.ahead_helps = left >= AHEAD_FROM;
-                }
-                return Ok((source, compression));
+                return Self::from_reader(Box::new(file), Some(left));
             }
             return Self::from_reader(Box::new(io::stdin()), None);
         }
@@ -269,9 +261,7 @@ impl Source {
         if Compression::sniff(&head[..n]) == Compression::None && meta.is_file() {
             // A plain file: read it straight into our buffer, from the start again.
             let file = File::open(path)?;
-            let mut source = Source::stream(Box::new(file), total_len);
-            source.ahead_helps = meta.len() >= AHEAD_FROM;
-            return Ok((source, Compression::None));
+            return Ok((Source::stream(Box::new(file), total_len), Compression::None));
         }
         // A pipe or FIFO (its first bytes are gone, so put them back), or a
         // compressed file.
@@ -280,7 +270,7 @@ impl Source {
         Self::from_reader(reader, total_len)
     }
 
-    fn stream(reader: Box<dyn Read + Send>, total_len: Option<u64>) -> Source {
+    fn stream(reader: Box<dyn Read + Send>, size: Option<u64>) -> Source {
         Source {
             feed: Feed::Inline(Reading::new(reader)),
             buf: Vec::new(),
@@ -289,9 +279,8 @@ impl Source {
             eof: false,
             gathered: false,
             consumed: 0,
-            total_len,
-            ahead_helps: false,
-            packed: None,
+            size,
+            packed_read: None,
         }
     }
 
@@ -323,24 +312,39 @@ impl Source {
             Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(packed)),
             _ => Box::new(zstd::stream::read::Decoder::with_buffer(packed)?),
         };
-        let mut source = Source::stream(reader, None);
-        source.ahead_helps = total_len.is_none_or(|len| len >= AHEAD_FROM / 8);
-        source.packed = Some((read, total_len));
+        let mut source = Source::stream(reader, total_len);
+        source.packed_read = Some(read);
         Ok((source, compression))
     }
 
     /// From now on, reads (and decompresses) the input on a thread of its own,
     /// one 2 MiB chunk ahead of the caller: reading overlaps parsing,
     /// in a few MiB. What is already buffered stays. Reading stays on the
-    /// caller's thread for a plain pipe (see `ahead_helps`), or if no thread
-    /// can be started.
+    /// caller's thread where that does not help (a small file, a plain pipe), or
+    /// if no thread can be started.
     pub fn read_ahead(&mut self) {
+        if self.ahead_helps() {
+            self.start_reading_ahead();
+        }
+    }
+
+    /// Whether reading ahead pays: for a file of at least [`AHEAD_FROM`] bytes
+    /// or a decompressor (of at least an eighth of that, or of unknown size),
+    /// not for a plain pipe, whose writer already reads ahead (a thread copying
+    /// out of the pipe only adds hand-overs: measured slower).
+    fn ahead_helps(&self) -> bool {
+        if self.packed_read.is_some() {
+            self.size.is_none_or(|len| len >= AHEAD_FROM / 8)
+        } else {
+            self.size.is_some_and(|len| len >= AHEAD_FROM)
+        }
+    }
+
+    /// [`Source::read_ahead`] whether it helps or not.
+    fn start_reading_ahead(&mut self) {
         let Feed::Inline(_) = self.feed else {
             return;
         };
-        if !self.ahead_helps {
-            return;
-        }
         let (chunks_tx, chunks) = sync_channel(AHEAD);
         // Room for every buffer there is, so handing one back never waits.
         let (spare, spare_rx) = sync_channel(POOL + 2);
@@ -370,10 +374,11 @@ impl Source {
     /// so far (the compressed ones for a compressed input) and how many there
     /// are, when known.
     pub fn progress(&self) -> (u64, Option<u64>) {
-        match &self.packed {
-            Some((read, len)) => (read.load(Ordering::Relaxed), *len),
-            None => (self.consumed, self.total_len),
-        }
+        let read = self
+            .packed_read
+            .as_ref()
+            .map_or(self.consumed, |read| read.load(Ordering::Relaxed));
+        (read, self.size)
     }
 
     /// Absolute offset of the next unconsumed byte (in the decompressed stream).
@@ -552,9 +557,8 @@ mod tests {
     /// A source over `data`, read on the caller's thread or ahead of it.
     fn source(data: Vec<u8>, ahead: bool, reads: usize) -> Source {
         let mut src = Source::stream(Box::new(Pieces(Cursor::new(data), reads)), None);
-        src.ahead_helps = true;
         if ahead {
-            src.read_ahead();
+            src.start_reading_ahead();
             assert!(matches!(src.feed, Feed::Ahead { .. }));
         }
         src
@@ -640,9 +644,9 @@ mod tests {
         for ahead in [false, true] {
             let data = pattern(3 << 20);
             let mut src = Source::stream(Box::new(FailsAfter(Cursor::new(data.clone()))), None);
-            src.ahead_helps = true;
             if ahead {
-                src.read_ahead();
+                src.start_reading_ahead();
+                assert!(matches!(src.feed, Feed::Ahead { .. }));
             }
             let got = src.fill(data.len()).unwrap();
             assert_eq!(got, &data[..], "ahead: {ahead}");
