@@ -37,6 +37,18 @@ pub fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
     child.wait_with_output().expect("wait teardown")
 }
 
+/// The standard output of a run that must have exited 0 (its stderr shown
+/// when it did not).
+pub fn success(out: Output) -> Vec<u8> {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// `teardown analyze --format json ARGS...`, asserting exit 0.
 pub fn analyze_json(inputs: &[&Path]) -> Value {
     let mut args = vec!["analyze", "--format", "json"];

@@ -6,14 +6,7 @@ use crate::common::*;
 fn json_with_threads(inputs: &[&str], threads: &str) -> Vec<u8> {
     let mut args = vec!["analyze", "--format", "json", "-j", threads];
     args.extend_from_slice(inputs);
-    let out = run(&args, None);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    success(run(&args, None))
 }
 
 #[test]
@@ -101,23 +94,30 @@ fn evictions_under_the_connection_cap_are_the_same_for_any_thread_count() {
     }
 }
 
-/// `fixture` (a little-endian microsecond pcap) with its records repeated
-/// `copies` times, each copy `shift` seconds after the one before.
-fn repeated_capture(fixture_bytes: &[u8], copies: u32, shift: u32) -> Vec<u8> {
-    assert_eq!(&fixture_bytes[..4], &[0xd4, 0xc3, 0xb2, 0xa1]);
-    let (header, records) = fixture_bytes.split_at(24);
+/// The churn fixture (a little-endian microsecond pcap, 600 connections) with
+/// its records repeated 17 times, each copy 100 s after the one before: 9 MB,
+/// large enough to be read ahead (8 MiB and more).
+fn big_capture() -> Vec<u8> {
+    let churn = std::fs::read(fixture("churn/churn.pcap")).unwrap();
+    assert_eq!(&churn[..4], &[0xd4, 0xc3, 0xb2, 0xa1]);
+    let (header, records) = churn.split_at(24);
     let mut out = header.to_vec();
-    for copy in 0..copies {
+    for copy in 0..17 {
         let mut rest = records;
         while !rest.is_empty() {
             let caplen = u32::from_le_bytes(rest[8..12].try_into().unwrap()) as usize;
             let (record, tail) = rest.split_at(16 + caplen);
-            let ts = u32::from_le_bytes(record[..4].try_into().unwrap()) + copy * shift;
+            let ts = u32::from_le_bytes(record[..4].try_into().unwrap()) + copy * 100;
             out.extend_from_slice(&ts.to_le_bytes());
             out.extend_from_slice(&record[4..]);
             rest = tail;
         }
     }
+    assert!(
+        out.len() > 8 << 20,
+        "{} bytes: too small to be read ahead",
+        out.len()
+    );
     out
 }
 
@@ -128,13 +128,7 @@ fn repeated_capture(fixture_bytes: &[u8], copies: u32, shift: u32) -> Vec<u8> {
 /// file, and the HTML page (whose ladders read the file again).
 #[test]
 fn reading_ahead_on_a_thread_of_its_own_changes_nothing_in_the_report() {
-    let churn = std::fs::read(fixture("churn/churn.pcap")).unwrap();
-    let big = repeated_capture(&churn, 17, 100);
-    assert!(
-        big.len() > 8 << 20,
-        "{} bytes: too small to be read ahead",
-        big.len()
-    );
+    let big = big_capture();
     let dir = tempfile::tempdir().unwrap();
     let whole = dir.path().join("big.pcap");
     std::fs::write(&whole, &big).unwrap();
@@ -154,40 +148,26 @@ fn reading_ahead_on_a_thread_of_its_own_changes_nothing_in_the_report() {
     }
     // The HTML page reads the file a second time for its ladders, ahead too.
     let page = |j: &str| {
-        run(
-            &[
-                "analyze",
-                "--format",
-                "html",
-                "-j",
-                j,
-                whole.to_str().unwrap(),
-            ],
-            None,
-        )
+        let args = [
+            "analyze",
+            "--format",
+            "html",
+            "-j",
+            j,
+            whole.to_str().unwrap(),
+        ];
+        success(run(&args, None))
     };
     let (one, two) = (page("1"), page("2"));
-    assert_eq!(
-        one.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&one.stderr)
-    );
-    assert!(
-        one.stdout.len() > 10_000 && one.stdout == two.stdout,
-        "-j 2 page differs"
-    );
+    assert!(one.len() > 10_000 && one == two, "-j 2 page differs");
     let plain: serde_json::Value =
         serde_json::from_slice(&json_with_threads(&[whole.to_str().unwrap()], "1")).unwrap();
     assert_eq!(plain["summary"]["connections"], 17 * 600);
-    let out = run(&["analyze", "--format", "json", "-j", "2", "-"], Some(&gz));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let piped: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = success(run(
+        &["analyze", "--format", "json", "-j", "2", "-"],
+        Some(&gz),
+    ));
+    let piped: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(piped["inputs"][0]["compression"], "gzip");
     assert!(
         piped["connections"] == plain["connections"],
@@ -206,13 +186,7 @@ fn reading_ahead_on_a_thread_of_its_own_changes_nothing_in_the_report() {
         .stdin(file)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let redirected: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let redirected: serde_json::Value = serde_json::from_slice(&success(out)).unwrap();
     assert!(
         redirected["connections"] == plain["connections"],
         "stdin from a file differs"
@@ -226,10 +200,9 @@ fn reading_ahead_on_a_thread_of_its_own_changes_nothing_in_the_report() {
 /// aborted; mimalloc now serves the C library's allocations too.
 #[test]
 fn a_large_capture_on_two_threads_runs_within_512_mib_of_address_space() {
-    let churn = std::fs::read(fixture("churn/churn.pcap")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let big = dir.path().join("big.pcap");
-    std::fs::write(&big, repeated_capture(&churn, 17, 100)).unwrap();
+    std::fs::write(&big, big_capture()).unwrap();
     for format in ["json", "html"] {
         let out = std::process::Command::new("sh")
             .arg("-c")
