@@ -41,16 +41,18 @@
 //! The page depends only on the report and the inputs: no current time, paths as
 //! given. `reports/client.html` is checked against a fresh rendering by the tests.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use askama::Template;
 use sha2::{Digest as _, Sha256};
 
+use super::top::TopCounts;
 use super::{ConnectionReport, Report, text};
 use crate::classify::{Class, ClosedBy, Flag};
-use crate::flow::Side;
+use crate::flow::{EndpointAddr, Side};
 use crate::ladder::{self, LadderRequest, LadderRow, Ladders, SeqBase};
 use crate::merge::{ConnectionSink, Finished};
 use crate::policy::rfc3339;
@@ -68,6 +70,12 @@ pub const MAX_MESSAGES_PER_INPUT: usize = 10;
 const TIMELINE_BINS: usize = 48;
 /// Rows of the "top servers" and "top clients" charts.
 const TOP_N: usize = 10;
+/// Endpoints the "top" charts count exactly; past that many, a summary of that
+/// many (the busiest) in bounded memory (see [`super::top`]).
+const TOP_TRACKED: usize = 16_384;
+/// Kinds of problem a "top" chart stacks: the classes, then `time_wait_reuse`
+/// ([`kind_order`]).
+const KINDS: usize = Class::ALL.len() + 1;
 
 const STYLE: &str = include_str!("templates/report.css");
 const SCRIPT: &str = include_str!("templates/report.js");
@@ -207,6 +215,15 @@ fn problem_kind(c: &ConnectionReport) -> Option<&'static str> {
     }
 }
 
+/// The position of a problem connection's [`problem_kind`] in [`kind_order`].
+fn kind_index(c: &ConnectionReport) -> usize {
+    if c.class.is_problem() {
+        Class::ALL.iter().position(|k| *k == c.class).unwrap_or(0)
+    } else {
+        Class::ALL.len()
+    }
+}
+
 /// At most `cap` of `items`, shared fairly between kinds: each kind gets an equal
 /// share, and what a small kind leaves goes to the others. Within a kind, the
 /// first ones (capture order). The result is in the items' order.
@@ -243,8 +260,9 @@ type DurationBins = Vec<KindCounts>;
 /// of problem gets more than [`MAX_TABLE_ROWS`] rows, so the first that many of
 /// each kind (in report order) are all the table and the ladders choose from.
 /// The timeline's bins depend on the capture's span, known only at the end, so
-/// it keeps each connection's last packet time and class (9 bytes).
-#[derive(Debug, Default)]
+/// it keeps each connection's last packet time and class (9 bytes). The counts
+/// per endpoint stay within [`TOP_TRACKED`] endpoints each.
+#[derive(Debug)]
 pub struct Digest {
     /// Problem connections (a problem class or a TIME_WAIT reuse).
     problems: usize,
@@ -255,9 +273,24 @@ pub struct Digest {
     close_wait: DurationBins,
     close: DurationBins,
     /// Problem connections per server (address and port) and kind.
-    servers: HashMap<String, KindCounts>,
+    servers: TopCounts<EndpointAddr, KINDS>,
     /// Problem connections per client address and kind.
-    clients: HashMap<String, KindCounts>,
+    clients: TopCounts<IpAddr, KINDS>,
+}
+
+impl Default for Digest {
+    fn default() -> Digest {
+        Digest {
+            problems: 0,
+            listed: BTreeMap::new(),
+            ends: Vec::new(),
+            end_classes: Vec::new(),
+            close_wait: DurationBins::new(),
+            close: DurationBins::new(),
+            servers: TopCounts::new(TOP_TRACKED),
+            clients: TopCounts::new(TOP_TRACKED),
+        }
+    }
 }
 
 impl Digest {
@@ -282,11 +315,9 @@ impl Digest {
             return false;
         };
         self.problems += 1;
-        let count = |m: &mut HashMap<String, KindCounts>, key: String| {
-            *m.entry(key).or_default().entry(kind).or_default() += 1;
-        };
-        count(&mut self.servers, c.server.to_string());
-        count(&mut self.clients, c.client.ip.to_string());
+        let at = kind_index(c);
+        self.servers.add(c.server, at);
+        self.clients.add(c.client.ip, at);
         let listed = self.listed.entry(kind).or_default();
         *listed += 1;
         *listed <= MAX_TABLE_ROWS
@@ -1062,14 +1093,14 @@ fn duration_histogram(bins: &DurationBins, what: &str) -> VChart {
 }
 
 /// The endpoints with the most problem connections, stacked by kind of problem.
-fn top_chart(counts: &HashMap<String, KindCounts>, (one, many): (&str, &str)) -> HChart {
-    let distinct = counts.len();
-    let mut list: Vec<(String, u64, KindCounts)> = counts
+fn top_chart<K>(counts: &TopCounts<K, KINDS>, (one, many): (&str, &str)) -> HChart
+where
+    K: Copy + Eq + std::hash::Hash + std::fmt::Display,
+{
+    let mut list: Vec<(String, u64, [u64; KINDS])> = counts
+        .entries()
         .iter()
-        .map(|(k, m)| {
-            let t = m.values().sum();
-            (k.clone(), t, m.clone())
-        })
+        .map(|e| (e.key.to_string(), e.counted(), e.kinds))
         .collect();
     list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     list.truncate(TOP_N);
@@ -1085,8 +1116,10 @@ fn top_chart(counts: &HashMap<String, KindCounts>, (one, many): (&str, &str)) ->
             let y = 6.0 + i as f64 * row_h;
             let mut x = label_w;
             let mut segs = Vec::new();
-            for kind in &order {
-                let Some(&v) = m.get(kind) else { continue };
+            for (kind, &v) in order.iter().zip(&m) {
+                if v == 0 {
+                    continue;
+                }
                 let w = v as f64 / max * (right - label_w);
                 segs.push(Seg {
                     x: r1(x),
@@ -1123,14 +1156,19 @@ fn top_chart(counts: &HashMap<String, KindCounts>, (one, many): (&str, &str)) ->
         height: (rows.len().max(1) as f64) * row_h + 8.0,
         label_x: label_w - 8.0,
         empty: rows.is_empty().then_some("no problem connections"),
-        desc: match distinct {
-            0 => format!("no {one} has problem connections"),
-            1 => format!("the one {one} with problem connections"),
-            d if d > rows.len() => format!(
+        desc: match counts.distinct() {
+            Some(0) => format!("no {one} has problem connections"),
+            Some(1) => format!("the one {one} with problem connections"),
+            Some(d) if d > rows.len() => format!(
                 "the {} of {d} {many} with the most problem connections",
                 rows.len()
             ),
-            d => format!("all {d} {many} with problem connections"),
+            Some(d) => format!("all {d} {many} with problem connections"),
+            None => format!(
+                "the {} {many} with the most problem connections, of more than {cap}: past {cap} {many} only the busiest are counted, so these counts may fall short",
+                rows.len(),
+                cap = counts.capacity()
+            ),
         },
         rows,
     }
@@ -1673,7 +1711,8 @@ mod tests {
             assert_eq!(ids(&full, &a.ladders), ids(&listed, &b.ladders));
             // The charts count every connection.
             assert_eq!(digest.ends.len(), full.connections.len());
-            let servers: u64 = digest.servers.values().flat_map(|m| m.values()).sum();
+            assert_eq!(digest.servers.total() as usize, problems);
+            let servers: u64 = digest.servers.entries().iter().map(|e| e.counted()).sum();
             assert_eq!(servers as usize, problems);
         }
     }

@@ -23,6 +23,7 @@ pub mod diagnosis;
 pub mod html;
 pub mod json;
 pub mod text;
+pub mod top;
 pub mod zeek_log;
 
 use std::collections::BTreeMap;
