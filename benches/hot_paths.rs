@@ -64,7 +64,7 @@ fn benches(c: &mut Criterion) {
             for s in &segs {
                 t.push(s);
             }
-            t.finish(segs.last().unwrap().ts).len()
+            t.finish(segs.last().unwrap().ts).count()
         })
     });
     g.finish();

@@ -428,7 +428,7 @@ impl<'a> Shard<'a> {
         let evicted = self.tracker.evicted();
         let all = self.tracker.finish(capture_end);
         // Each connection is dropped as soon as its record is made.
-        let items = all.into_iter().filter_map(|c| self.finished(&c)).collect();
+        let items = all.filter_map(|c| self.finished(&c)).collect();
         let batch = Batch {
             shard: self.index,
             items,

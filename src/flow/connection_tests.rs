@@ -2045,7 +2045,6 @@ mod tracker {
         // `Connection::clone(&c)` takes the connection out of a box as well.
         let mut all: Vec<Connection> = tracker
             .finish(ms(end))
-            .into_iter()
             .map(|c| Connection::clone(&c))
             .collect();
         all.sort_by_key(|c| c.serial);
@@ -2453,7 +2452,7 @@ mod retirement {
         // A stray ACK a minute and a half after the close: the hosts forgot the
         // 4-tuple, so does the tracker.
         let stray = t.push([ack(C, i.c() + 1, i.s() + 1).at(90_000)]);
-        let all = t.tracker.finish(ms(91_000));
+        let all: Vec<_> = t.tracker.finish(ms(91_000)).collect();
         let late = all.iter().find(|c| c.serial == stray).unwrap();
         assert!(late.mid_stream);
         assert_eq!(late.client.packets + late.server.packets, 1);
@@ -2486,7 +2485,7 @@ mod retirement {
             t.push([elsewhere(minute * 60_000)]);
         }
         assert!(t.ended().is_empty());
-        let all = t.tracker.finish(ms(600_001));
+        let all: Vec<_> = t.tracker.finish(ms(600_001)).collect();
         let classes: Vec<Class> = all
             .iter()
             .filter(|c| c.client.addr.port != 50_000)

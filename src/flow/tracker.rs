@@ -154,7 +154,85 @@ impl TrackerConfig {
     }
 }
 
-type Table = HashMap<Hashed, Box<Connection>, BuildHasherDefault<PassThrough>>;
+type Table = HashMap<Hashed, Tracked, BuildHasherDefault<PassThrough>>;
+
+/// What the table holds for a 4-tuple's current connection.
+///
+/// A connection that has sent one SYN (or SYN-ACK) and nothing else is kept as
+/// that segment (~150 bytes) instead of a [`Connection`] with Zeek's view of it
+/// (~1.4 KB): in a SYN flood or a scan nearly every tracked connection is one,
+/// so the cap on tracked connections costs a tenth of the memory there. Its
+/// `Connection` is built from the segment, exactly as it would have been on
+/// arrival, when a second segment comes or its observation ends: a
+/// connection is a function of its segments, so nothing else can tell.
+enum Tracked {
+    Syn(Box<FirstSyn>),
+    Full(Box<Connection>),
+}
+
+/// The only segment of a connection so far (a SYN or SYN-ACK), and the
+/// TIME_WAIT reuse its arrival found.
+struct FirstSyn {
+    seg: Segment,
+    reuse: Option<Reuse>,
+}
+
+impl Tracked {
+    /// The connection `seg` opens (`reuse` found by its arrival).
+    fn open(seg: &Segment, reuse: Option<Reuse>) -> Tracked {
+        if seg.control == Control::Syn {
+            Tracked::Syn(Box::new(FirstSyn {
+                seg: seg.clone(),
+                reuse,
+            }))
+        } else {
+            Tracked::Full(build(seg, reuse))
+        }
+    }
+
+    /// Its last packet's time and its serial: what eviction orders by.
+    fn idle_key(&self) -> (Timestamp, u64) {
+        match self {
+            Tracked::Syn(first) => (first.seg.ts, first.seg.order),
+            Tracked::Full(c) => (c.last.ts, c.serial),
+        }
+    }
+
+    /// [`Connection::settled_at`]. A connection of one SYN has neither end
+    /// closed, so it is never settled.
+    fn settled_at(&self, msl_ns: i64, grace_ns: i64) -> Option<Timestamp> {
+        match self {
+            Tracked::Syn(_) => None,
+            Tracked::Full(c) => c.settled_at(msl_ns, grace_ns),
+        }
+    }
+
+    /// The connection, built from its first segment if it has not been yet.
+    fn connection(&mut self) -> &mut Box<Connection> {
+        if let Tracked::Syn(first) = self {
+            *self = Tracked::Full(build(&first.seg, first.reuse.take()));
+        }
+        match self {
+            Tracked::Full(c) => c,
+            Tracked::Syn(_) => unreachable!("built above"),
+        }
+    }
+
+    fn into_connection(self) -> Box<Connection> {
+        match self {
+            Tracked::Syn(first) => build(&first.seg, first.reuse),
+            Tracked::Full(c) => c,
+        }
+    }
+}
+
+/// A connection from its first segment.
+fn build(seg: &Segment, reuse: Option<Reuse>) -> Box<Connection> {
+    let mut conn = Box::new(Connection::new(seg, seg.order));
+    conn.reuse = reuse;
+    conn.on_segment(seg);
+    conn
+}
 
 /// One partition of the 4-tuples.
 struct Partition {
@@ -274,17 +352,15 @@ impl Tracker {
         match table.get_mut(&key) {
             None => {
                 self.opened += 1;
-                let mut conn = Box::new(Connection::new(seg, seg.order));
-                conn.on_segment(seg);
-                table.insert(key, conn);
+                table.insert(key, Tracked::open(seg, None));
             }
-            Some(current) => {
+            Some(slot) => {
+                let current = slot.connection();
                 if starts_new_connection(current, seg) {
                     self.opened += 1;
-                    let mut conn = Box::new(Connection::new(seg, seg.order));
-                    conn.reuse = time_wait_reuse(current, seg, self.cfg.msl_ns);
-                    conn.on_segment(seg);
-                    let mut previous = std::mem::replace(current, conn);
+                    let reuse = time_wait_reuse(current, seg, self.cfg.msl_ns);
+                    let mut previous =
+                        std::mem::replace(slot, Tracked::open(seg, reuse)).into_connection();
                     // Nothing after this SYN belongs to the previous connection: its
                     // observation ends here.
                     previous.finish(seg.ts, self.cfg.msl_ns, self.cfg.fin_grace_ns);
@@ -319,21 +395,26 @@ impl Tracker {
 
     /// Ends tracking at the end of the capture: the connections not yet drained,
     /// every one finished (those still current with `capture_end`, in the order of
-    /// their first packets), in the order they ended.
-    pub fn finish(&mut self, capture_end: Timestamp) -> Vec<Box<Connection>> {
-        let mut all = std::mem::take(&mut self.done);
+    /// their first packets), in the order they ended. The current ones are built
+    /// (from a first SYN, see [`Tracked`]) and finished one at a time as the
+    /// iterator is consumed, so the caller can drop each before the next.
+    pub fn finish(
+        &mut self,
+        capture_end: Timestamp,
+    ) -> impl Iterator<Item = Box<Connection>> + use<> {
+        let done = std::mem::take(&mut self.done);
         let (msl, grace) = (self.cfg.msl_ns, self.cfg.fin_grace_ns);
-        let mut current: Vec<Box<Connection>> = self
+        let mut current: Vec<Tracked> = self
             .parts
             .iter_mut()
             .flat_map(|p| p.table.drain().map(|(_, c)| c))
             .collect();
-        current.sort_unstable_by_key(|c| c.serial);
-        all.extend(current.into_iter().map(|mut c| {
+        current.sort_unstable_by_key(|c| c.idle_key().1);
+        done.into_iter().chain(current.into_iter().map(move |c| {
+            let mut c = c.into_connection();
             c.finish(capture_end, msl, grace);
             c
-        }));
-        all
+        }))
     }
 }
 
@@ -350,7 +431,8 @@ fn retire_settled(
         c.settled_at(cfg.msl_ns, cfg.fin_grace_ns)
             .is_some_and(|at| at <= seg.ts)
     });
-    for (_, mut c) in settled {
+    for (_, c) in settled {
+        let mut c = c.into_connection();
         c.end_order = seg.order;
         c.finish(seg.ts, cfg.msl_ns, cfg.fin_grace_ns);
         done.push(c);
@@ -370,14 +452,18 @@ fn evict(
     let n = (table.len() / 8).max(1);
     let mut idle: Vec<(Timestamp, u64, Hashed)> = table
         .iter()
-        .map(|(k, c)| (c.last.ts, c.serial, *k))
+        .map(|(k, c)| {
+            let (ts, serial) = c.idle_key();
+            (ts, serial, *k)
+        })
         .collect();
     idle.select_nth_unstable_by_key(n - 1, |&(ts, serial, _)| (ts, serial));
     idle.truncate(n);
     idle.sort_unstable_by_key(|&(_, serial, _)| serial);
     let mut evicted = 0;
     for (_, _, key) in idle {
-        if let Some(mut c) = table.remove(&key) {
+        if let Some(c) = table.remove(&key) {
+            let mut c = c.into_connection();
             c.evicted = true;
             c.end_order = seg.order;
             c.finish(seg.ts, cfg.msl_ns, cfg.fin_grace_ns);
@@ -482,7 +568,7 @@ mod tests {
             dst,
             src_port,
             dst_port,
-            seq: crate::flow::SeqNumber(1),
+            seq: SeqNumber(1),
             ack: None,
             control: Control::None,
             fin_with_rst: false,
@@ -606,7 +692,7 @@ mod tests {
         let mut split_done: Vec<_> = split.iter_mut().flat_map(|t| t.drain_finished()).collect();
         assert_eq!(ends(&whole_done), ends(&split_done));
         let end = Timestamp(10_000_000_000);
-        let rest = whole.finish(end);
+        let rest: Vec<_> = whole.finish(end).collect();
         split_done = split.iter_mut().flat_map(|t| t.finish(end)).collect();
         assert_eq!(ends(&rest), ends(&split_done));
         // Every connection opened is counted once, evicted or not.
@@ -631,7 +717,7 @@ mod tests {
         assert_eq!(t.opened(), 1);
         t.push(&syn(3, 100, 900_000)); // a new connection on the 4-tuple
         assert_eq!(t.opened(), 2);
-        assert_eq!(t.finish(Timestamp(200_000_000_000)).len(), 2);
+        assert_eq!(t.finish(Timestamp(200_000_000_000)).count(), 2);
     }
 
     #[test]
@@ -658,11 +744,155 @@ mod tests {
         };
         t.push_hashed(&other, FlowKey::of(&other).hash());
         assert_eq!(t.active(), 2);
-        let all = t.finish(Timestamp(1));
+        let all: Vec<_> = t.finish(Timestamp(1)).collect();
         let packets: Vec<u64> = all
             .iter()
             .map(|c| c.client.packets + c.server.packets)
             .collect();
         assert_eq!(packets, [2, 1]);
+    }
+
+    /// The SYNs a connection can start with: pure, SYN-ACK, with the FIN bit
+    /// (the tracker reads it as a SYN), with data, with timestamps.
+    fn first_syns() -> Vec<Segment> {
+        let c = (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 40000);
+        let s = (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 80);
+        let syn = Segment {
+            number: 1,
+            order: 1,
+            ts: Timestamp(5_000_000_000),
+            control: Control::Syn,
+            seq: SeqNumber(1000),
+            flags: TcpFlags {
+                syn: true,
+                ..TcpFlags::default()
+            },
+            ..segment(c, s)
+        };
+        vec![
+            syn.clone(),
+            Segment {
+                ack: Some(SeqNumber(77)),
+                flags: TcpFlags {
+                    syn: true,
+                    ack: true,
+                    ..TcpFlags::default()
+                },
+                ..segment(s, c)
+            },
+            Segment {
+                flags: TcpFlags {
+                    syn: true,
+                    fin: true,
+                    ..TcpFlags::default()
+                },
+                ..syn.clone()
+            },
+            Segment {
+                payload_len: 100,
+                ip_len: 140,
+                ..syn.clone()
+            },
+            Segment {
+                options: TcpOptions {
+                    timestamp: Some((123, 0)),
+                    ..TcpOptions::default()
+                },
+                ..syn
+            },
+        ]
+    }
+
+    #[test]
+    fn a_connection_of_one_syn_is_kept_as_its_segment_until_a_second_one_comes() {
+        let [syn, syn_ack, ..] = &first_syns()[..] else {
+            unreachable!()
+        };
+        let tracked = |t: &Tracker| -> Vec<bool> {
+            t.parts
+                .iter()
+                .flat_map(|p| p.table.values())
+                .map(|c| matches!(c, Tracked::Syn(_)))
+                .collect()
+        };
+        let mut t = Tracker::new(cfg(100));
+        t.push(syn);
+        assert_eq!(tracked(&t), [true]);
+        t.push(&Segment {
+            order: 2,
+            ..syn_ack.clone()
+        });
+        assert_eq!(tracked(&t), [false]);
+        // Any other first segment makes a whole connection at once.
+        let mut t = Tracker::new(cfg(100));
+        t.push(&Segment {
+            control: Control::None,
+            ..syn.clone()
+        });
+        assert_eq!(tracked(&t), [false]);
+    }
+
+    /// What `Tracked` relies on to skip the connections of one SYN when it
+    /// retires the settled ones.
+    #[test]
+    fn a_connection_of_one_syn_is_never_settled() {
+        for seg in first_syns() {
+            let c = build(&seg, None);
+            assert_eq!(c.settled_at(0, 0), None, "{seg:?}");
+            assert_eq!(c.settled_at(i64::MAX, i64::MAX), None, "{seg:?}");
+        }
+    }
+
+    /// A connection kept as its first SYN ends as the one built on arrival
+    /// would have: at the end of the capture, when evicted, and when a newer
+    /// connection takes its 4-tuple.
+    #[test]
+    fn a_connection_kept_as_its_first_syn_is_the_one_built_on_arrival() {
+        let (msl, grace) = (30_000_000_000, 3_000_000_000);
+        let end = Timestamp(60_000_000_000);
+        for seg in first_syns() {
+            let mut want = build(&seg, None);
+            want.finish(end, msl, grace);
+            let mut t = Tracker::new(cfg(100));
+            t.push(&seg);
+            let got: Vec<_> = t.finish(end).collect();
+            assert_eq!(got.len(), 1);
+            assert_eq!(format!("{:?}", got[0]), format!("{want:?}"));
+        }
+        // Evicted: a cap of one, and a SYN on another 4-tuple.
+        for seg in first_syns() {
+            let mut t = Tracker::new(cfg(1));
+            t.push(&seg);
+            let other = Segment {
+                order: 9,
+                src_port: 40001,
+                dst_port: 80,
+                ..first_syns()[0].clone()
+            };
+            t.push(&other);
+            let evicted: Vec<_> = t.drain_finished().collect();
+            assert_eq!(evicted.len(), 1, "{seg:?}");
+            let mut want = build(&seg, None);
+            want.evicted = true;
+            want.end_order = 9;
+            want.finish(other.ts, msl, grace);
+            assert_eq!(format!("{:?}", evicted[0]), format!("{want:?}"));
+        }
+        // Taken over by a SYN with another ISN, 100 s later.
+        let syn = first_syns()[0].clone();
+        let mut t = Tracker::new(cfg(100));
+        t.push(&syn);
+        let newer = Segment {
+            order: 5,
+            ts: Timestamp(105_000_000_000),
+            seq: SeqNumber(900_000),
+            ..syn.clone()
+        };
+        t.push(&newer);
+        let previous: Vec<_> = t.drain_finished().collect();
+        let mut want = build(&syn, None);
+        want.end_order = 5;
+        want.finish(newer.ts, msl, grace);
+        assert_eq!(format!("{:?}", previous[0]), format!("{want:?}"));
     }
 }
