@@ -14,7 +14,7 @@ use crate::classify::Thresholds;
 use crate::decode::{self, Segment, Skip};
 use crate::filter::Filter;
 use crate::flow::{Connection, FlowKey, Tracker, TrackerConfig};
-use crate::merge::{Batch, Collect, ConnectionSink, Finished, Key, Merger};
+use crate::merge::{Batch, Collect, ConnectionSink, Finished, Key, Merger, through};
 use crate::report::{
     Counts, InputReport, LinkTypeCount, Report, SCHEMA_VERSION, Skipped, Tool, report_of, summarize,
 };
@@ -26,6 +26,9 @@ const BATCH: usize = 4096;
 const IN_FLIGHT: usize = 8;
 /// The reader's own shard hands on its finished connections this often.
 const DRAIN_EVERY: u64 = 1024;
+/// Connections per batch when a shard hands on those still tracked at the end
+/// of the capture.
+const FINAL_BATCH: usize = 1024;
 /// Every worker hears from the reader at least this often (in segments), even
 /// when no segment of the interval is its own, so its watermark moves on and the
 /// report is written as the capture is read.
@@ -417,25 +420,40 @@ impl<'a> Shard<'a> {
         Batch {
             shard: self.index,
             items,
-            watermark,
+            watermark: through(watermark),
             done: false,
         }
     }
 
-    /// Ends the shard at the end of the capture: its last batch, its counts and
-    /// how many connections it evicted.
-    fn finish(mut self, capture_end: Timestamp) -> (Batch, Counts, u64) {
+    /// Ends the shard at the end of the capture: hands its last connections to
+    /// `send` in batches of [`FINAL_BATCH`] (a flood leaves up to
+    /// `--max-connections` of them), and returns its counts and how many
+    /// connections it evicted.
+    fn finish(mut self, capture_end: Timestamp, mut send: impl FnMut(Batch)) -> (Counts, u64) {
         let evicted = self.tracker.evicted();
-        let all = self.tracker.finish(capture_end);
-        // Each connection is dropped as soon as its record is made.
-        let items = all.filter_map(|c| self.finished(&c)).collect();
-        let batch = Batch {
-            shard: self.index,
-            items,
-            watermark: u64::MAX,
-            done: true,
-        };
-        (batch, self.counts, evicted)
+        let mut all = self.tracker.finish(capture_end);
+        loop {
+            // Each connection is dropped as soon as its record is made.
+            let items: Vec<(Key, Finished)> = all
+                .by_ref()
+                .filter_map(|c| self.finished(&c))
+                .take(FINAL_BATCH)
+                .collect();
+            let done = items.len() < FINAL_BATCH;
+            let watermark = match items.last() {
+                Some((key, _)) if !done => *key,
+                _ => through(u64::MAX),
+            };
+            send(Batch {
+                shard: self.index,
+                items,
+                watermark,
+                done,
+            });
+            if done {
+                return (self.counts, evicted);
+            }
+        }
     }
 }
 
@@ -492,9 +510,9 @@ fn worker(mut shard: Shard<'_>, rx: Receiver<Msg>, out: SyncSender<Batch>) -> (C
                 let _ = out.send(shard.batch(watermark));
             }
             Msg::End(capture_end) => {
-                let (batch, counts, evicted) = shard.finish(capture_end);
-                let _ = out.send(batch);
-                return (counts, evicted);
+                return shard.finish(capture_end, |batch| {
+                    let _ = out.send(batch);
+                });
             }
         }
     }
@@ -657,9 +675,10 @@ pub fn analyze_into(options: &Options, emit: Emit, sink: &mut dyn ConnectionSink
             }
             output_error.is_none()
         });
-        let (batch, c, e) = own.finish(capture_end(&inputs));
-        merger.push(batch);
-        merger.drain_to(sink, &mut output_error);
+        let (c, e) = own.finish(capture_end(&inputs), |batch| {
+            merger.push(batch);
+            merger.drain_to(sink, &mut output_error);
+        });
         counts.merge(&c);
         evicted += e;
     } else {
@@ -721,8 +740,9 @@ pub fn analyze_into(options: &Options, emit: Emit, sink: &mut dyn ConnectionSink
                 let _ = tx.send(Msg::End(capture_end));
             }
             drop(senders);
-            let (batch, c, e) = own.finish(capture_end);
-            let _ = out_tx.send(batch);
+            let (c, e) = own.finish(capture_end, |batch| {
+                let _ = out_tx.send(batch);
+            });
             counts.merge(&c);
             evicted += e;
             drop(out_tx);

@@ -1,6 +1,6 @@
 //! Report order across shards: every shard hands on its finished connections
 //! in its own `(end_order, id)` order, with a *watermark* (no later connection of
-//! that shard will end at or before it), and the [`Merger`] releases them in the
+//! that shard will come at or before it), and the [`Merger`] releases them in the
 //! global order as soon as no shard can still come up with an earlier one. The
 //! report is thus written while the capture is read, in bounded memory, and the
 //! bytes do not depend on the number of shards.
@@ -73,15 +73,23 @@ pub struct Batch {
     pub shard: usize,
     /// Finished connections, in increasing key order.
     pub items: Vec<(Key, Finished)>,
-    /// No later connection of this shard will end at or before this order.
-    pub watermark: u64,
+    /// No later connection of this shard will have this key or an earlier one:
+    /// [`through`] an order while the capture is read; the last item's key as
+    /// the connections still tracked at its end are handed on in parts.
+    pub watermark: Key,
     /// The shard has finished: nothing more will come from it.
     pub done: bool,
 }
 
+/// The watermark of a shard that will end no more connections at or before
+/// processing order `order`.
+pub fn through(order: u64) -> Key {
+    (order, u64::MAX)
+}
+
 struct Queue {
     items: VecDeque<(Key, Finished)>,
-    watermark: u64,
+    watermark: Key,
     done: bool,
 }
 
@@ -96,7 +104,7 @@ impl Merger {
             queues: (0..shards)
                 .map(|_| Queue {
                     items: VecDeque::new(),
-                    watermark: 0,
+                    watermark: through(0),
                     done: false,
                 })
                 .collect(),
@@ -135,7 +143,7 @@ impl Merger {
         let waiting = self
             .queues
             .iter()
-            .any(|q| q.items.is_empty() && !q.done && q.watermark < key.0);
+            .any(|q| q.items.is_empty() && !q.done && q.watermark < key);
         if waiting {
             return None;
         }
@@ -179,7 +187,7 @@ mod tests {
         m.push(Batch {
             shard: 0,
             items: vec![item(10, 1), item(20, 2)],
-            watermark: 25,
+            watermark: through(25),
             done: false,
         });
         // Shard 1 has said nothing: it might still end something at order 1.
@@ -187,7 +195,7 @@ mod tests {
         m.push(Batch {
             shard: 1,
             items: vec![],
-            watermark: 12,
+            watermark: through(12),
             done: false,
         });
         assert_eq!(text(m.pop().unwrap()), "10/1");
@@ -196,7 +204,7 @@ mod tests {
         m.push(Batch {
             shard: 1,
             items: vec![item(15, 7)],
-            watermark: 30,
+            watermark: through(30),
             done: false,
         });
         assert_eq!(text(m.pop().unwrap()), "15/7");
@@ -210,13 +218,13 @@ mod tests {
         m.push(Batch {
             shard: 0,
             items: vec![item(u64::MAX, 3), item(u64::MAX, 9)],
-            watermark: u64::MAX,
+            watermark: through(u64::MAX),
             done: true,
         });
         m.push(Batch {
             shard: 1,
             items: vec![item(u64::MAX, 5)],
-            watermark: 1_000,
+            watermark: through(1_000),
             done: false,
         });
         // Shard 1 may still end connections before the capture's end.
@@ -227,11 +235,64 @@ mod tests {
         m.push(Batch {
             shard: 1,
             items: vec![item(u64::MAX, 11)],
-            watermark: u64::MAX,
+            watermark: through(u64::MAX),
             done: true,
         });
         assert_eq!(text(m.pop().unwrap()), "18446744073709551615/9");
         assert_eq!(text(m.pop().unwrap()), "18446744073709551615/11");
+        assert!(m.is_finished());
+    }
+
+    /// The connections still tracked at the end of the capture come in parts,
+    /// each with its last key as the watermark: the merger releases what every
+    /// shard is past, so no shard's whole end waits in memory.
+    #[test]
+    fn end_of_capture_connections_in_parts_go_as_soon_as_every_shard_is_past_them() {
+        let end = u64::MAX;
+        let mut m = Merger::new(2);
+        m.push(Batch {
+            shard: 0,
+            items: vec![item(end, 3), item(end, 9)],
+            watermark: (end, 9),
+            done: false,
+        });
+        m.push(Batch {
+            shard: 1,
+            items: vec![item(end, 5)],
+            watermark: (end, 5),
+            done: false,
+        });
+        assert_eq!(text(m.pop().unwrap()), "18446744073709551615/3");
+        assert_eq!(text(m.pop().unwrap()), "18446744073709551615/5");
+        assert!(m.pop().is_none(), "shard 1 may still hand on 6, 7 or 8");
+        m.push(Batch {
+            shard: 1,
+            items: vec![item(end, 7)],
+            watermark: (end, 7),
+            done: false,
+        });
+        assert_eq!(text(m.pop().unwrap()), "18446744073709551615/7");
+        assert!(m.pop().is_none());
+        m.push(Batch {
+            shard: 1,
+            items: vec![],
+            watermark: (end, 10),
+            done: false,
+        });
+        assert_eq!(text(m.pop().unwrap()), "18446744073709551615/9");
+        m.push(Batch {
+            shard: 0,
+            items: vec![],
+            watermark: through(end),
+            done: true,
+        });
+        m.push(Batch {
+            shard: 1,
+            items: vec![item(end, 12)],
+            watermark: through(end),
+            done: true,
+        });
+        assert_eq!(text(m.pop().unwrap()), "18446744073709551615/12");
         assert!(m.is_finished());
     }
 }
