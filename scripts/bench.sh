@@ -31,17 +31,25 @@ cargo build --release --quiet --bin teardown --example floor
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-# measure NAME CMD...: runs CMD $runs times, records "seconds maxrss_kb" per run.
+# measure NAME CMD...: runs CMD once untimed (a warm-up: the first run on a
+# fresh VM pays for guest memory the host has not mapped yet), then $runs times,
+# recording "seconds maxrss_kb" per run. Seconds come from the shell's
+# microsecond clock ($EPOCHREALTIME) around the run, since /usr/bin/time's %e
+# has 10 ms steps, a tenth of the floor; /usr/bin/time gives the peak RSS.
 # Each run starts after `sync`, untimed: a run writes a report of hundreds of
 # MB, and the kernel writing it back would otherwise land in the next run.
 measure() {
   local name=$1; shift
   : > "$out/$name"
+  "$@" > /dev/null 2> "$out/stderr" || { echo "$name failed:"; cat "$out/stderr"; exit 1; }
   for _ in $(seq "$runs"); do
     sync
-    /usr/bin/time -f "%e %M" -o "$out/time" "$@" > /dev/null 2> "$out/stderr" || {
+    local t0=$EPOCHREALTIME
+    /usr/bin/time -f "%M" -o "$out/time" "$@" > /dev/null 2> "$out/stderr" || {
       echo "$name failed:"; cat "$out/stderr"; exit 1; }
-    tail -n 1 "$out/time" >> "$out/$name"
+    local t1=$EPOCHREALTIME
+    awk -v a="$t0" -v b="$t1" -v kb="$(tail -n 1 "$out/time")" \
+      'BEGIN {printf "%.4f %d\n", b - a, kb}' >> "$out/$name"
   done
 }
 median() { sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
@@ -50,6 +58,9 @@ cores=$(nproc)
 measure floor ./target/release/examples/floor "$capture"
 measure teardown ./target/release/teardown analyze "$capture" --format json -o "$out/report.json"
 measure teardown-j1 ./target/release/teardown analyze "$capture" --format json -o "$out/report.json" -j 1
+# The same JSON written to /dev/null: teardown's own work, without the file
+# system's cost of a report of hundreds of MB (page cache, old report removed).
+measure teardown-null ./target/release/teardown analyze "$capture" --format json -o /dev/null
 measure teardown-text ./target/release/teardown analyze "$capture" --format text
 # The same capture gzip-compressed (decompressed on a thread of its own).
 [ -s "$capture.gz" ] || gzip -1 -c "$capture" > "$capture.gz"
@@ -66,14 +77,15 @@ conns=$(grep -o '"summary":{"connections":[0-9]*' "$out/report.json" | grep -o '
 echo "capture: $capture ($(du -h "$capture" | cut -f1), $packets records, $conns connections)"
 echo "machine: $cores cores, $(uname -r); $runs runs each, medians"
 printf '%-22s %9s %10s %12s %12s\n' command seconds "x floor" "x teardown" "peak RSS MiB"
-for name in floor teardown teardown-j1 teardown-text teardown-gz tcptrace tshark; do
+for name in floor teardown teardown-j1 teardown-null teardown-text teardown-gz tcptrace tshark; do
   [ -s "$out/$name" ] || continue
   s=$(cut -d' ' -f1 "$out/$name" | median)
   kb=$(cut -d' ' -f2 "$out/$name" | median)
   awk -v n="$name" -v s="$s" -v f="$floor_s" -v t="$td_s" -v kb="$kb" \
     'BEGIN {printf "%-22s %9.3f %10.2f %12.2f %12.1f\n", n, s, s / f, s / t, kb / 1024}'
 done
-echo "teardown = analyze --format json -o FILE with all cores; -j1 = one thread; text = no JSON;"
+echo "teardown = analyze --format json -o FILE with all cores; -j1 = one thread; null = -o /dev/null;"
+echo "text = --format text (no JSON);"
 echo "gz = the same as teardown on CAPTURE.gz (gzip -1)"
 j1=$(cut -d' ' -f1 "$out/teardown-j1" | median)
 awk -v a="$j1" -v b="$td_s" -v n="$cores" 'BEGIN {printf "speed-up -j 1 -> -j %d: %.2fx\n", n, a / b}'
