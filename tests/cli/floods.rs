@@ -1,6 +1,8 @@
 //! Floods and scans (fixtures/load/): bounded memory, every handshake judged, and
 //! the cap on tracked connections evicts with a warning.
 
+use std::path::Path;
+
 use serde_json::Value;
 
 use crate::common::*;
@@ -38,6 +40,30 @@ fn peak_rss_kib(stderr: &str) -> u64 {
         .expect("--stats prints the peak RSS (Linux)")
 }
 
+/// Runs `analyze --stats -f FORMAT -j THREADS [EXTRA] -o OUT CAPTURE`, checks
+/// it exits 0 and its peak RSS is at most `mib` MiB, and returns its stderr.
+fn analyze_within(
+    capture: &Path,
+    out_file: &Path,
+    format: &str,
+    threads: &str,
+    extra: &[&str],
+    mib: u64,
+) -> String {
+    let mut args = vec!["analyze", "--format", format, "--stats", "-j", threads];
+    args.extend_from_slice(extra);
+    args.extend(["-o", out_file.to_str().unwrap(), capture.to_str().unwrap()]);
+    let out = run(&args, None);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{format}: {stderr}");
+    let rss_kib = peak_rss_kib(&stderr);
+    assert!(
+        rss_kib <= mib * 1024,
+        "--format {format} -j {threads} {extra:?}: peak RSS {rss_kib} KiB"
+    );
+    stderr
+}
+
 fn classes(report: &Value) -> Vec<&str> {
     report["connections"]
         .as_array()
@@ -67,27 +93,7 @@ fn a_syn_flood_stays_within_128_mib_in_every_format() {
     for format in ["json", "ndjson", "text", "zeek", "html"] {
         for threads in ["1", "2"] {
             let out_file = dir.path().join(format!("flood.{format}"));
-            let out = run(
-                &[
-                    "analyze",
-                    "--format",
-                    format,
-                    "--stats",
-                    "-j",
-                    threads,
-                    "-o",
-                    out_file.to_str().unwrap(),
-                    path.to_str().unwrap(),
-                ],
-                None,
-            );
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            assert_eq!(out.status.code(), Some(0), "{format}: {stderr}");
-            let rss_kib = peak_rss_kib(&stderr);
-            assert!(
-                rss_kib <= 128 * 1024,
-                "--format {format} -j {threads}: peak RSS {rss_kib} KiB"
-            );
+            analyze_within(&path, &out_file, format, threads, &[], 128);
             assert!(std::fs::metadata(&out_file).unwrap().len() > 0);
         }
     }
@@ -264,29 +270,8 @@ fn an_html_page_of_a_flood_from_200k_addresses_stays_in_bounded_memory() {
     std::fs::write(&capture, spoofed_flood(200_000)).unwrap();
     let page = dir.path().join("flood.html");
     for (threads, mib) in [("1", 64), ("2", 112)] {
-        let out = run(
-            &[
-                "analyze",
-                "--format",
-                "html",
-                "--stats",
-                "--max-connections",
-                "5000",
-                "-j",
-                threads,
-                "-o",
-                page.to_str().unwrap(),
-                capture.to_str().unwrap(),
-            ],
-            None,
-        );
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(0), "{stderr}");
-        let rss_kib = peak_rss_kib(&stderr);
-        assert!(
-            rss_kib <= mib * 1024,
-            "-j {threads}: peak RSS {rss_kib} KiB"
-        );
+        let cap = ["--max-connections", "5000"];
+        analyze_within(&capture, &page, "html", threads, &cap, mib);
         let html = std::fs::read_to_string(&page).unwrap();
         assert!(
             html.contains("the 10 clients with the most problem connections, of more than 16384"),
@@ -311,27 +296,7 @@ fn a_flood_from_200k_addresses_at_the_default_cap_stays_within_budget_in_every_f
         // report waits for the slower shard.
         for (threads, mib) in [("1", 128), ("2", 160)] {
             let out_file = dir.path().join(format!("flood.{format}"));
-            let out = run(
-                &[
-                    "analyze",
-                    "--format",
-                    format,
-                    "--stats",
-                    "-j",
-                    threads,
-                    "-o",
-                    out_file.to_str().unwrap(),
-                    capture.to_str().unwrap(),
-                ],
-                None,
-            );
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            assert_eq!(out.status.code(), Some(0), "{format}: {stderr}");
-            let rss_kib = peak_rss_kib(&stderr);
-            assert!(
-                rss_kib <= mib * 1024,
-                "--format {format} -j {threads}: peak RSS {rss_kib} KiB"
-            );
+            let stderr = analyze_within(&capture, &out_file, format, threads, &[], mib);
             assert!(
                 stderr.contains("evicted to stay within --max-connections 100000"),
                 "{stderr}"
