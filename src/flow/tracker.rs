@@ -161,7 +161,7 @@ type Table = HashMap<Hashed, Tracked, BuildHasherDefault<PassThrough>>;
 /// A connection that has sent one SYN (or SYN-ACK) and nothing else is kept as
 /// that segment (136 bytes, boxed) instead of a [`Connection`] with Zeek's view of it
 /// (~1.4 KB): in a SYN flood or a scan nearly every tracked connection is one,
-/// so the cap on tracked connections costs a tenth of the memory there. Its
+/// so the cap on tracked connections costs about an eighth of the memory there. Its
 /// `Connection` is built from the segment, exactly as it would have been on
 /// arrival, when a second segment comes or its observation ends: a
 /// connection is a function of its segments, so nothing else can tell.
