@@ -215,13 +215,13 @@ fn problem_kind(c: &ConnectionReport) -> Option<&'static str> {
     }
 }
 
-/// The position of a problem connection's [`problem_kind`] in [`kind_order`].
-fn kind_index(c: &ConnectionReport) -> usize {
-    if c.class.is_problem() {
-        Class::ALL.iter().position(|k| *k == c.class).unwrap_or(0)
-    } else {
-        Class::ALL.len()
-    }
+/// The position of a [`problem_kind`] in [`kind_order`]: a class's own, or
+/// after the classes for `time_wait_reuse`.
+fn kind_index(kind: &str) -> usize {
+    Class::ALL
+        .iter()
+        .position(|c| c.name() == kind)
+        .unwrap_or(Class::ALL.len())
 }
 
 /// At most `cap` of `items`, shared fairly between kinds: each kind gets an equal
@@ -315,7 +315,7 @@ impl Digest {
             return false;
         };
         self.problems += 1;
-        let at = kind_index(c);
+        let at = kind_index(kind);
         self.servers.add(c.server, at);
         self.clients.add(c.client.ip, at);
         let listed = self.listed.entry(kind).or_default();
