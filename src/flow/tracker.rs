@@ -198,6 +198,11 @@ impl Tracked {
         }
     }
 
+    /// [`Connection::serial`]: the processing order of its first segment.
+    fn serial(&self) -> u64 {
+        self.idle_key().1
+    }
+
     /// [`Connection::settled_at`]. A connection of one SYN has neither end
     /// closed, so it is never settled.
     fn settled_at(&self, msl_ns: i64, grace_ns: i64) -> Option<Timestamp> {
@@ -409,7 +414,7 @@ impl Tracker {
             .iter_mut()
             .flat_map(|p| p.table.drain().map(|(_, c)| c))
             .collect();
-        current.sort_unstable_by_key(|c| c.idle_key().1);
+        current.sort_unstable_by_key(Tracked::serial);
         done.into_iter().chain(current.into_iter().map(move |c| {
             let mut c = c.into_connection();
             c.finish(capture_end, msl, grace);
