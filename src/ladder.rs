@@ -151,7 +151,7 @@ impl SeqBase {
 }
 
 /// The collected packets of one connection.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ladder {
     pub id: u64,
     /// In capture order (the analysis' order), with the left-out stretches.
@@ -285,10 +285,41 @@ fn side_index(side: Side) -> usize {
     }
 }
 
+/// The wanted connections' time windows, sorted and merged where they overlap:
+/// a packet outside all of them belongs to none of the wanted connections.
+struct Windows(Vec<(Timestamp, Timestamp)>);
+
+impl Windows {
+    fn of(wanted: &[LadderRequest]) -> Windows {
+        let mut spans: Vec<(Timestamp, Timestamp)> =
+            wanted.iter().map(|w| (w.first_ts, w.last_ts)).collect();
+        spans.sort_unstable();
+        let mut merged: Vec<(Timestamp, Timestamp)> = Vec::with_capacity(spans.len());
+        for (first, last) in spans {
+            match merged.last_mut() {
+                Some(prev) if first <= prev.1 => prev.1 = prev.1.max(last),
+                _ => merged.push((first, last)),
+            }
+        }
+        Windows(merged)
+    }
+
+    fn contains(&self, ts: Timestamp) -> bool {
+        // Disjoint and sorted, so the ends are sorted too.
+        let i = self.0.partition_point(|&(_, last)| last < ts);
+        self.0.get(i).is_some_and(|&(first, _)| first <= ts)
+    }
+}
+
 /// One input being read again.
 struct Reread {
     reader: Option<CaptureReader>,
     index: u16,
+    /// Records outside these are not decoded. Only with one input: merging
+    /// several orders their segments by the timestamps of all of them (a file
+    /// whose clock steps back interleaves differently without some), so there
+    /// every TCP segment is decoded, as in the analysis.
+    only: Option<Windows>,
 }
 
 impl Reread {
@@ -297,6 +328,9 @@ impl Reread {
         loop {
             match reader.next_packet() {
                 Ok(Some(raw)) => {
+                    if self.only.as_ref().is_some_and(|w| !w.contains(raw.ts)) {
+                        continue;
+                    }
                     if let Ok(seg) = decode::decode(&raw, self.index) {
                         return Some(seg);
                     }
@@ -321,6 +355,17 @@ impl Reread {
 /// With `threads` above 1, large files are read ahead as in the
 /// analysis ([`crate::capture::CaptureReader::read_ahead`]).
 pub fn collect_ladders(inputs: &[PathBuf], wanted: &[LadderRequest], threads: usize) -> Ladders {
+    collect(inputs, wanted, threads, inputs.len() == 1)
+}
+
+/// [`collect_ladders`], decoding only records inside the wanted windows when
+/// `windowed` (one input; see [`Reread::only`]).
+fn collect(
+    inputs: &[PathBuf],
+    wanted: &[LadderRequest],
+    threads: usize,
+    windowed: bool,
+) -> Ladders {
     let mut out = Ladders::default();
     if wanted.is_empty() {
         return out;
@@ -333,7 +378,9 @@ pub fn collect_ladders(inputs: &[PathBuf], wanted: &[LadderRequest], threads: us
         );
         return out;
     }
-    let mut by_tuple: HashMap<(EndpointAddr, EndpointAddr), Vec<usize>> = HashMap::new();
+    // Looked up twice for every segment read: ahash, not SipHash.
+    let mut by_tuple: HashMap<(EndpointAddr, EndpointAddr), Vec<usize>, ahash::RandomState> =
+        HashMap::with_hasher(ahash::RandomState::with_seeds(1, 2, 3, 4));
     for (i, w) in wanted.iter().enumerate() {
         by_tuple.entry((w.client, w.server)).or_default().push(i);
     }
@@ -353,6 +400,7 @@ pub fn collect_ladders(inputs: &[PathBuf], wanted: &[LadderRequest], threads: us
         readers.push(Reread {
             reader,
             index: u16::try_from(i).unwrap_or(u16::MAX),
+            only: windowed.then(|| Windows::of(wanted)),
         });
     }
     crate::analyze::read_ahead(
@@ -421,6 +469,89 @@ mod tests {
             ..TcpFlags::default()
         };
         assert_eq!(syn_ack.to_string(), "SYN, ACK");
+    }
+
+    fn request(first_ts: i64, last_ts: i64) -> LadderRequest {
+        LadderRequest {
+            id: 1,
+            client: EndpointAddr {
+                ip: "10.0.0.1".parse().unwrap(),
+                port: 1,
+            },
+            server: EndpointAddr {
+                ip: "10.0.0.2".parse().unwrap(),
+                port: 2,
+            },
+            first_ts: Timestamp(first_ts),
+            last_ts: Timestamp(last_ts),
+            keep: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn windows_merge_overlapping_spans_and_hold_only_their_times() {
+        let w = Windows::of(&[
+            request(50, 60),
+            request(10, 20),
+            request(15, 30),
+            request(30, 30),
+            request(61, 61),
+        ]);
+        assert_eq!(
+            w.0,
+            [
+                (Timestamp(10), Timestamp(30)),
+                (Timestamp(50), Timestamp(60)),
+                (Timestamp(61), Timestamp(61)),
+            ]
+        );
+        for inside in [10, 11, 30, 50, 55, 60, 61] {
+            assert!(w.contains(Timestamp(inside)), "{inside}");
+        }
+        for outside in [i64::MIN, 9, 31, 49, 62, i64::MAX] {
+            assert!(!w.contains(Timestamp(outside)), "{outside}");
+        }
+        assert!(!Windows::of(&[]).contains(Timestamp(0)));
+    }
+
+    /// Every connection of some real captures asked for at once (their windows
+    /// overlap and interleave): skipping the records outside the windows finds
+    /// exactly what decoding every record does.
+    #[test]
+    fn skipping_records_outside_the_windows_collects_the_same_ladders() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+        for file in [
+            "kernel/client.pcap",
+            "kernel/client.pcapng",
+            "kernel/server-any-s96.pcap",
+            "zeek/scripts.base.protocols.ssh.basic/ssh.pcap",
+            "zeek/core.cisco-fabric-path/cisco-fabric-path.pcap",
+            "churn/churn.pcap",
+        ] {
+            let path = root.join(file);
+            let mut options = crate::analyze::Options::demo(1);
+            options.inputs = vec![path.clone()];
+            let analysis = crate::analyze::analyze(&options);
+            let wanted: Vec<LadderRequest> = analysis
+                .report
+                .connections
+                .iter()
+                .map(|c| LadderRequest {
+                    id: c.id,
+                    client: c.client,
+                    server: c.server,
+                    first_ts: c.first_ts,
+                    last_ts: c.last_ts,
+                    keep: Vec::new(),
+                })
+                .collect();
+            assert!(wanted.len() > 1, "{file}");
+            let inputs = [path];
+            let skipping = collect(&inputs, &wanted, 1, true);
+            let decoding_all = collect(&inputs, &wanted, 1, false);
+            assert_eq!(skipping.ladders.len(), wanted.len(), "{file}");
+            assert_eq!(skipping.ladders, decoding_all.ladders, "{file}");
+        }
     }
 
     #[test]
