@@ -42,9 +42,14 @@ pub struct EndpointAddr {
 /// `core::fmt`: four addresses per connection record made it a visible share of
 /// a JSON run's instructions.
 fn ip_text<S: serde::Serializer>(ip: &IpAddr, s: S) -> Result<S::Ok, S::Error> {
-    let IpAddr::V4(v4) = ip else {
-        return serde::Serialize::serialize(ip, s);
-    };
+    match ip {
+        IpAddr::V4(v4) => s.serialize_str(&ipv4_text(*v4)),
+        IpAddr::V6(_) => serde::Serialize::serialize(ip, s),
+    }
+}
+
+/// `v4`'s dotted-decimal text, as `Display` writes it, without `core::fmt`.
+pub fn ipv4_text(v4: std::net::Ipv4Addr) -> arrayvec::ArrayString<15> {
     // An `ArrayString` is built from chars, so it needs no UTF-8 check.
     let mut text = arrayvec::ArrayString::<15>::new();
     let digit = |d: u8| char::from(b'0' + d);
@@ -60,7 +65,7 @@ fn ip_text<S: serde::Serializer>(ip: &IpAddr, s: S) -> Result<S::Ok, S::Error> {
         }
         text.push(digit(octet % 10));
     }
-    s.serialize_str(&text)
+    text
 }
 
 impl std::fmt::Display for EndpointAddr {
