@@ -233,17 +233,35 @@ pub fn uid(orig: EndpointAddr, resp: EndpointAddr, ts: Timestamp) -> String {
         eat(&a.port.to_be_bytes());
     }
     eat(&ts.0.to_be_bytes());
-    let mut n = h & ((1u128 << 96) - 1);
+    uid_text(h & ((1u128 << 96) - 1))
+}
+
+/// `C` and the base62 digits of `n` (below 2^96), most significant first.
+fn uid_text(n: u128) -> String {
     const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut out = Vec::new();
-    loop {
-        out.push(DIGITS[(n % 62) as usize]);
-        n /= 62;
-        if n == 0 {
-            break;
+    /// 62^10, the largest power of 62 below 2^64: one 128-bit division splits
+    /// `n` into two 64-bit halves (a 128-bit division per digit was most of a
+    /// uid's cost).
+    const LOW: u128 = 62u128.pow(10);
+    // 96 bits are at most 17 base62 digits.
+    let mut text = [0u8; 18];
+    let mut at = text.len();
+    let mut put = |mut v: u64, min_digits: usize| {
+        let end = at;
+        while v > 0 || end - at < min_digits {
+            at -= 1;
+            text[at] = DIGITS[(v % 62) as usize];
+            v /= 62;
         }
+    };
+    let (high, low) = ((n / LOW) as u64, (n % LOW) as u64);
+    if high > 0 {
+        put(low, 10);
+        put(high, 0);
+    } else {
+        put(low, 1);
     }
-    out.push(b'C');
-    out.reverse();
-    String::from_utf8(out).unwrap_or_default()
+    at -= 1;
+    text[at] = b'C';
+    text[at..].iter().map(|&b| char::from(b)).collect()
 }

@@ -597,3 +597,44 @@ fn info_serializes_as_its_row_flattened() {
     let with_continued = format!("{},\"continued\":[{row}]}}", &row[..row.len() - 1]);
     assert_eq!(serde_json::to_string(&info).unwrap(), with_continued);
 }
+
+/// The base62 loop `uid_text` replaces: a 128-bit division per digit.
+fn uid_text_by_digit(mut n: u128) -> String {
+    const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[(n % 62) as usize]);
+        n /= 62;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push(b'C');
+    out.reverse();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn uid_text_is_base62_at_the_edges_of_its_halves() {
+    let low = 62u128.pow(10);
+    for n in [
+        0,
+        1,
+        61,
+        62,
+        low - 1,
+        low,
+        low + 1,
+        2 * low,
+        (1u128 << 96) - 1,
+    ] {
+        assert_eq!(uid_text(n), uid_text_by_digit(n), "{n}");
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn uid_text_is_base62_of_any_96_bits(n in 0u128..(1u128 << 96)) {
+        proptest::prop_assert_eq!(uid_text(n), uid_text_by_digit(n));
+    }
+}
