@@ -62,6 +62,9 @@ measure teardown-j1 ./target/release/teardown analyze "$capture" --format json -
 # system's cost of a report of hundreds of MB (page cache, old report removed).
 measure teardown-null ./target/release/teardown analyze "$capture" --format json -o /dev/null
 measure teardown-text ./target/release/teardown analyze "$capture" --format text
+# The other report formats, each to a file.
+measure teardown-zeek ./target/release/teardown analyze "$capture" --format zeek -o "$out/conn.log"
+measure teardown-html ./target/release/teardown analyze "$capture" --format html -o "$out/report.html"
 # The same capture gzip-compressed (decompressed on a thread of its own).
 [ -s "$capture.gz" ] || gzip -1 -c "$capture" > "$capture.gz"
 measure teardown-gz ./target/release/teardown analyze "$capture.gz" --format json -o "$out/report.json"
@@ -77,7 +80,7 @@ conns=$(grep -o '"summary":{"connections":[0-9]*' "$out/report.json" | grep -o '
 echo "capture: $capture ($(du -h "$capture" | cut -f1), $packets records, $conns connections)"
 echo "machine: $cores cores, $(uname -r); $runs runs each, medians"
 printf '%-22s %9s %10s %12s %12s\n' command seconds "x floor" "x teardown" "peak RSS MiB"
-for name in floor teardown teardown-j1 teardown-null teardown-text teardown-gz tcptrace tshark; do
+for name in floor teardown teardown-j1 teardown-null teardown-text teardown-zeek teardown-html teardown-gz tcptrace tshark; do
   [ -s "$out/$name" ] || continue
   s=$(cut -d' ' -f1 "$out/$name" | median)
   kb=$(cut -d' ' -f2 "$out/$name" | median)
@@ -85,7 +88,7 @@ for name in floor teardown teardown-j1 teardown-null teardown-text teardown-gz t
     'BEGIN {printf "%-22s %9.3f %10.2f %12.2f %12.1f\n", n, s, s / f, s / t, kb / 1024}'
 done
 echo "teardown = analyze --format json -o FILE with all cores; -j1 = one thread; null = -o /dev/null;"
-echo "text = --format text (no JSON);"
+echo "text = --format text (no JSON); zeek, html = --format zeek/html -o FILE;"
 echo "gz = the same as teardown on CAPTURE.gz (gzip -1)"
 j1=$(cut -d' ' -f1 "$out/teardown-j1" | median)
 awk -v a="$j1" -v b="$td_s" -v n="$cores" 'BEGIN {printf "speed-up -j 1 -> -j %d: %.2fx\n", n, a / b}'
