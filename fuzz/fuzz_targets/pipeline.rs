@@ -1,5 +1,6 @@
 //! The whole pipeline: arbitrary bytes as a capture file → analysis → the JSON,
-//! NDJSON and text renderers. The analysis takes paths, so the bytes go to a file
+//! NDJSON, text, conn.log and HTML renderers (the page reads the file again
+//! for its ladder diagrams). The analysis takes paths, so the bytes go to a file
 //! in the temporary directory (one per fuzzing process).
 //!
 //! Checked beyond "no panic": the JSON is valid, and the report collected on one
@@ -14,7 +15,7 @@ use libfuzzer_sys::fuzz_target;
 use tcp_teardown::analyze::{Emit, Options, analyze, analyze_into};
 use tcp_teardown::classify::Thresholds;
 use tcp_teardown::filter::Filter;
-use tcp_teardown::report::{json, text};
+use tcp_teardown::report::{html, json, text, zeek_log};
 
 fn scratch() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
@@ -54,6 +55,11 @@ fn run(threads: usize, max_connections: usize) -> Vec<u8> {
     }
     let mut txt = Vec::new();
     text::write_text(&analysis.report, &mut txt).expect("text to a Vec");
+    let mut log = Vec::new();
+    zeek_log::write_conn_log(&analysis.report, &mut log).expect("conn.log to a Vec");
+    let mut page = Vec::new();
+    let inputs = html::report_inputs(&analysis.report);
+    html::write_html(&analysis.report, &inputs, &mut page).expect("HTML to a Vec");
     out
 }
 
