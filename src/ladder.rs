@@ -556,20 +556,7 @@ mod tests {
 
     #[test]
     fn standard_input_is_not_read_twice() {
-        let req = LadderRequest {
-            id: 1,
-            client: EndpointAddr {
-                ip: "10.0.0.1".parse().unwrap(),
-                port: 1,
-            },
-            server: EndpointAddr {
-                ip: "10.0.0.2".parse().unwrap(),
-                port: 2,
-            },
-            first_ts: Timestamp(0),
-            last_ts: Timestamp(1),
-            keep: Vec::new(),
-        };
+        let req = request(0, 1);
         let l = collect_ladders(&[PathBuf::from("-")], &[req], 1);
         assert!(l.ladders.is_empty());
         assert!(l.unavailable.is_some());
