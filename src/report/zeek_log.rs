@@ -166,11 +166,18 @@ fn row_line(r: &ZeekRow, line: &mut Vec<u8>) {
 
 /// [`secs`], appended to `line`.
 fn push_secs(t: Timestamp, line: &mut Vec<u8>) {
-    let micros = (t.0 + 500).div_euclid(1000);
+    // Sign and magnitude, as `%.6f` prints a negative number (half a
+    // microsecond rounds away from zero); the magnitude as a `u64` so that no
+    // timestamp, `i64::MIN` included, overflows.
+    if t.0 < 0 {
+        line.push(b'-');
+    }
+    let nanos = t.0.unsigned_abs();
+    let micros = nanos / 1000 + u64::from(nanos % 1000 >= 500);
     let mut num = itoa::Buffer::new();
-    line.extend_from_slice(num.format(micros.div_euclid(1_000_000)).as_bytes());
+    line.extend_from_slice(num.format(micros / 1_000_000).as_bytes());
     line.push(b'.');
-    let frac = num.format(micros.rem_euclid(1_000_000));
+    let frac = num.format(micros % 1_000_000);
     line.extend(std::iter::repeat_n(b'0', 6 - frac.len()));
     line.extend_from_slice(frac.as_bytes());
 }
@@ -248,12 +255,9 @@ mod tests {
     pub(super) fn reference_line(r: &ZeekRow) -> String {
         let unset = || "-".to_string();
         let count = |v: Option<u64>| v.map_or_else(unset, |v| v.to_string());
-        let micros = (r.ts.0 + 500).div_euclid(1000);
-        let ts = format!(
-            "{}.{:06}",
-            micros.div_euclid(1_000_000),
-            micros.rem_euclid(1_000_000)
-        );
+        let sign = if r.ts.0 < 0 { "-" } else { "" };
+        let micros = (i128::from(r.ts.0).abs() + 500) / 1000;
+        let ts = format!("{sign}{}.{:06}", micros / 1_000_000, micros % 1_000_000);
         format!(
             "{ts}\t{uid}\t{oh}\t{op}\t{rh}\t{rp}\ttcp\t-\t{dur}\t{ob}\t{rb}\t{cs}\t-\t-\t{missed}\t{history}\t{opk}\t{oip}\t{rpk}\t{rip}\t-\n",
             uid = crate::zeek::uid(r.orig, r.resp, r.ts),
@@ -294,7 +298,7 @@ mod tests {
         fn a_row_is_written_as_format_writes_it(
             (oip, rip) in (any_ip(), any_ip()),
             ports in any::<(u16, u16)>(),
-            ts in any::<i64>(),
+            ts in prop_oneof![any::<i64>(), (i64::MAX - 999)..=i64::MAX, i64::MIN..=(i64::MIN + 999)],
             duration in proptest::option::of(any::<f64>()),
             bytes in any::<(Option<u64>, Option<u64>)>(),
             counts in any::<[u64; 5]>(),
@@ -331,5 +335,16 @@ mod tests {
         assert_eq!(secs(Timestamp(1_000_000_999_999_499)), "1000000.999999");
         assert_eq!(secs(Timestamp(1_500)), "0.000002");
         assert_eq!(secs(Timestamp(0)), "0.000000");
+    }
+
+    #[test]
+    fn negative_and_extreme_timestamps_print_as_printf_does() {
+        // Found by the pipeline fuzz target: `i64::MAX` overflowed the rounding.
+        assert_eq!(secs(Timestamp(i64::MAX)), "9223372036.854776");
+        assert_eq!(secs(Timestamp(i64::MIN)), "-9223372036.854776");
+        // `%.6f` of -1.5 is "-1.500000", not the floor's "-2.500000".
+        assert_eq!(secs(Timestamp(-1_500_000_000)), "-1.500000");
+        assert_eq!(secs(Timestamp(-1_500)), "-0.000002");
+        assert_eq!(secs(Timestamp(-1_499)), "-0.000001");
     }
 }

@@ -996,6 +996,27 @@ fn run_fuzz_fixtures(files: &[PathBuf]) {
         let what = path.file_name().unwrap().to_string_lossy().into_owned();
         check(&what, &data);
         run_binary(&what, &data, false, tmp.path(), n);
+        run_other_renderers(&what, path);
+    }
+}
+
+/// The renderers `run_binary`'s JSON does not reach (a row per connection in
+/// conn.log, the HTML page with its ladders read again from the file): exit 0
+/// or 2, no panic. The debug binary checks arithmetic overflow.
+fn run_other_renderers(what: &str, path: &Path) {
+    for format in ["zeek", "html", "text"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_teardown"))
+            .args(["analyze", "--format", format])
+            .arg(path)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run teardown");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let code = out.status.code();
+        assert!(
+            (code == Some(0) || code == Some(2)) && !stderr.contains("panicked"),
+            "{what}, --format {format}: exit {code:?}: {stderr}"
+        );
     }
 }
 
