@@ -8,6 +8,10 @@
 #   RUNS     runs per command, default 5 (medians are reported)
 # CAPTURE.gz (gzip -1) is made when missing, for the compressed-input row.
 # Set PEERS=0 to skip tcptrace and tshark.
+# Set INSTR=1 to also count the instructions of the floor and of teardown -j 1
+# (valgrind's callgrind, user space only): a ratio that does not drift with
+# the machine's load or page-fault cost the way wall times do (slow: ~40 s
+# per million packets).
 # Set LONG=PATH to also measure teardown's memory on a longer recording of the
 # same traffic (recorded with LONG_SECONDS, default 60, when missing): peak RSS
 # should stay flat however long the capture is.
@@ -20,6 +24,7 @@ peers=${PEERS:-1}
 [ -s "$capture" ] || scripts/mkcapture.sh "$capture" 6
 need=()
 command -v /usr/bin/time >/dev/null || need+=(time)
+[ "${INSTR:-0}" = 1 ] && { command -v valgrind >/dev/null || need+=(valgrind); }
 if [ "$peers" = 1 ]; then
   command -v tcptrace >/dev/null || need+=(tcptrace)
   command -v tshark >/dev/null || need+=(tshark)
@@ -104,4 +109,16 @@ if [ -n "${LONG:-}" ]; then
     awk -v f="$f" -v mb="$(du -m "$f" | cut -f1)" -v s="$s" -v kb="$kb" \
       'BEGIN {printf "memory: %-40s %7d MB  %8.3f s  peak RSS %7.1f MiB\n", f, mb, s, kb / 1024}'
   done
+fi
+
+# instructions CMD...: user-space instructions of one run of CMD.
+instructions() {
+  valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null \
+    | awk '/Collected :/ {print $NF}'
+}
+if [ "${INSTR:-0}" = 1 ]; then
+  fi_=$(instructions ./target/release/examples/floor "$capture")
+  ti_=$(instructions ./target/release/teardown analyze "$capture" --format json -o "$out/report.json" -j 1)
+  awk -v f="$fi_" -v t="$ti_" \
+    'BEGIN {printf "instructions: floor %d, teardown -j 1 %d (%.2fx the floor)\n", f, t, t / f}'
 fi
