@@ -20,11 +20,14 @@ cd "$(dirname "$0")/.."
 capture=${1:-/tmp/teardown-bench/http.pcap}
 runs=${2:-5}
 peers=${PEERS:-1}
+instr=${INSTR:-0}
 
 [ -s "$capture" ] || scripts/mkcapture.sh "$capture" 6
 need=()
 command -v /usr/bin/time >/dev/null || need+=(time)
-[ "${INSTR:-0}" = 1 ] && { command -v valgrind >/dev/null || need+=(valgrind); }
+if [ "$instr" = 1 ]; then
+  command -v valgrind >/dev/null || need+=(valgrind)
+fi
 if [ "$peers" = 1 ]; then
   command -v tcptrace >/dev/null || need+=(tcptrace)
   command -v tshark >/dev/null || need+=(tshark)
@@ -116,9 +119,9 @@ instructions() {
   valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null \
     | awk '/Collected :/ {print $NF}'
 }
-if [ "${INSTR:-0}" = 1 ]; then
-  fi_=$(instructions ./target/release/examples/floor "$capture")
-  ti_=$(instructions ./target/release/teardown analyze "$capture" --format json -o "$out/report.json" -j 1)
-  awk -v f="$fi_" -v t="$ti_" \
+if [ "$instr" = 1 ]; then
+  floor_i=$(instructions ./target/release/examples/floor "$capture")
+  td_i=$(instructions ./target/release/teardown analyze "$capture" --format json -o "$out/report.json" -j 1)
+  awk -v f="$floor_i" -v t="$td_i" \
     'BEGIN {printf "instructions: floor %d, teardown -j 1 %d (%.2fx the floor)\n", f, t, t / f}'
 fi
