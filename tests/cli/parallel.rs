@@ -34,6 +34,23 @@ fn one_two_and_three_threads_give_byte_identical_reports() {
     }
 }
 
+/// With many threads a worker's batch is cut to its share of a tick (about
+/// 1,060 segments at `-j 16`), so these captures fill and send batches of that
+/// size as well as partial ones.
+#[test]
+fn sixteen_threads_give_the_report_of_one() {
+    let flood = fixture("load/pkt.TCP.synflood.spoofed.pcap");
+    let churn = fixture("churn/churn.pcap");
+    for input in [flood.to_str().unwrap(), churn.to_str().unwrap()] {
+        let one = json_with_threads(&[input], "1");
+        assert!(one.len() > 100_000);
+        assert!(
+            json_with_threads(&[input], "16") == one,
+            "{input}: -j 16 differs from -j 1"
+        );
+    }
+}
+
 #[test]
 fn ndjson_is_identical_across_thread_counts() {
     let kernel = fixture("kernel/client.pcap");
