@@ -457,16 +457,22 @@ impl<'a> Shard<'a> {
     }
 }
 
-/// The partitions of each shard, contiguous and in order: shard 0 runs on the
-/// reading thread, which also reads and decodes every packet, so it gets half
-/// the share of each other shard. With more shards than partitions, some get
+/// The partitions of each shard, contiguous and in order. Shard 0 runs on the
+/// reading thread, which also reads, decodes and routes every packet: about a
+/// third of the work the shards do between them for a JSON report (callgrind
+/// per thread, docs/performance.md, "Past two cores"). Its share `s` of the
+/// partitions evens the threads out: with that work `R = X/3` besides the
+/// shards' `X`, `R + s·X = (1 − s)·X/(n − 1)` gives `s = (4 − n)/(3n)`: all of
+/// them with one shard, a third with two, a ninth with three, none from four
+/// on, where the reading thread is the busiest whatever it is given. The
+/// workers share the rest evenly. With more shards than partitions, some get
 /// none.
 fn shard_ranges(partitions: usize, shards: usize) -> Vec<Range<usize>> {
-    // Shard 0 weighs 1, the others 2: 2·shards − 1 in all.
-    let total = 2 * shards - 1;
-    let start = |shard: usize| {
-        let weight_before = if shard == 0 { 0 } else { 2 * shard - 1 };
-        partitions * weight_before / total
+    let own = partitions * 4usize.saturating_sub(shards) / (3 * shards);
+    let workers = shards - 1;
+    let start = |shard: usize| match shard {
+        0 => 0,
+        w => own + (partitions - own) * (w - 1) / workers,
     };
     (0..shards)
         .map(|s| {
@@ -499,15 +505,14 @@ pub(crate) fn read_ahead<'r>(readers: impl Iterator<Item = &'r mut CaptureReader
     }
 }
 
-/// How many segments a worker's batch holds with `shards` shards: [`BATCH`],
-/// or a worker's share of a [`TICK_EVERY`] interval when that is less. Every
-/// batch goes at each tick however full, and its capacity is memory in
-/// flight: with 16 threads, batches of 4096 segments sent holding ~1,060 made
-/// peak RSS grow by ~6 MiB a thread.
-fn batch_len(shards: usize) -> usize {
-    // A worker's share of the segments is 2 / (2·shards − 1) ([`shard_ranges`]).
-    let share = (2 * TICK_EVERY as usize).div_ceil(2 * shards - 1);
-    BATCH.min(share)
+/// How many segments a worker's batch holds when the shards own `ranges` of
+/// `partitions`: [`BATCH`], or the largest worker's share of a [`TICK_EVERY`]
+/// interval when that is less. Every batch goes at each tick however full, and
+/// its capacity is memory in flight: with 16 threads, batches of 4096 segments
+/// sent holding ~1,060 made peak RSS grow by ~6 MiB a thread.
+fn batch_len(ranges: &[Range<usize>], partitions: usize) -> usize {
+    let most = ranges[1..].iter().map(|r| r.len()).max().unwrap_or(0);
+    BATCH.min((TICK_EVERY as usize * most).div_ceil(partitions).max(1))
 }
 
 /// A worker thread: one shard fed by the reader.
@@ -713,7 +718,7 @@ pub fn analyze_into(options: &Options, emit: Emit, sink: &mut dyn ConnectionSink
                 let out = out_tx.clone();
                 handles.push(scope.spawn(move || worker(shard, rx, out)));
             }
-            let batch_len = batch_len(shards);
+            let batch_len = batch_len(&ranges, cfg.partitions());
             let mut batches: Vec<Vec<(u64, Segment)>> =
                 (1..shards).map(|_| Vec::with_capacity(batch_len)).collect();
             let mut routed = 0u64;
@@ -825,10 +830,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shards_get_contiguous_partitions_with_a_half_share_for_the_reading_thread() {
+    fn shards_get_contiguous_partitions_with_less_for_the_reading_thread_the_more_there_are() {
         assert_eq!(shard_ranges(256, 1), vec![0..256]);
         assert_eq!(shard_ranges(256, 2), [0..85, 85..256]);
-        assert_eq!(shard_ranges(256, 3), [0..51, 51..153, 153..256]);
+        assert_eq!(shard_ranges(256, 3), [0..28, 28..142, 142..256]);
+        assert_eq!(shard_ranges(256, 4), [0..0, 0..85, 85..170, 170..256]);
+        for shards in 4..=64 {
+            let r = shard_ranges(256, shards);
+            assert!(r[0].is_empty());
+            // The workers' shares differ by at most one partition.
+            let lens: Vec<usize> = r[1..].iter().map(|r| r.len()).collect();
+            assert!(lens.iter().max().unwrap() - lens.iter().min().unwrap() <= 1);
+        }
         // More shards than partitions: some get none, every partition has one.
         let r = shard_ranges(2, 4);
         assert_eq!(r.iter().map(|r| r.len()).sum::<usize>(), 2);
@@ -838,17 +851,21 @@ mod tests {
 
     #[test]
     fn worker_batches_shrink_to_a_workers_share_of_a_tick_with_many_threads() {
-        for shards in 2..=4 {
-            assert_eq!(batch_len(shards), BATCH);
+        let len = |shards| batch_len(&shard_ranges(256, shards), 256);
+        for shards in 2..=5 {
+            assert_eq!(len(shards), BATCH);
         }
-        // 16 threads: each worker gets 2/31 of the segments, ~1,057 a tick.
-        assert_eq!(batch_len(16), 1058);
+        // 16 threads: the 15 workers own 17 or 18 of the 256 partitions each,
+        // ~1,150 segments a tick.
+        assert_eq!(len(16), 1152);
         let tick = TICK_EVERY as usize;
-        for shards in 5..=1024 {
-            let len = batch_len(shards);
+        for shards in 6..=1024 {
+            let r = shard_ranges(256, shards);
+            let len = len(shards);
             assert!(len > 0 && len < BATCH);
-            // A worker's whole share of a tick fits one batch.
-            assert!(len * (2 * shards - 1) >= 2 * tick, "{shards}");
+            // The largest worker's whole share of a tick fits one batch.
+            let most = r[1..].iter().map(|r| r.len()).max().unwrap();
+            assert!(len * 256 >= tick * most, "{shards}");
         }
     }
 }
