@@ -861,7 +861,7 @@ mod tests {
         let tick = TICK_EVERY as usize;
         for shards in 6..=1024 {
             let r = shard_ranges(256, shards);
-            let len = len(shards);
+            let len = batch_len(&r, 256);
             assert!(len > 0 && len < BATCH);
             // The largest worker's whole share of a tick fits one batch.
             let most = r[1..].iter().map(|r| r.len()).max().unwrap();
