@@ -237,3 +237,28 @@ fn a_large_capture_on_two_threads_runs_within_512_mib_of_address_space() {
         );
     }
 }
+
+/// Regression: every thread's allocator maps segments of its own (32 MiB of
+/// address space each), so under `ulimit -v 524288` seven threads or more
+/// aborted in glibc ("failed to register TLS destructor"), and the default is
+/// all cores. The thread count is now fitted to the limit, with a warning when
+/// a `-j` given is reduced, and the report is the same.
+#[test]
+fn many_threads_under_an_address_space_limit_are_reduced_to_what_fits() {
+    let fixture = fixture("churn/churn.pcap");
+    let one = json_with_threads(&[fixture.to_str().unwrap()], "1");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 524288 && exec \"$0\" analyze -j 16 --format json \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_teardown"))
+        .arg(&fixture)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("-j 16 reduced to 4: the address-space limit (ulimit -v) of 512 MiB"),
+        "{stderr}"
+    );
+    assert!(out.stdout == one, "the report differs from -j 1's");
+}
