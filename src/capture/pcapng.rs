@@ -48,7 +48,21 @@ impl TsUnit {
     }
 
     /// Converts a raw 64-bit timestamp to nanoseconds, saturating.
+    #[inline]
     pub fn to_nanos(self, raw: u64) -> i64 {
+        // Microseconds (the default) and nanoseconds, nearly every capture's,
+        // without the 128-bit arithmetic; `saturating_nanos` gives the same.
+        match self {
+            TsUnit::Decimal(6) => raw
+                .checked_mul(1000)
+                .map_or(i64::MAX, |ns| i64::try_from(ns).unwrap_or(i64::MAX)),
+            TsUnit::Decimal(9) => i64::try_from(raw).unwrap_or(i64::MAX),
+            _ => self.saturating_nanos(raw),
+        }
+    }
+
+    /// [`TsUnit::to_nanos`] for any unit, in 128-bit arithmetic.
+    fn saturating_nanos(self, raw: u64) -> i64 {
         let raw = u128::from(raw);
         let ns: u128 = match self {
             TsUnit::Decimal(e) if e <= 9 => raw * 10u128.pow(u32::from(9 - e)),
@@ -124,15 +138,13 @@ impl PcapNgReader {
     }
 
     fn warn(&mut self, offset: u64, packet: Option<u64>, message: String) {
-        if self.warnings.len() < MAX_WARNINGS {
-            self.warnings.push(Warning {
-                offset: Some(offset),
-                packet,
-                message,
-            });
-        } else {
-            self.warnings_dropped += 1;
-        }
+        warn(
+            &mut self.warnings,
+            &mut self.warnings_dropped,
+            offset,
+            packet,
+            message,
+        );
     }
 
     pub fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
@@ -214,19 +226,32 @@ impl PcapNgReader {
                 IDB_TYPE => self.interface_description(offset),
                 EPB_TYPE | SPB_TYPE | PB_TYPE => {
                     self.number += 1;
-                    if let Some(p) = self.packet_block(block_type, offset)? {
-                        // Re-borrow: `packet_block` returned positions, not a slice,
-                        // so the warning paths above could take `&mut self`.
-                        let (ts, linktype, start, caplen, orig_len) = p;
-                        let buf = self.src.fill(len).map_err(io)?;
-                        return Ok(Some(RawPacket {
-                            number: self.number,
-                            offset,
-                            ts,
-                            linktype,
-                            data: &buf[start..start + caplen],
-                            orig_len,
-                        }));
+                    let (big, last) = (self.big_endian, self.last_ts);
+                    match packet_block(block_type, &buf[..len], big, &self.interfaces, last) {
+                        Ok((ts, linktype, start, caplen, orig_len)) => {
+                            self.last_ts = ts;
+                            // Borrowed again only on the way out: a borrow kept
+                            // across the loop would hold `self.src` for good.
+                            let block = self.src.buffered();
+                            return Ok(Some(RawPacket {
+                                number: self.number,
+                                offset,
+                                ts,
+                                linktype,
+                                data: &block[start..start + caplen],
+                                orig_len,
+                            }));
+                        }
+                        Err(message) => {
+                            let packet = Some(self.number);
+                            warn(
+                                &mut self.warnings,
+                                &mut self.warnings_dropped,
+                                offset,
+                                packet,
+                                message,
+                            )
+                        }
                     }
                 }
                 // Name resolution, statistics, secrets, custom and unknown blocks.
@@ -340,96 +365,131 @@ impl PcapNgReader {
             offset_secs,
         });
     }
+}
 
-    /// Decodes a packet block into (timestamp, link type, data start, captured
-    /// length, wire length), or `None` (with a warning) when it must be skipped.
-    #[allow(clippy::type_complexity)]
-    fn packet_block(
-        &mut self,
-        block_type: u32,
-        offset: u64,
-    ) -> Result<Option<(Timestamp, LinkType, usize, usize, u32)>, CaptureError> {
-        let big = self.big_endian;
-        let number = self.number;
-        let block = self.block();
-        let len = block.len();
-        // (interface id, raw timestamp or None for SPB, captured length, wire
-        // length, data start)
-        let fields: Result<(u32, Option<u64>, usize, u32, usize), String> = match block_type {
-            EPB_TYPE => match Self::parse(big, block) {
-                Some(Block::EnhancedPacket(epb)) => Ok((
-                    epb.if_id,
-                    Some((u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low)),
-                    (epb.caplen as usize).min(epb.data.len()),
-                    epb.origlen,
-                    28,
-                )),
-                _ => Err("enhanced packet block does not parse".to_string()),
+/// Keeps a warning, or counts it past [`MAX_WARNINGS`].
+fn warn(
+    warnings: &mut Vec<Warning>,
+    dropped: &mut u64,
+    offset: u64,
+    packet: Option<u64>,
+    message: String,
+) {
+    if warnings.len() < MAX_WARNINGS {
+        warnings.push(Warning {
+            offset: Some(offset),
+            packet,
+            message,
+        });
+    } else {
+        *dropped += 1;
+    }
+}
+
+/// Decodes a packet block into (timestamp, link type, data start, captured
+/// length, wire length), or why it must be skipped. `last_ts` is the previous
+/// packet's time, which a simple packet block (it has none) takes.
+#[allow(clippy::type_complexity)]
+fn packet_block(
+    block_type: u32,
+    block: &[u8],
+    big: bool,
+    interfaces: &[Interface],
+    last_ts: Timestamp,
+) -> Result<(Timestamp, LinkType, usize, usize, u32), String> {
+    let len = block.len();
+    // (interface id, raw timestamp or None for SPB, captured length, wire
+    // length, data start)
+    let (if_id, raw_ts, caplen, orig_len, start): (u32, Option<u64>, usize, u32, usize) =
+        match block_type {
+            EPB_TYPE => match epb_fields(block, big) {
+                Some((if_id, ts, caplen, origlen)) => (if_id, Some(ts), caplen, origlen, 28),
+                None => return Err("enhanced packet block does not parse; packet skipped".into()),
             },
-            SPB_TYPE => match Self::parse(big, block) {
-                Some(Block::SimplePacket(spb)) => Ok((
+            SPB_TYPE => match PcapNgReader::parse(big, block) {
+                Some(Block::SimplePacket(spb)) => (
                     0,
                     None,
                     (spb.origlen as usize).min(len.saturating_sub(16)),
                     spb.origlen,
                     12,
-                )),
-                _ => Err("simple packet block does not parse".to_string()),
+                ),
+                _ => return Err("simple packet block does not parse; packet skipped".into()),
             },
             _ => {
                 // Obsolete Packet Block: if_id u16, drops u16, ts high, ts low,
                 // caplen, origlen, data. pcap-parser does not know it.
                 if len < 32 {
-                    Err("obsolete packet block too short".to_string())
-                } else {
-                    let caplen = read_u32(block, 20, big) as usize;
-                    Ok((
-                        u32::from(read_u16(block, 8, big)),
-                        Some(
-                            (u64::from(read_u32(block, 12, big)) << 32)
-                                | u64::from(read_u32(block, 16, big)),
-                        ),
-                        caplen.min(len - 32),
-                        read_u32(block, 24, big),
-                        28,
-                    ))
+                    return Err("obsolete packet block too short; packet skipped".into());
                 }
+                let caplen = read_u32(block, 20, big) as usize;
+                (
+                    u32::from(read_u16(block, 8, big)),
+                    Some(
+                        (u64::from(read_u32(block, 12, big)) << 32)
+                            | u64::from(read_u32(block, 16, big)),
+                    ),
+                    caplen.min(len - 32),
+                    read_u32(block, 24, big),
+                    28,
+                )
             }
         };
-        let (if_id, raw_ts, caplen, orig_len, start) = match fields {
-            Ok(f) => f,
-            Err(msg) => {
-                self.warn(offset, Some(number), format!("{msg}; packet skipped"));
-                return Ok(None);
-            }
-        };
-        let Some(iface) = self.interfaces.get(if_id as usize) else {
-            self.warn(
-                offset,
-                Some(number),
-                format!("packet names interface {if_id}, which this section does not declare; packet skipped"),
-            );
-            return Ok(None);
-        };
-        let caplen = if block_type == SPB_TYPE && iface.snaplen > 0 {
-            caplen.min(iface.snaplen as usize)
-        } else {
-            caplen
-        };
-        let ts = match raw_ts {
-            Some(raw) => Timestamp(
-                iface
-                    .unit
-                    .to_nanos(raw)
-                    .saturating_add(iface.offset_secs.saturating_mul(Timestamp::NANOS_PER_SEC)),
-            ),
-            // Simple packet blocks carry no timestamp: reuse the previous one so
-            // ordering across files stays sensible.
-            None => self.last_ts,
-        };
-        self.last_ts = ts;
-        Ok(Some((ts, iface.linktype, start, caplen, orig_len)))
+    let Some(iface) = interfaces.get(if_id as usize) else {
+        return Err(format!(
+            "packet names interface {if_id}, which this section does not declare; packet skipped"
+        ));
+    };
+    let caplen = if block_type == SPB_TYPE && iface.snaplen > 0 {
+        caplen.min(iface.snaplen as usize)
+    } else {
+        caplen
+    };
+    let ts = match raw_ts {
+        Some(raw) => Timestamp(
+            iface
+                .unit
+                .to_nanos(raw)
+                .saturating_add(iface.offset_secs.saturating_mul(Timestamp::NANOS_PER_SEC)),
+        ),
+        // Simple packet blocks carry no timestamp: reuse the previous one so
+        // ordering across files stays sensible.
+        None => last_ts,
+    };
+    Ok((ts, iface.linktype, start, caplen, orig_len))
+}
+
+/// An Enhanced Packet Block's interface id, raw timestamp, captured length and
+/// wire length, or `None` where pcap-parser's `parse_block_*` rejects the block.
+///
+/// Read directly: pcap-parser's parser dispatches on the block type, then parses
+/// the fixed fields and collects the options into a `Vec`, about 260
+/// instructions a packet for four fields (docs/performance.md, step 39). Its
+/// checks, which this repeats: the block is at least 32 bytes and its trailing
+/// length equals its leading one, the captured length is below `u32::MAX - 4`
+/// and fits the block padded to 4 bytes. Options never make it fail (it stops
+/// at the first one it cannot read). `epb_fields_agree_with_pcap_parser` holds
+/// the two to the same answer on arbitrary blocks.
+#[inline]
+fn epb_fields(block: &[u8], big: bool) -> Option<(u32, u64, usize, u32)> {
+    let len = block.len();
+    if len < 32 || read_u32(block, 4, big) as usize != len {
+        return None;
     }
+    if read_u32(block, len - 4, big) as usize != len {
+        return None;
+    }
+    let caplen = read_u32(block, 20, big);
+    if caplen >= u32::MAX - 4 || 32 + (caplen as usize).next_multiple_of(4) > len {
+        return None;
+    }
+    let ts = (u64::from(read_u32(block, 12, big)) << 32) | u64::from(read_u32(block, 16, big));
+    Some((
+        read_u32(block, 8, big),
+        ts,
+        caplen as usize,
+        read_u32(block, 24, big),
+    ))
 }
 
 /// Walks a pcapng option list: (code, value) pairs up to `opt_endofopt`, and
@@ -508,6 +568,97 @@ mod tests {
         file.extend_from_slice(&shb);
         let e = read_all(&file).1.unwrap().to_string();
         assert!(e.contains("at offset 28"), "{e}");
+    }
+
+    /// pcap-parser's reading of an EPB, as `packet_block` used it.
+    fn epb_by_pcap_parser(block: &[u8], big: bool) -> Option<(u32, u64, usize, u32)> {
+        match PcapNgReader::parse(big, block) {
+            Some(Block::EnhancedPacket(epb)) => Some((
+                epb.if_id,
+                (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low),
+                (epb.caplen as usize).min(epb.data.len()),
+                epb.origlen,
+            )),
+            _ => None,
+        }
+    }
+
+    fn epb(big: bool, caplen: u32, data: usize, options: &[u8], trailer_delta: i64) -> Vec<u8> {
+        let put = |v: &mut Vec<u8>, x: u32| {
+            v.extend_from_slice(&if big {
+                x.to_be_bytes()
+            } else {
+                x.to_le_bytes()
+            })
+        };
+        let mut b = Vec::new();
+        let len = 32 + data.next_multiple_of(4) + options.len();
+        put(&mut b, EPB_TYPE);
+        put(&mut b, len as u32);
+        for x in [3, 0x0006_1234, 0x5678_9abc, caplen, 1514] {
+            put(&mut b, x);
+        }
+        b.extend((0..data.next_multiple_of(4)).map(|i| i as u8));
+        b.extend_from_slice(options);
+        put(&mut b, (len as i64 + trailer_delta) as u32);
+        b
+    }
+
+    #[test]
+    fn epb_fields_are_read_where_pcap_parser_reads_them() {
+        for big in [false, true] {
+            let b = epb(big, 60, 60, &[], 0);
+            assert_eq!(
+                epb_fields(&b, big),
+                Some((3, 0x0006_1234_5678_9abc, 60, 1514))
+            );
+            assert_eq!(epb_fields(&b, big), epb_by_pcap_parser(&b, big));
+            // A captured length past the block, and a trailer that disagrees.
+            let long = epb(big, 61, 60, &[], 0);
+            assert_eq!(epb_fields(&long, big), None);
+            assert_eq!(epb_by_pcap_parser(&long, big), None);
+            let bad = epb(big, 60, 60, &[], 4);
+            assert_eq!(epb_fields(&bad, big), None);
+            assert_eq!(epb_by_pcap_parser(&bad, big), None);
+            // Options (an epb_flags option, then a cut one) do not matter.
+            let opts = [2, 0, 4, 0, 1, 0, 0, 0, 1, 0, 200, 0];
+            let with = epb(big, 57, 60, &opts, 0);
+            assert_eq!(
+                epb_fields(&with, big),
+                Some((3, 0x0006_1234_5678_9abc, 57, 1514))
+            );
+            assert_eq!(epb_fields(&with, big), epb_by_pcap_parser(&with, big));
+        }
+    }
+
+    proptest::proptest! {
+        /// Any bytes as a block (its leading length set to its size, as the
+        /// framing guarantees), and well-formed blocks with random fields.
+        #[test]
+        fn epb_fields_agree_with_pcap_parser(
+            big: bool,
+            mut bytes in proptest::collection::vec(proptest::num::u8::ANY, 12..200),
+            caplen in 0u32..80,
+            data in 0usize..80,
+            options in proptest::collection::vec(proptest::num::u8::ANY, 0..24),
+            trailer in proptest::prop_oneof![proptest::strategy::Just(0i64), -8i64..8],
+        ) {
+            let len = bytes.len() as u32;
+            bytes[0..4].copy_from_slice(&if big { EPB_TYPE.to_be_bytes() } else { EPB_TYPE.to_le_bytes() });
+            bytes[4..8].copy_from_slice(&if big { len.to_be_bytes() } else { len.to_le_bytes() });
+            proptest::prop_assert_eq!(epb_fields(&bytes, big), epb_by_pcap_parser(&bytes, big));
+            let options: Vec<u8> = options[..options.len() / 4 * 4].to_vec();
+            let b = epb(big, caplen, data, &options, trailer);
+            proptest::prop_assert_eq!(epb_fields(&b, big), epb_by_pcap_parser(&b, big));
+        }
+
+        #[test]
+        fn usual_resolutions_convert_as_the_general_path(raw: u64, small in 0u64..1 << 62) {
+            for unit in [TsUnit::Decimal(6), TsUnit::Decimal(9)] {
+                proptest::prop_assert_eq!(unit.to_nanos(raw), unit.saturating_nanos(raw));
+                proptest::prop_assert_eq!(unit.to_nanos(small), unit.saturating_nanos(small));
+            }
+        }
     }
 
     #[test]

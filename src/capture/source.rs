@@ -390,7 +390,25 @@ impl Source {
     /// Memory follows what the input delivers, not `n`: a length field may claim
     /// 16 MiB in a 100-byte file, and the buffer never holds more than what was
     /// read plus one chunk.
+    #[inline]
     pub fn fill(&mut self, n: usize) -> io::Result<&[u8]> {
+        // Nearly every call (a record's header, then the record) finds its bytes
+        // in the chunk at hand: that test inline, the reading out of line.
+        if self.end - self.start >= n || self.eof {
+            return Ok(&self.buf[self.start..self.end]);
+        }
+        self.fill_from_feed(n)
+    }
+
+    /// The unconsumed bytes at hand, without reading: what the last [`Source::fill`]
+    /// returned.
+    #[inline]
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    #[inline(never)]
+    fn fill_from_feed(&mut self, n: usize) -> io::Result<&[u8]> {
         while self.end - self.start < n && !self.eof {
             match self.feed.next() {
                 None => self.eof = true,
