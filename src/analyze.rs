@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use crate::capture::{CaptureError, CaptureReader, Compression, LinkType, Warning};
 use crate::classify::Thresholds;
-use crate::decode::{self, Segment, Skip};
+use crate::decode::{self, Located, Segment, Skip};
 use crate::filter::Filter;
-use crate::flow::{Connection, FlowKey, Tracker, TrackerConfig};
+use crate::flow::{Connection, EndpointAddr, FlowKey, Tracker, TrackerConfig};
 use crate::merge::{Batch, Collect, ConnectionSink, Finished, Key, Merger, through};
 use crate::report::{
     Counts, InputReport, LinkTypeCount, Report, SCHEMA_VERSION, Skipped, Tool, report_of, summarize,
@@ -98,6 +98,25 @@ impl Input {
 
     /// The next TCP segment of this input, counting everything else.
     fn next_segment(&mut self) -> Option<Segment> {
+        self.next_with(decode::decode)
+    }
+
+    /// The next TCP segment of this input, located when it can be and decoded
+    /// otherwise ([`Routed`]).
+    fn next_routed(&mut self) -> Option<Routed> {
+        self.next_with(|raw, input| match decode::locate(raw, input) {
+            Some(located) => Ok(Routed::Located(located)),
+            None => decode::decode(raw, input).map(Routed::Segment),
+        })
+    }
+
+    /// The next record of this input that `decode` makes something of,
+    /// counting the others.
+    #[inline]
+    fn next_with<T>(
+        &mut self,
+        decode: impl Fn(&crate::capture::RawPacket<'_>, u16) -> Result<T, Skip>,
+    ) -> Option<T> {
         let reader = self.reader.as_mut()?;
         loop {
             match reader.next_packet() {
@@ -108,7 +127,7 @@ impl Input {
                     r.first_ts = Some(r.first_ts.map_or(raw.ts, |t| t.min(raw.ts)));
                     r.last_ts = Some(r.last_ts.map_or(raw.ts, |t| t.max(raw.ts)));
                     count_link_type(&mut r.link_types, raw.linktype);
-                    match decode::decode(&raw, self.index) {
+                    match decode(&raw, self.index) {
                         Ok(seg) => {
                             r.tcp_packets += 1;
                             return Some(seg);
@@ -264,30 +283,31 @@ fn open_inputs(options: &Options, messages: &mut Vec<String>) -> (Vec<Input>, us
 /// input's next segment; ties go to the earlier input, so rotated files line up and
 /// order within one file is kept even when its timestamps go backwards.
 ///
-/// `pending` holds each input's first segment ([`first_segments`]).
+/// `pending` holds each input's first segment, and `next_of` reads the next.
 ///
 /// A segment's `order` is its position among the records of all inputs: with one
 /// input, its frame number; with several, the records of every input up to it
 /// (non-TCP records count where they lie in their own file). It increases with
 /// every segment, which is all the tracker needs, and makes connection ids frame
 /// numbers a user can look up.
-fn read_all(
+fn read_all<T: Stamped>(
     inputs: &mut [Input],
-    mut pending: Vec<Option<Segment>>,
+    mut pending: Vec<Option<T>>,
     progress: &mut Progress<'_>,
-    mut sink: impl FnMut(Segment) -> bool,
+    mut next_of: impl FnMut(&mut Input) -> Option<T>,
+    mut sink: impl FnMut(T) -> bool,
 ) {
     let mut heads: BinaryHeap<Reverse<(Timestamp, u16)>> = pending
         .iter()
         .zip(inputs.iter())
-        .filter_map(|(seg, input)| seg.as_ref().map(|s| Reverse((s.ts, input.index))))
+        .filter_map(|(seg, input)| seg.as_ref().map(|s| Reverse((s.ts(), input.index))))
         .collect();
     let mut segments = 0u64;
     if inputs.len() == 1 {
         // One input: no merging, and no segment parked in `pending` between reads.
         let mut next = pending[0].take();
         while let Some(mut seg) = next {
-            seg.order = seg.number;
+            seg.set_order(seg.number());
             segments += 1;
             if !sink(seg) {
                 return;
@@ -295,7 +315,7 @@ fn read_all(
             if segments.is_multiple_of(65_536) {
                 progress.tick(inputs, segments);
             }
-            next = inputs[0].next_segment();
+            next = next_of(&mut inputs[0]);
         }
         return;
     }
@@ -305,9 +325,9 @@ fn read_all(
     while let Some(Reverse((_, idx))) = heads.pop() {
         let i = usize::from(idx);
         if let Some(mut seg) = pending[i].take() {
-            order += seg.number.saturating_sub(taken[i]);
-            taken[i] = seg.number;
-            seg.order = order;
+            order += seg.number().saturating_sub(taken[i]);
+            taken[i] = seg.number();
+            seg.set_order(order);
             segments += 1;
             if !sink(seg) {
                 return;
@@ -316,24 +336,193 @@ fn read_all(
                 progress.tick(inputs, segments);
             }
         }
-        let next = inputs[i].next_segment();
+        let next = next_of(&mut inputs[i]);
         if let Some(s) = &next {
-            heads.push(Reverse((s.ts, idx)));
+            heads.push(Reverse((s.ts(), idx)));
         }
         pending[i] = next;
     }
 }
 
-/// Reads each input up to its first TCP segment (the merge's first heads).
-fn first_segments(inputs: &mut [Input]) -> Vec<Option<Segment>> {
-    inputs.iter_mut().map(Input::next_segment).collect()
+/// What [`read_all`] reads of a segment, decoded or located.
+trait Stamped {
+    fn ts(&self) -> Timestamp;
+    fn number(&self) -> u64;
+    fn set_order(&mut self, order: u64);
+}
+
+impl Stamped for Segment {
+    fn ts(&self) -> Timestamp {
+        self.ts
+    }
+    fn number(&self) -> u64 {
+        self.number
+    }
+    fn set_order(&mut self, order: u64) {
+        self.order = order;
+    }
+}
+
+/// A segment as the reading thread routes it to a worker: decoded, or from
+/// four threads on, when the reading thread has no shard of its own, located
+/// ([`decode::locate`]) for the worker to decode.
+enum Routed {
+    Segment(Segment),
+    Located(Located),
+}
+
+impl Routed {
+    fn into_segment(self) -> Segment {
+        match self {
+            Routed::Segment(s) => s,
+            Routed::Located(l) => l.segment(),
+        }
+    }
+}
+
+impl Routable for Routed {
+    fn order(&self) -> u64 {
+        match self {
+            Routed::Segment(s) => s.order,
+            Routed::Located(l) => l.order,
+        }
+    }
+
+    #[inline]
+    fn hash(&self) -> u64 {
+        match self {
+            Routed::Segment(s) => FlowKey::of(s).hash(),
+            Routed::Located(l) => FlowKey::of_endpoints(
+                EndpointAddr {
+                    ip: l.src,
+                    port: l.src_port(),
+                },
+                EndpointAddr {
+                    ip: l.dst,
+                    port: l.dst_port(),
+                },
+            )
+            .hash(),
+        }
+    }
+
+    #[inline]
+    fn push_to(&self, tracker: &mut Tracker, hash: u64) {
+        match self {
+            Routed::Segment(s) => tracker.push_hashed(s, hash),
+            Routed::Located(l) => tracker.push_hashed(&l.segment(), hash),
+        }
+    }
+
+    fn into_routed(self) -> Routed {
+        self
+    }
+}
+
+impl Stamped for Routed {
+    fn ts(&self) -> Timestamp {
+        match self {
+            Routed::Segment(s) => s.ts,
+            Routed::Located(l) => l.ts,
+        }
+    }
+    fn number(&self) -> u64 {
+        match self {
+            Routed::Segment(s) => s.number,
+            Routed::Located(l) => l.number,
+        }
+    }
+    fn set_order(&mut self, order: u64) {
+        match self {
+            Routed::Segment(s) => s.order = order,
+            Routed::Located(l) => l.order = order,
+        }
+    }
+}
+
+/// A segment as the reading thread routes it ([`Segment`] or [`Routed`]).
+trait Routable: Stamped {
+    fn order(&self) -> u64;
+    /// The [`FlowKey::hash`] of its 4-tuple, which routes it.
+    fn hash(&self) -> u64;
+    /// Hands the segment to `tracker`.
+    fn push_to(&self, tracker: &mut Tracker, hash: u64);
+    fn into_routed(self) -> Routed;
+}
+
+impl Routable for Segment {
+    fn order(&self) -> u64 {
+        self.order
+    }
+    #[inline]
+    fn hash(&self) -> u64 {
+        FlowKey::of(self).hash()
+    }
+    #[inline]
+    fn push_to(&self, tracker: &mut Tracker, hash: u64) {
+        tracker.push_hashed(self, hash);
+    }
+    #[inline]
+    fn into_routed(self) -> Routed {
+        Routed::Segment(self)
+    }
+}
+
+/// The reading thread's side of the parallel pipeline: its own shard, and a
+/// batch on its way to each worker.
+struct Router<'r, 'o> {
+    own: &'r mut Shard<'o>,
+    /// Which shard owns each partition.
+    owner: &'r [usize],
+    cfg: TrackerConfig,
+    batches: Vec<Vec<(u64, Routed)>>,
+    senders: &'r [SyncSender<Msg>],
+    out_tx: &'r SyncSender<Batch>,
+    stop: &'r AtomicBool,
+    batch_len: usize,
+    routed: u64,
+}
+
+impl Router<'_, '_> {
+    /// Routes one segment to the shard that owns its 4-tuple's partition;
+    /// `false` once the output has failed (checked at each tick).
+    #[inline]
+    fn route<T: Routable>(&mut self, seg: T) -> bool {
+        let order = seg.order();
+        let hash = seg.hash();
+        let shard = self.owner[self.cfg.partition_of(hash)];
+        self.routed += 1;
+        if shard == 0 {
+            seg.push_to(&mut self.own.tracker, hash);
+        } else {
+            let batch = &mut self.batches[shard - 1];
+            batch.push((hash, seg.into_routed()));
+            if batch.len() == self.batch_len {
+                let full = std::mem::replace(batch, Vec::with_capacity(self.batch_len));
+                // A worker only stops after `End`; a send cannot fail first.
+                let _ = self.senders[shard - 1].send(Msg::Batch(full, order));
+            }
+        }
+        if self.routed.is_multiple_of(DRAIN_EVERY) {
+            let _ = self.out_tx.send(self.own.batch(order));
+        }
+        if self.routed.is_multiple_of(TICK_EVERY) {
+            // Every worker learns how far the capture has got.
+            for (tx, batch) in self.senders.iter().zip(self.batches.iter_mut()) {
+                let part = std::mem::replace(batch, Vec::with_capacity(self.batch_len));
+                let _ = tx.send(Msg::Batch(part, order));
+            }
+            return !self.stop.load(Ordering::Relaxed);
+        }
+        true
+    }
 }
 
 enum Msg {
     /// Segments in order, and the reader's order when it sent them (the worker's
     /// next watermark).
     /// Each segment with its [`FlowKey::hash`].
-    Batch(Vec<(u64, Segment)>, u64),
+    Batch(Vec<(u64, Routed)>, u64),
     /// No more segments; the capture ended at this time.
     End(Timestamp),
 }
@@ -457,18 +646,29 @@ impl<'a> Shard<'a> {
     }
 }
 
+/// From this many threads on, the reading thread locates segments and the
+/// shards decode them ([`Routed`]): with its own decoding, it was the busiest
+/// thread from four threads on, whatever its share.
+const LOCATE_FROM: usize = 4;
+
 /// The partitions of each shard, contiguous and in order. Shard 0 runs on the
-/// reading thread, which also reads, decodes and routes every packet: about a
-/// third of the work the shards do between them for a JSON report (callgrind
-/// per thread, docs/performance.md, "Past two cores"). Its share `s` of the
-/// partitions evens the threads out: with that work `R = X/3` besides the
-/// shards' `X`, `R + s·X = (1 − s)·X/(n − 1)` gives `s = (4 − n)/(3n)`: all of
-/// them with one shard, a third with two, a ninth with three, none from four
-/// on, where the reading thread is the busiest whatever it is given. The
-/// workers share the rest evenly. With more shards than partitions, some get
-/// none.
+/// reading thread, which also reads and routes every packet, and decodes every
+/// one below [`LOCATE_FROM`] threads: about a third of the work the shards do
+/// between them for a JSON report then, a quarter when it only locates them
+/// (callgrind per thread, docs/performance.md, "Past two cores"). Its share `s`
+/// of the partitions evens the threads out: with that work `R = r·X` besides
+/// the shards' `X`, `R + s·X = (1 − s)·X/(n − 1)` gives `s = (1 − r(n − 1))/n`:
+/// with `r = 1/3`, `(4 − n)/(3n)`: all of them with one shard, a third with
+/// two, a ninth with three; with `r = 1/4` from four threads on, `(5 − n)/(4n)`:
+/// a sixteenth with four, none from five on, where the reading thread is the
+/// busiest whatever it is given. The workers share the rest evenly. With more
+/// shards than partitions, some get none.
 fn shard_ranges(partitions: usize, shards: usize) -> Vec<Range<usize>> {
-    let own = partitions * 4usize.saturating_sub(shards) / (3 * shards);
+    let own = if shards < LOCATE_FROM {
+        partitions * (4 - shards) / (3 * shards)
+    } else {
+        partitions * 5usize.saturating_sub(shards) / (4 * shards)
+    };
     let workers = shards - 1;
     let start = |shard: usize| match shard {
         0 => 0,
@@ -521,7 +721,7 @@ fn worker(mut shard: Shard<'_>, rx: Receiver<Msg>, out: SyncSender<Batch>) -> (C
         match msg {
             Msg::Batch(segments, watermark) => {
                 for (hash, seg) in &segments {
-                    shard.tracker.push_hashed(seg, *hash);
+                    seg.push_to(&mut shard.tracker, *hash);
                 }
                 let _ = out.send(shard.batch(watermark));
             }
@@ -672,9 +872,19 @@ pub fn analyze_into(options: &Options, emit: Emit, sink: &mut dyn ConnectionSink
     let mut output_error = None;
     // Shard 0 runs on the reading thread; shards 1.. on worker threads.
     let mut own = Shard::new(0, cfg, ranges[0].clone(), options, emit, &opened);
+    // From four threads on the reading thread only locates the segments it
+    // can, and the shards decode them (`Routed`).
+    let locate = shards >= LOCATE_FROM;
+    let next_of = |input: &mut Input| {
+        if locate {
+            input.next_routed()
+        } else {
+            input.next_segment().map(Routed::Segment)
+        }
+    };
     // The inputs' first packets are read before anything can finish, so the
     // sink learns when the capture starts before its first connection.
-    let pending = first_segments(&mut inputs);
+    let pending: Vec<Option<Routed>> = inputs.iter_mut().map(next_of).collect();
     let first_packet = inputs.iter().filter_map(|i| i.report.first_ts).min();
     if let Err(e) = sink.begin(first_packet) {
         output_error = Some(e);
@@ -682,15 +892,23 @@ pub fn analyze_into(options: &Options, emit: Emit, sink: &mut dyn ConnectionSink
     if shards == 1 {
         let mut merger = Merger::new(1);
         let mut segments = 0u64;
-        read_all(&mut inputs, pending, &mut progress, |seg| {
-            own.tracker.push(&seg);
-            segments += 1;
-            if segments.is_multiple_of(DRAIN_EVERY) {
-                merger.push(own.batch(seg.order));
-                merger.drain_to(sink, &mut output_error);
-            }
-            output_error.is_none()
-        });
+        let pending = pending.into_iter().map(|r| r.map(Routed::into_segment));
+        let next_of = Input::next_segment;
+        read_all(
+            &mut inputs,
+            pending.collect(),
+            &mut progress,
+            next_of,
+            |seg| {
+                own.tracker.push(&seg);
+                segments += 1;
+                if segments.is_multiple_of(DRAIN_EVERY) {
+                    merger.push(own.batch(seg.order));
+                    merger.drain_to(sink, &mut output_error);
+                }
+                output_error.is_none()
+            },
+        );
         let (c, e) = own.finish(capture_end(&inputs), |batch| {
             merger.push(batch);
             merger.drain_to(sink, &mut output_error);
@@ -719,38 +937,40 @@ pub fn analyze_into(options: &Options, emit: Emit, sink: &mut dyn ConnectionSink
                 handles.push(scope.spawn(move || worker(shard, rx, out)));
             }
             let batch_len = batch_len(&ranges, cfg.partitions());
-            let mut batches: Vec<Vec<(u64, Segment)>> =
+            let batches: Vec<Vec<(u64, Routed)>> =
                 (1..shards).map(|_| Vec::with_capacity(batch_len)).collect();
-            let mut routed = 0u64;
-            read_all(&mut inputs, pending, &mut progress, |seg| {
-                let order = seg.order;
-                let hash = FlowKey::of(&seg).hash();
-                let shard = owner[cfg.partition_of(hash)];
-                routed += 1;
-                if shard == 0 {
-                    own.tracker.push_hashed(&seg, hash);
-                } else {
-                    let batch = &mut batches[shard - 1];
-                    batch.push((hash, seg));
-                    if batch.len() == batch_len {
-                        let full = std::mem::replace(batch, Vec::with_capacity(batch_len));
-                        // A worker only stops after `End`; a send cannot fail first.
-                        let _ = senders[shard - 1].send(Msg::Batch(full, order));
-                    }
-                }
-                if routed.is_multiple_of(DRAIN_EVERY) {
-                    let _ = out_tx.send(own.batch(order));
-                }
-                if routed.is_multiple_of(TICK_EVERY) {
-                    // Every worker learns how far the capture has got.
-                    for (tx, batch) in senders.iter().zip(batches.iter_mut()) {
-                        let part = std::mem::replace(batch, Vec::with_capacity(batch_len));
-                        let _ = tx.send(Msg::Batch(part, order));
-                    }
-                    return !stop.load(Ordering::Relaxed);
-                }
-                true
-            });
+            let mut router = Router {
+                own: &mut own,
+                owner: &owner,
+                cfg,
+                batches,
+                senders: &senders,
+                out_tx: &out_tx,
+                stop,
+                batch_len,
+                routed: 0,
+            };
+            // Monomorphic for each kind of segment: routing decoded segments
+            // (up to three threads) pays nothing for the located ones.
+            if locate {
+                read_all(
+                    &mut inputs,
+                    pending,
+                    &mut progress,
+                    Input::next_routed,
+                    |seg| router.route(seg),
+                );
+            } else {
+                let pending = pending.into_iter().map(|r| r.map(Routed::into_segment));
+                read_all(
+                    &mut inputs,
+                    pending.collect(),
+                    &mut progress,
+                    Input::next_segment,
+                    |seg| router.route(seg),
+                );
+            }
+            let batches = router.batches;
             let capture_end = capture_end(&inputs);
             for (tx, batch) in senders.iter().zip(batches) {
                 let _ = tx.send(Msg::Batch(batch, u64::MAX - 1));
@@ -834,8 +1054,9 @@ mod tests {
         assert_eq!(shard_ranges(256, 1), vec![0..256]);
         assert_eq!(shard_ranges(256, 2), [0..85, 85..256]);
         assert_eq!(shard_ranges(256, 3), [0..28, 28..142, 142..256]);
-        assert_eq!(shard_ranges(256, 4), [0..0, 0..85, 85..170, 170..256]);
-        for shards in 4..=64 {
+        assert_eq!(shard_ranges(256, 4), [0..16, 16..96, 96..176, 176..256]);
+        assert_eq!(shard_ranges(256, 5)[0], 0..0);
+        for shards in 5..=64 {
             let r = shard_ranges(256, shards);
             assert!(r[0].is_empty());
             // The workers' shares differ by at most one partition.

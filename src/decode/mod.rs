@@ -208,10 +208,10 @@ fn segment_of<'a>(
         }
     }
     segment(
-        raw,
-        input,
+        (raw.ts, raw.number, input),
         (src, dst),
         payload.payload,
+        payload.payload.len(),
         claimed,
         payload.incomplete,
         ip_datagram_len(net),
@@ -225,6 +225,34 @@ fn segment_of<'a>(
 /// other frame returns `None` and takes the general path, which gives the same
 /// answer for these frames.
 fn fast_path(raw: &RawPacket<'_>, input: u16) -> Option<Segment> {
+    let f = fast_fields(raw)?;
+    segment(
+        (raw.ts, raw.number, input),
+        f.addrs,
+        f.transport,
+        f.transport.len(),
+        f.claimed,
+        f.incomplete,
+        f.ip_len,
+    )
+    .ok()
+}
+
+/// What the fast path reads of the link and IP layers.
+struct FastFields<'a> {
+    addrs: (IpAddr, IpAddr),
+    /// The transport bytes captured, up to the IP length.
+    transport: &'a [u8],
+    /// The transport length the IP header claims.
+    claimed: usize,
+    /// The frame ends before the IP length.
+    incomplete: bool,
+    ip_len: u32,
+}
+
+/// The link and IP layers of a frame the fast path takes ([`fast_path`]).
+#[inline(always)]
+fn fast_fields<'a>(raw: &RawPacket<'a>) -> Option<FastFields<'a>> {
     const IPV4: u16 = 0x0800;
     const IPV6: u16 = 0x86dd;
     let data = raw.data;
@@ -277,39 +305,141 @@ fn fast_path(raw: &RawPacket<'_>, input: u16) -> Option<Segment> {
         return None;
     }
     let end = total.min(ip_bytes.len());
-    let transport = &ip_bytes[header_len..end];
-    let incomplete = ip_bytes.len() < total;
-    segment(
-        raw,
-        input,
+    Some(FastFields {
         addrs,
-        transport,
-        total - header_len,
-        incomplete,
-        u32::try_from(total).ok()?,
-    )
-    .ok()
+        transport: &ip_bytes[header_len..end],
+        claimed: total - header_len,
+        incomplete: ip_bytes.len() < total,
+        ip_len: u32::try_from(total).ok()?,
+    })
 }
 
-/// Builds the segment from the transport bytes present and the transport length
-/// the IP header claims.
+/// Bytes of TCP header a [`Located`] segment carries: the fixed 20 and 24 of
+/// options, as much as nearly every segment has (32 with Timestamps, 40 in a
+/// Linux SYN). A longer header is decoded by the reading thread.
+const LOCATED_HEADER: usize = 44;
+
+/// A TCP segment found by the fast path and not decoded yet: its addresses,
+/// the lengths its IP header gives, and a copy of its TCP header as captured.
+///
+/// From four threads on, the reading thread only locates the segments it can
+/// (`locate`) and routes them by their 4-tuple; the shard that owns the
+/// connection decodes them ([`Located::segment`]), so decoding is spread over
+/// the workers instead of being the reading thread's (docs/performance.md,
+/// "Past two cores"). A located segment always decodes: `locate` checked what
+/// decoding the TCP header can reject.
+#[derive(Clone, Debug)]
+pub struct Located {
+    pub ts: Timestamp,
+    pub number: u64,
+    /// As [`Segment::order`], set by the reader.
+    pub order: u64,
+    pub input: u16,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// Transport bytes captured (up to the IP length), and claimed by the IP header.
+    present: u32,
+    claimed: u32,
+    ip_len: u32,
+    incomplete: bool,
+    /// How much of `header` is the segment's: its TCP header, or what of it
+    /// was captured.
+    kept: u8,
+    header: [u8; LOCATED_HEADER],
+}
+
+impl Located {
+    pub fn src_port(&self) -> u16 {
+        u16::from_be_bytes([self.header[0], self.header[1]])
+    }
+
+    pub fn dst_port(&self) -> u16 {
+        u16::from_be_bytes([self.header[2], self.header[3]])
+    }
+
+    /// The segment, as [`decode`] gives it for the frame it was located in.
+    #[inline]
+    pub fn segment(&self) -> Segment {
+        let transport = &self.header[..usize::from(self.kept)];
+        let tcp = tcp::Header::parse_checked(transport);
+        let mut seg = segment_of_header(
+            (self.ts, self.number, self.input),
+            (self.src, self.dst),
+            tcp,
+            self.present as usize,
+            self.claimed as usize,
+            self.incomplete,
+            self.ip_len,
+        );
+        seg.order = self.order;
+        seg
+    }
+}
+
+/// Locates the TCP segment of a frame the fast path takes, whose TCP header
+/// decodes and fits a [`Located`]; `None` for any other frame, which is
+/// decoded as before ([`decode`]).
+#[inline]
+pub fn locate(raw: &RawPacket<'_>, input: u16) -> Option<Located> {
+    let f = fast_fields(raw)?;
+    let tcp_len = tcp::Header::checked_len(f.transport).ok()?;
+    let kept = tcp_len.min(f.transport.len());
+    if kept > LOCATED_HEADER {
+        return None;
+    }
+    let mut header = [0u8; LOCATED_HEADER];
+    header[..kept].copy_from_slice(&f.transport[..kept]);
+    Some(Located {
+        ts: raw.ts,
+        number: raw.number,
+        order: 0,
+        input,
+        src: f.addrs.0,
+        dst: f.addrs.1,
+        present: u32::try_from(f.transport.len()).ok()?,
+        claimed: u32::try_from(f.claimed).ok()?,
+        ip_len: f.ip_len,
+        incomplete: f.incomplete,
+        kept: kept as u8,
+        header,
+    })
+}
+
+/// Builds the segment from the transport bytes present (`transport`, of which
+/// `present` were captured: all of them but for a [`Located`] copy) and the
+/// transport length the IP header claims.
 fn segment(
-    raw: &RawPacket<'_>,
-    input: u16,
-    (src, dst): (IpAddr, IpAddr),
+    at: (Timestamp, u64, u16),
+    addrs: (IpAddr, IpAddr),
     transport: &[u8],
+    present: usize,
     claimed: usize,
     incomplete: bool,
     ip_len: u32,
 ) -> Result<Segment, Skip> {
     let tcp = tcp::Header::parse(transport)?;
+    Ok(segment_of_header(
+        at, addrs, tcp, present, claimed, incomplete, ip_len,
+    ))
+}
+
+#[inline]
+fn segment_of_header(
+    (ts, number, input): (Timestamp, u64, u16),
+    (src, dst): (IpAddr, IpAddr),
+    tcp: tcp::Header,
+    present: usize,
+    claimed: usize,
+    incomplete: bool,
+    ip_len: u32,
+) -> Segment {
     let payload_len = claimed.saturating_sub(tcp.header_len) as u32;
-    let truncated = incomplete || transport.len() < claimed;
-    let header_cut = transport.len() < tcp.header_len || claimed < tcp.header_len;
-    Ok(Segment {
-        ts: raw.ts,
+    let truncated = incomplete || present < claimed;
+    let header_cut = present < tcp.header_len || claimed < tcp.header_len;
+    Segment {
+        ts,
         input,
-        number: raw.number,
+        number,
         order: 0,
         src,
         dst,
@@ -327,7 +457,7 @@ fn segment(
         flags: tcp.flags,
         ip_len,
         header_cut,
-    })
+    }
 }
 
 const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
@@ -495,5 +625,116 @@ mod fast_path_tests {
             }
         }
         assert!(total > 10_000 && fast > total / 2, "fast {fast} of {total}");
+    }
+
+    /// A located segment, decoded on another thread, is the segment `decode`
+    /// gives for its frame; a frame that cannot be located is decoded there.
+    #[test]
+    fn located_segments_decode_as_their_frames_on_every_fixture() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+        let mut stack = vec![root];
+        let (mut located, mut fast, mut total) = (0usize, 0usize, 0usize);
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let Ok((src, _)) = Source::open(&path) else {
+                    continue;
+                };
+                let Ok(mut reader) = CaptureReader::from_source(src) else {
+                    continue;
+                };
+                while let Ok(Some(raw)) = reader.next_packet() {
+                    total += 1;
+                    fast += usize::from(fast_path(&raw, 3).is_some());
+                    if let Some(l) = locate(&raw, 3) {
+                        located += 1;
+                        let seg = l.segment();
+                        assert_eq!((l.src_port(), l.dst_port()), (seg.src_port, seg.dst_port));
+                        assert_eq!(
+                            Ok(seg),
+                            decode(&raw, 3),
+                            "{} packet {}",
+                            path.display(),
+                            raw.number
+                        );
+                    }
+                }
+            }
+        }
+        // Nearly every segment the fast path takes fits.
+        assert!(
+            located > fast * 9 / 10,
+            "located {located}, fast path {fast} of {total}"
+        );
+    }
+
+    /// The copy of the TCP header stops at the header (or at what was
+    /// captured of it), so a frame cut inside the options, or one whose
+    /// payload was cut, still gives its flags as captured.
+    #[test]
+    fn located_segments_keep_what_was_captured_of_the_header() {
+        let frame = |tcp_len: usize, payload: usize, captured: usize| {
+            let mut f = vec![0u8; 12];
+            f.extend_from_slice(&[0x08, 0x00]);
+            let total = (20 + tcp_len + payload) as u16;
+            f.extend_from_slice(&[
+                0x45,
+                0,
+                (total >> 8) as u8,
+                total as u8,
+                0,
+                0,
+                0x40,
+                0,
+                64,
+                6,
+                0,
+                0,
+            ]);
+            f.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+            let mut tcp = vec![0u8; tcp_len];
+            tcp[..4].copy_from_slice(&[0x1f, 0x90, 0x00, 0x50]);
+            tcp[12] = ((tcp_len / 4) as u8) << 4;
+            tcp[13] = 0x18;
+            for (i, b) in tcp[20..].iter_mut().enumerate() {
+                *b = [1, 1, 8, 10][i % 4];
+            }
+            f.extend_from_slice(&tcp);
+            f.extend(std::iter::repeat_n(0xaa, payload));
+            f.truncate(captured);
+            f
+        };
+        for (tcp_len, payload, captured, locatable) in [
+            (32, 100, 34 + 32 + 100, true),
+            (32, 100, 34 + 32 + 10, true),
+            (32, 100, 34 + 25, true),
+            (44, 0, 34 + 44, true),
+            (48, 0, 34 + 48, false),
+            (48, 0, 34 + 40, true),
+            (20, 0, 34 + 19, false),
+        ] {
+            let data = frame(tcp_len, payload, captured);
+            let raw = RawPacket {
+                number: 7,
+                offset: 0,
+                ts: Timestamp(5),
+                linktype: LinkType::ETHERNET,
+                data: &data,
+                orig_len: (34 + tcp_len + payload) as u32,
+            };
+            let l = locate(&raw, 0);
+            assert_eq!(l.is_some(), locatable, "{tcp_len} {payload} {captured}");
+            if let Some(l) = l {
+                assert_eq!(
+                    Ok(l.segment()),
+                    decode(&raw, 0),
+                    "{tcp_len} {payload} {captured}"
+                );
+            }
+        }
     }
 }

@@ -68,16 +68,33 @@ const ACK: u8 = 0x10;
 
 impl Header {
     /// Parses the fixed header and as many options as were captured.
+    #[inline]
     pub fn parse(b: &[u8]) -> Result<Header, Skip> {
+        Self::checked_len(b)?;
+        Ok(Self::parse_checked(b))
+    }
+
+    /// The header's length from its data offset, or why `b` cannot be parsed:
+    /// what [`Header::parse`] rejects.
+    #[inline]
+    pub fn checked_len(b: &[u8]) -> Result<usize, Skip> {
         if b.len() < 20 {
             return Err(Skip::TooShort);
         }
-        let be16 = |at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
-        let be32 = |at: usize| u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
         let header_len = usize::from(b[12] >> 4) * 4;
         if header_len < 20 {
             return Err(Skip::Malformed);
         }
+        Ok(header_len)
+    }
+
+    /// [`Header::parse`] of bytes [`Header::checked_len`] accepted (any other
+    /// panics on the index of the fixed header).
+    #[inline]
+    pub fn parse_checked(b: &[u8]) -> Header {
+        let be16 = |at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
+        let be32 = |at: usize| u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        let header_len = usize::from(b[12] >> 4) * 4;
         let flags = b[13];
         let has = |bit: u8| flags & bit != 0;
         let control = if has(RST) {
@@ -90,7 +107,7 @@ impl Header {
             Control::None
         };
         let options_end = header_len.min(b.len());
-        Ok(Header {
+        Header {
             src_port: be16(0),
             dst_port: be16(2),
             seq: be32(4),
@@ -107,7 +124,7 @@ impl Header {
             window: be16(14),
             header_len,
             options: parse_options(&b[20..options_end]),
-        })
+        }
     }
 }
 

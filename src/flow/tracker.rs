@@ -22,16 +22,20 @@ pub struct FlowKey {
 const FLOW_HASHER: ahash::RandomState = ahash::RandomState::with_seeds(1, 2, 3, 4);
 
 impl FlowKey {
+    #[inline]
     pub fn of(seg: &Segment) -> FlowKey {
+        FlowKey::of_endpoints(seg.src_endpoint(), seg.dst_endpoint())
+    }
+
+    /// The key of the segments from `s` to `d`, and from `d` to `s`.
+    #[inline]
+    pub fn of_endpoints(s: EndpointAddr, d: EndpointAddr) -> FlowKey {
         // The derived order of `EndpointAddr` (IPv4 before IPv6, then the
         // address bytes, then the port), the common IPv4 case as integers.
-        let src_first = match (&seg.src, &seg.dst) {
-            (IpAddr::V4(a), IpAddr::V4(b)) => {
-                (a.to_bits(), seg.src_port) <= (b.to_bits(), seg.dst_port)
-            }
-            (a, b) => (a, seg.src_port) <= (b, seg.dst_port),
+        let src_first = match (&s.ip, &d.ip) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => (a.to_bits(), s.port) <= (b.to_bits(), d.port),
+            (a, b) => (a, s.port) <= (b, d.port),
         };
-        let (s, d) = (seg.src_endpoint(), seg.dst_endpoint());
         if src_first {
             FlowKey { a: s, b: d }
         } else {

@@ -9,23 +9,29 @@ fn json_with_threads(inputs: &[&str], threads: &str) -> Vec<u8> {
     success(run(&args, None))
 }
 
+/// Up to three threads the reading thread decodes every segment; from four on
+/// it locates those it can and the workers decode them, and a segment it
+/// cannot locate (in a VLAN, a tunnel) is still decoded by the reading thread:
+/// the last case mixes both, across two inputs.
 #[test]
-fn one_two_and_three_threads_give_byte_identical_reports() {
+fn one_to_eight_threads_give_byte_identical_reports() {
     let kernel = fixture("kernel/client.pcap");
     let server = fixture("kernel/server-any-s96.pcap");
     let rot0 = fixture("kernel/client-rot0.pcap");
     let rot1 = fixture("kernel/client-rot1.pcap");
     let many = fixture("formats/many_interfaces-1.pcapng");
+    let vlan = fixture("suricata/bug-814/bug-814.pcap");
     let cases: Vec<Vec<&str>> = vec![
         vec![kernel.to_str().unwrap()],
         vec![server.to_str().unwrap()],
         vec![rot0.to_str().unwrap(), rot1.to_str().unwrap()],
         vec![many.to_str().unwrap()],
+        vec![vlan.to_str().unwrap(), server.to_str().unwrap()],
     ];
     for inputs in cases {
         let one = json_with_threads(&inputs, "1");
         assert!(one.len() > 100);
-        for threads in ["2", "3"] {
+        for threads in ["2", "3", "4", "8"] {
             assert!(
                 json_with_threads(&inputs, threads) == one,
                 "{inputs:?}: -j {threads} differs from -j 1"
