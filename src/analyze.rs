@@ -191,7 +191,15 @@ fn empty_input_report(path: String) -> InputReport {
     }
 }
 
+#[inline]
 fn count_link_type(counts: &mut Vec<LinkTypeCount>, linktype: LinkType) {
+    // Nearly always the link type of the packet before.
+    if let Some(c) = counts.last_mut()
+        && c.linktype == linktype
+    {
+        c.packets += 1;
+        return;
+    }
     match counts.iter_mut().find(|c| c.linktype == linktype) {
         Some(c) => c.packets += 1,
         None => counts.push(LinkTypeCount {
