@@ -371,9 +371,9 @@ impl Stamped for Segment {
     }
 }
 
-/// A segment as the reading thread routes it to a worker: decoded, or from
-/// four threads on, when the reading thread has no shard of its own, located
-/// ([`decode::locate`]) for the worker to decode.
+/// A segment as the reading thread routes it to a shard: decoded, or from
+/// [`LOCATE_FROM`] threads on, when it can be, located ([`decode::locate`]) for
+/// the shard that owns it to decode.
 enum Routed {
     Segment(Segment),
     Located(Located),
