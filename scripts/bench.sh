@@ -6,7 +6,8 @@
 #   CAPTURE  default /tmp/teardown-bench/http.pcap, recorded by scripts/mkcapture.sh
 #            when missing (root: network namespaces, nginx, wrk, tcpdump)
 #   RUNS     runs per command, default 5 (medians are reported)
-# CAPTURE.gz (gzip -1) is made when missing, for the compressed-input row.
+# CAPTURE.gz (gzip -1) is made when missing, for the compressed-input row, and
+# CAPTURE.pcapng (editcap -F pcapng) when editcap is there, for the pcapng row.
 # Set PEERS=0 to skip tcptrace and tshark.
 # Set INSTR=1 to also count the instructions of the floor and of teardown -j 1
 # (valgrind's callgrind, user space only) on the capture's first 200,000
@@ -78,6 +79,14 @@ measure teardown-html ./target/release/teardown analyze "$capture" --format html
 # The same capture gzip-compressed (decompressed on a thread of its own).
 [ -s "$capture.gz" ] || gzip -1 -c "$capture" > "$capture.gz"
 measure teardown-gz ./target/release/teardown analyze "$capture.gz" --format json -o "$out/report.json"
+# The same packets in pcapng (what Wireshark and dumpcap write), when editcap
+# (Wireshark's, installed with tshark) can convert them.
+if [ ! -s "$capture.pcapng" ] && command -v editcap >/dev/null; then
+  editcap -F pcapng "$capture" "$capture.pcapng"
+fi
+if [ -s "$capture.pcapng" ]; then
+  measure teardown-pcapng ./target/release/teardown analyze "$capture.pcapng" --format json -o "$out/report.json"
+fi
 if [ "$peers" = 1 ]; then
   measure tcptrace tcptrace -n "$capture"
   measure tshark tshark -q -n -r "$capture" -z conv,tcp
@@ -90,7 +99,7 @@ conns=$(grep -o '"summary":{"connections":[0-9]*' "$out/report.json" | grep -o '
 echo "capture: $capture ($(du -h "$capture" | cut -f1), $packets records, $conns connections)"
 echo "machine: $cores cores, $(uname -r); $runs runs each, medians"
 printf '%-22s %9s %10s %12s %12s\n' command seconds "x floor" "x teardown" "peak RSS MiB"
-for name in floor teardown teardown-j1 teardown-null teardown-text teardown-zeek teardown-html teardown-gz tcptrace tshark; do
+for name in floor teardown teardown-j1 teardown-null teardown-text teardown-zeek teardown-html teardown-gz teardown-pcapng tcptrace tshark; do
   [ -s "$out/$name" ] || continue
   s=$(cut -d' ' -f1 "$out/$name" | median)
   kb=$(cut -d' ' -f2 "$out/$name" | median)
@@ -99,7 +108,7 @@ for name in floor teardown teardown-j1 teardown-null teardown-text teardown-zeek
 done
 echo "teardown = analyze --format json -o FILE with all cores; -j1 = one thread; null = -o /dev/null;"
 echo "text = --format text (no JSON); zeek, html = --format zeek/html -o FILE;"
-echo "gz = the same as teardown on CAPTURE.gz (gzip -1)"
+echo "gz = the same as teardown on CAPTURE.gz (gzip -1); pcapng = on CAPTURE.pcapng (editcap -F pcapng)"
 j1=$(cut -d' ' -f1 "$out/teardown-j1" | median)
 awk -v a="$j1" -v b="$td_s" -v n="$cores" 'BEGIN {printf "speed-up -j 1 -> -j %d: %.2fx\n", n, a / b}'
 
