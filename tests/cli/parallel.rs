@@ -43,7 +43,8 @@ fn one_to_eight_threads_give_byte_identical_reports() {
 /// With many threads a worker's batch is cut to its share of a tick (about
 /// 1,150 segments at `-j 16`), so these captures fill and send batches of that
 /// size as well as partial ones; the reading thread's own shard has no
-/// partitions from four threads on.
+/// partitions from five threads on, and it locates segments for the workers
+/// to decode.
 #[test]
 fn sixteen_threads_give_the_report_of_one() {
     let flood = fixture("load/pkt.TCP.synflood.spoofed.pcap");
