@@ -138,13 +138,15 @@ impl PcapNgReader {
     }
 
     fn warn(&mut self, offset: u64, packet: Option<u64>, message: String) {
-        warn(
-            &mut self.warnings,
-            &mut self.warnings_dropped,
-            offset,
-            packet,
-            message,
-        );
+        if self.warnings.len() < MAX_WARNINGS {
+            self.warnings.push(Warning {
+                offset: Some(offset),
+                packet,
+                message,
+            });
+        } else {
+            self.warnings_dropped += 1;
+        }
     }
 
     pub fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
@@ -242,16 +244,7 @@ impl PcapNgReader {
                                 orig_len,
                             }));
                         }
-                        Err(message) => {
-                            let packet = Some(self.number);
-                            warn(
-                                &mut self.warnings,
-                                &mut self.warnings_dropped,
-                                offset,
-                                packet,
-                                message,
-                            )
-                        }
+                        Err(message) => self.warn(offset, Some(self.number), message),
                     }
                 }
                 // Name resolution, statistics, secrets, custom and unknown blocks.
@@ -364,25 +357,6 @@ impl PcapNgReader {
             unit,
             offset_secs,
         });
-    }
-}
-
-/// Keeps a warning, or counts it past [`MAX_WARNINGS`].
-fn warn(
-    warnings: &mut Vec<Warning>,
-    dropped: &mut u64,
-    offset: u64,
-    packet: Option<u64>,
-    message: String,
-) {
-    if warnings.len() < MAX_WARNINGS {
-        warnings.push(Warning {
-            offset: Some(offset),
-            packet,
-            message,
-        });
-    } else {
-        *dropped += 1;
     }
 }
 
