@@ -6,8 +6,8 @@
 //! Checked beyond "no panic": the JSON is valid, and the report collected on one
 //! thread and the ones streamed by two and by four threads (as the command line
 //! writes them) are the same bytes (output never depends on the thread count,
-//! evictions included; from four threads on the reading thread's own shard has
-//! no partitions).
+//! evictions included; from four threads on the reading thread locates the
+//! segments it can and the shards decode them).
 #![no_main]
 
 use std::path::PathBuf;
