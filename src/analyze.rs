@@ -13,7 +13,7 @@ use crate::capture::{CaptureError, CaptureReader, Compression, LinkType, Warning
 use crate::classify::Thresholds;
 use crate::decode::{self, Located, Segment, Skip};
 use crate::filter::Filter;
-use crate::flow::{Connection, EndpointAddr, FlowKey, Tracker, TrackerConfig};
+use crate::flow::{Connection, FlowKey, Tracker, TrackerConfig};
 use crate::merge::{Batch, Collect, ConnectionSink, Finished, Key, Merger, through};
 use crate::report::{
     Counts, InputReport, LinkTypeCount, Report, SCHEMA_VERSION, Skipped, Tool, report_of, summarize,
@@ -356,6 +356,7 @@ fn read_all<T: Stamped>(
 trait Stamped {
     fn ts(&self) -> Timestamp;
     fn number(&self) -> u64;
+    fn order(&self) -> u64;
     fn set_order(&mut self, order: u64);
 }
 
@@ -365,6 +366,9 @@ impl Stamped for Segment {
     }
     fn number(&self) -> u64 {
         self.number
+    }
+    fn order(&self) -> u64 {
+        self.order
     }
     fn set_order(&mut self, order: u64) {
         self.order = order;
@@ -389,28 +393,11 @@ impl Routed {
 }
 
 impl Routable for Routed {
-    fn order(&self) -> u64 {
-        match self {
-            Routed::Segment(s) => s.order,
-            Routed::Located(l) => l.order,
-        }
-    }
-
     #[inline]
     fn hash(&self) -> u64 {
         match self {
             Routed::Segment(s) => FlowKey::of(s).hash(),
-            Routed::Located(l) => FlowKey::of_endpoints(
-                EndpointAddr {
-                    ip: l.src,
-                    port: l.src_port(),
-                },
-                EndpointAddr {
-                    ip: l.dst,
-                    port: l.dst_port(),
-                },
-            )
-            .hash(),
+            Routed::Located(l) => FlowKey::of_endpoints(l.src_endpoint(), l.dst_endpoint()).hash(),
         }
     }
 
@@ -440,6 +427,12 @@ impl Stamped for Routed {
             Routed::Located(l) => l.number,
         }
     }
+    fn order(&self) -> u64 {
+        match self {
+            Routed::Segment(s) => s.order,
+            Routed::Located(l) => l.order,
+        }
+    }
     fn set_order(&mut self, order: u64) {
         match self {
             Routed::Segment(s) => s.order = order,
@@ -450,7 +443,6 @@ impl Stamped for Routed {
 
 /// A segment as the reading thread routes it ([`Segment`] or [`Routed`]).
 trait Routable: Stamped {
-    fn order(&self) -> u64;
     /// The [`FlowKey::hash`] of its 4-tuple, which routes it.
     fn hash(&self) -> u64;
     /// Hands the segment to `tracker`.
@@ -459,9 +451,6 @@ trait Routable: Stamped {
 }
 
 impl Routable for Segment {
-    fn order(&self) -> u64 {
-        self.order
-    }
     #[inline]
     fn hash(&self) -> u64 {
         FlowKey::of(self).hash()
@@ -901,12 +890,11 @@ pub fn analyze_into(options: &Options, emit: Emit, sink: &mut dyn ConnectionSink
         let mut merger = Merger::new(1);
         let mut segments = 0u64;
         let pending = pending.into_iter().map(|r| r.map(Routed::into_segment));
-        let next_of = Input::next_segment;
         read_all(
             &mut inputs,
             pending.collect(),
             &mut progress,
-            next_of,
+            Input::next_segment,
             |seg| {
                 own.tracker.push(&seg);
                 segments += 1;

@@ -228,13 +228,12 @@ impl PcapNgReader {
                 IDB_TYPE => self.interface_description(offset),
                 EPB_TYPE | SPB_TYPE | PB_TYPE => {
                     self.number += 1;
-                    let (big, last) = (self.big_endian, self.last_ts);
-                    match packet_block(block_type, &buf[..len], big, &self.interfaces, last) {
+                    match self.packet_block(block_type) {
                         Ok((ts, linktype, start, caplen, orig_len)) => {
                             self.last_ts = ts;
                             // Borrowed again only on the way out: a borrow kept
-                            // across the loop would hold `self.src` for good.
-                            let block = self.src.buffered();
+                            // across the loop would hold `self` for good.
+                            let block = self.block();
                             return Ok(Some(RawPacket {
                                 number: self.number,
                                 offset,
@@ -253,13 +252,9 @@ impl PcapNgReader {
         }
     }
 
-    fn block(&mut self) -> &[u8] {
-        // `fill` on a buffer that already holds `pending` bytes never reads.
-        let len = self.pending;
-        match self.src.fill(len) {
-            Ok(b) => &b[..len],
-            Err(_) => &[],
-        }
+    /// The block being read: `next_packet` has buffered its `pending` bytes.
+    fn block(&self) -> &[u8] {
+        self.src.buffered().get(..self.pending).unwrap_or_default()
     }
 
     fn parse<'b>(big_endian: bool, block: &'b [u8]) -> Option<Block<'b>> {
@@ -358,79 +353,79 @@ impl PcapNgReader {
             offset_secs,
         });
     }
-}
 
-/// Decodes a packet block into (timestamp, link type, data start, captured
-/// length, wire length), or why it must be skipped. `last_ts` is the previous
-/// packet's time, which a simple packet block (it has none) takes.
-#[allow(clippy::type_complexity)]
-fn packet_block(
-    block_type: u32,
-    block: &[u8],
-    big: bool,
-    interfaces: &[Interface],
-    last_ts: Timestamp,
-) -> Result<(Timestamp, LinkType, usize, usize, u32), String> {
-    let len = block.len();
-    // (interface id, raw timestamp or None for SPB, captured length, wire
-    // length, data start)
-    let (if_id, raw_ts, caplen, orig_len, start): (u32, Option<u64>, usize, u32, usize) =
-        match block_type {
-            EPB_TYPE => match epb_fields(block, big) {
-                Some((if_id, ts, caplen, origlen)) => (if_id, Some(ts), caplen, origlen, 28),
-                None => return Err("enhanced packet block does not parse; packet skipped".into()),
-            },
-            SPB_TYPE => match PcapNgReader::parse(big, block) {
-                Some(Block::SimplePacket(spb)) => (
-                    0,
-                    None,
-                    (spb.origlen as usize).min(len.saturating_sub(16)),
-                    spb.origlen,
-                    12,
-                ),
-                _ => return Err("simple packet block does not parse; packet skipped".into()),
-            },
-            _ => {
-                // Obsolete Packet Block: if_id u16, drops u16, ts high, ts low,
-                // caplen, origlen, data. pcap-parser does not know it.
-                if len < 32 {
-                    return Err("obsolete packet block too short; packet skipped".into());
-                }
-                let caplen = read_u32(block, 20, big) as usize;
-                (
-                    u32::from(read_u16(block, 8, big)),
-                    Some(
-                        (u64::from(read_u32(block, 12, big)) << 32)
-                            | u64::from(read_u32(block, 16, big)),
+    /// Decodes the packet block being read into (timestamp, link type, data
+    /// start, captured length, wire length), or why it must be skipped.
+    #[allow(clippy::type_complexity)]
+    fn packet_block(
+        &self,
+        block_type: u32,
+    ) -> Result<(Timestamp, LinkType, usize, usize, u32), String> {
+        let big = self.big_endian;
+        let block = self.block();
+        let len = block.len();
+        // (interface id, raw timestamp or None for SPB, captured length, wire
+        // length, data start)
+        let (if_id, raw_ts, caplen, orig_len, start): (u32, Option<u64>, usize, u32, usize) =
+            match block_type {
+                EPB_TYPE => match epb_fields(block, big) {
+                    Some((if_id, ts, caplen, origlen)) => (if_id, Some(ts), caplen, origlen, 28),
+                    None => {
+                        return Err("enhanced packet block does not parse; packet skipped".into());
+                    }
+                },
+                SPB_TYPE => match PcapNgReader::parse(big, block) {
+                    Some(Block::SimplePacket(spb)) => (
+                        0,
+                        None,
+                        (spb.origlen as usize).min(len.saturating_sub(16)),
+                        spb.origlen,
+                        12,
                     ),
-                    caplen.min(len - 32),
-                    read_u32(block, 24, big),
-                    28,
-                )
-            }
+                    _ => return Err("simple packet block does not parse; packet skipped".into()),
+                },
+                _ => {
+                    // Obsolete Packet Block: if_id u16, drops u16, ts high, ts low,
+                    // caplen, origlen, data. pcap-parser does not know it.
+                    if len < 32 {
+                        return Err("obsolete packet block too short; packet skipped".into());
+                    }
+                    let caplen = read_u32(block, 20, big) as usize;
+                    (
+                        u32::from(read_u16(block, 8, big)),
+                        Some(
+                            (u64::from(read_u32(block, 12, big)) << 32)
+                                | u64::from(read_u32(block, 16, big)),
+                        ),
+                        caplen.min(len - 32),
+                        read_u32(block, 24, big),
+                        28,
+                    )
+                }
+            };
+        let Some(iface) = self.interfaces.get(if_id as usize) else {
+            return Err(format!(
+                "packet names interface {if_id}, which this section does not declare; packet skipped"
+            ));
         };
-    let Some(iface) = interfaces.get(if_id as usize) else {
-        return Err(format!(
-            "packet names interface {if_id}, which this section does not declare; packet skipped"
-        ));
-    };
-    let caplen = if block_type == SPB_TYPE && iface.snaplen > 0 {
-        caplen.min(iface.snaplen as usize)
-    } else {
-        caplen
-    };
-    let ts = match raw_ts {
-        Some(raw) => Timestamp(
-            iface
-                .unit
-                .to_nanos(raw)
-                .saturating_add(iface.offset_secs.saturating_mul(Timestamp::NANOS_PER_SEC)),
-        ),
-        // Simple packet blocks carry no timestamp: reuse the previous one so
-        // ordering across files stays sensible.
-        None => last_ts,
-    };
-    Ok((ts, iface.linktype, start, caplen, orig_len))
+        let caplen = if block_type == SPB_TYPE && iface.snaplen > 0 {
+            caplen.min(iface.snaplen as usize)
+        } else {
+            caplen
+        };
+        let ts = match raw_ts {
+            Some(raw) => Timestamp(
+                iface
+                    .unit
+                    .to_nanos(raw)
+                    .saturating_add(iface.offset_secs.saturating_mul(Timestamp::NANOS_PER_SEC)),
+            ),
+            // Simple packet blocks carry no timestamp: reuse the previous one so
+            // ordering across files stays sensible.
+            None => self.last_ts,
+        };
+        Ok((ts, iface.linktype, start, caplen, orig_len))
+    }
 }
 
 /// An Enhanced Packet Block's interface id, raw timestamp, captured length and

@@ -395,7 +395,7 @@ impl Source {
         // Nearly every call (a record's header, then the record) finds its bytes
         // in the chunk at hand: that test inline, the reading out of line.
         if self.end - self.start >= n || self.eof {
-            return Ok(&self.buf[self.start..self.end]);
+            return Ok(self.buffered());
         }
         self.fill_from_feed(n)
     }
@@ -416,7 +416,7 @@ impl Source {
                 Some(Err(e)) => return Err(e),
             }
         }
-        Ok(&self.buf[self.start..self.end])
+        Ok(self.buffered())
     }
 
     /// Makes `chunk` follow the unconsumed bytes.

@@ -211,7 +211,6 @@ fn segment_of<'a>(
         (raw.ts, raw.number, input),
         (src, dst),
         payload.payload,
-        payload.payload.len(),
         claimed,
         payload.incomplete,
         ip_datagram_len(net),
@@ -230,7 +229,6 @@ fn fast_path(raw: &RawPacket<'_>, input: u16) -> Option<Segment> {
         (raw.ts, raw.number, input),
         f.addrs,
         f.transport,
-        f.transport.len(),
         f.claimed,
         f.incomplete,
         f.ip_len,
@@ -349,12 +347,20 @@ pub struct Located {
 }
 
 impl Located {
-    pub fn src_port(&self) -> u16 {
-        u16::from_be_bytes([self.header[0], self.header[1]])
+    /// The sender's address and port, as [`Segment::src_endpoint`].
+    pub fn src_endpoint(&self) -> EndpointAddr {
+        EndpointAddr {
+            ip: self.src,
+            port: u16::from_be_bytes([self.header[0], self.header[1]]),
+        }
     }
 
-    pub fn dst_port(&self) -> u16 {
-        u16::from_be_bytes([self.header[2], self.header[3]])
+    /// The receiver's address and port, as [`Segment::dst_endpoint`].
+    pub fn dst_endpoint(&self) -> EndpointAddr {
+        EndpointAddr {
+            ip: self.dst,
+            port: u16::from_be_bytes([self.header[2], self.header[3]]),
+        }
     }
 
     /// The segment, as [`decode`] gives it for the frame it was located in.
@@ -405,24 +411,26 @@ pub fn locate(raw: &RawPacket<'_>, input: u16) -> Option<Located> {
     })
 }
 
-/// Builds the segment from the transport bytes present (`transport`, of which
-/// `present` were captured: all of them but for a [`Located`] copy) and the
-/// transport length the IP header claims.
+/// Builds the segment from the transport bytes present and the transport length
+/// the IP header claims.
 fn segment(
     at: (Timestamp, u64, u16),
     addrs: (IpAddr, IpAddr),
     transport: &[u8],
-    present: usize,
     claimed: usize,
     incomplete: bool,
     ip_len: u32,
 ) -> Result<Segment, Skip> {
     let tcp = tcp::Header::parse(transport)?;
+    let present = transport.len();
     Ok(segment_of_header(
         at, addrs, tcp, present, claimed, incomplete, ip_len,
     ))
 }
 
+/// The segment of a decoded TCP header, `present` bytes of whose transport
+/// layer were captured (all of [`segment`]'s bytes; for a [`Located`] copy,
+/// what the frame had).
 #[inline]
 fn segment_of_header(
     (ts, number, input): (Timestamp, u64, u16),
@@ -644,7 +652,10 @@ mod fast_path_tests {
             if let Some(l) = locate(raw, 3) {
                 located += 1;
                 let seg = l.segment();
-                assert_eq!((l.src_port(), l.dst_port()), (seg.src_port, seg.dst_port));
+                assert_eq!(
+                    (l.src_endpoint(), l.dst_endpoint()),
+                    (seg.src_endpoint(), seg.dst_endpoint())
+                );
                 assert_eq!(
                     Ok(seg),
                     decode(raw, 3),
