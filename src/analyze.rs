@@ -24,7 +24,9 @@ use crate::time::Timestamp;
 const BATCH: usize = 4096;
 /// Batches in flight per worker before the reader waits (bounds memory).
 const IN_FLIGHT: usize = 8;
-/// The reader's own shard hands on its finished connections this often.
+/// With one thread, the shard hands its finished connections to the merger
+/// this often (in segments); the reading thread's shard, with workers, at
+/// every [`TICK_EVERY`].
 const DRAIN_EVERY: u64 = 1024;
 /// Connections per batch when a shard hands on those still tracked at the end
 /// of the capture.
@@ -500,11 +502,12 @@ impl Router<'_, '_> {
                 let _ = self.senders[shard - 1].send(Msg::Batch(full, order));
             }
         }
-        if self.routed.is_multiple_of(DRAIN_EVERY) {
-            let _ = self.out_tx.send(self.own.batch(order));
-        }
         if self.routed.is_multiple_of(TICK_EVERY) {
-            // Every worker learns how far the capture has got.
+            // The writer and every worker learn how far the capture has got.
+            // Only this often: each hand-over may wake a thread, and on two
+            // cores half the context switches were the reading thread's
+            // shard handing on every [`DRAIN_EVERY`] segments (step 42).
+            let _ = self.out_tx.send(self.own.batch(order));
             for (tx, batch) in self.senders.iter().zip(self.batches.iter_mut()) {
                 let part = std::mem::replace(batch, Vec::with_capacity(self.batch_len));
                 let _ = tx.send(Msg::Batch(part, order));
