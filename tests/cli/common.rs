@@ -14,6 +14,19 @@ pub fn teardown() -> Command {
     Command::new(env!("CARGO_BIN_EXE_teardown"))
 }
 
+/// `teardown` under a 512 MiB address-space limit (`ulimit -v`), and a
+/// timeout of `timeout_s` seconds when given; add its arguments with `args`.
+/// Where a test needs the limit: an allocation sized by a length field fails
+/// there instead of passing quietly, and the thread count is fitted to it.
+pub fn teardown_limited(timeout_s: Option<u32>) -> Command {
+    let timeout = timeout_s.map_or(String::new(), |s| format!("timeout {s} "));
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("ulimit -v 524288 && exec {timeout}\"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_teardown"));
+    cmd
+}
+
 /// Runs `teardown` with `args`, optionally feeding `stdin`.
 pub fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut cmd = teardown();

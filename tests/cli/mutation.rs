@@ -25,7 +25,7 @@ use serde_json::Value;
 use tcp_teardown::capture::{CaptureError, CaptureReader, MAX_BLOCK_LEN, MAX_RECORD_LEN, Source};
 use tcp_teardown::decode::decode;
 
-use crate::common::fixture;
+use crate::common::{fixture, teardown_limited};
 
 // ---------------------------------------------------------------------------
 // The largest single allocation made by the current thread.
@@ -889,11 +889,8 @@ fn run_binary(what: &str, data: &[u8], stdin: bool, dir: &Path, n: usize) {
         path.display().to_string()
     };
     let start = Instant::now();
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg("ulimit -v 524288 && exec timeout 30 \"$0\" analyze --format json \"$1\"")
-        .arg(env!("CARGO_BIN_EXE_teardown"))
-        .arg(&input)
+    let mut child = teardown_limited(Some(30))
+        .args(["analyze", "--format", "json", &input])
         .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

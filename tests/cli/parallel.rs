@@ -229,11 +229,9 @@ fn a_large_capture_on_two_threads_runs_within_512_mib_of_address_space() {
     let big = dir.path().join("big.pcap");
     std::fs::write(&big, big_capture()).unwrap();
     for format in ["json", "html"] {
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg("ulimit -v 524288 && exec \"$0\" analyze -j 2 --format \"$1\" -o /dev/null \"$2\"")
-            .arg(env!("CARGO_BIN_EXE_teardown"))
-            .args([format, big.to_str().unwrap()])
+        let out = teardown_limited(None)
+            .args(["analyze", "-j", "2", "--format", format, "-o", "/dev/null"])
+            .arg(&big)
             .output()
             .unwrap();
         assert_eq!(
@@ -254,10 +252,8 @@ fn a_large_capture_on_two_threads_runs_within_512_mib_of_address_space() {
 fn many_threads_under_an_address_space_limit_are_reduced_to_what_fits() {
     let fixture = fixture("churn/churn.pcap");
     let one = json_with_threads(&[fixture.to_str().unwrap()], "1");
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg("ulimit -v 524288 && exec \"$0\" analyze -j 16 --format json \"$1\"")
-        .arg(env!("CARGO_BIN_EXE_teardown"))
+    let out = teardown_limited(None)
+        .args(["analyze", "-j", "16", "--format", "json"])
         .arg(&fixture)
         .output()
         .unwrap();
