@@ -591,8 +591,7 @@ impl<'a> Shard<'a> {
             Emit::Records => (key, Finished::Record(Box::new(r))),
             Emit::Json => {
                 self.scratch.clear();
-                // Serializing plain data into a Vec cannot fail.
-                let _ = crate::report::compact::to_vec(&mut self.scratch, &r);
+                crate::report::compact::connection_to_vec(&mut self.scratch, &r);
                 (key, Finished::Json(self.scratch.clone()))
             }
         })

@@ -15,12 +15,24 @@ use std::fmt;
 
 use serde::ser::{self, Serialize};
 
+mod record;
+
 /// Appends `value` as compact JSON to `out`.
 pub fn to_vec<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), Error> {
     value.serialize(&mut Compact {
         out,
         secs: Whole::default(),
     })
+}
+
+/// Appends a connection record as compact JSON to `out`: the bytes of
+/// [`to_vec`], with its keys written as literals ([`record`]).
+pub fn connection_to_vec(out: &mut Vec<u8>, r: &crate::report::ConnectionReport) {
+    Compact {
+        out,
+        secs: Whole::default(),
+    }
+    .connection(r);
 }
 
 #[derive(Debug)]

@@ -1,0 +1,469 @@
+//! A connection record written field by field, in the bytes serde's derived
+//! `Serialize` of [`ConnectionReport`] gives through [`Compact`] (and so
+//! `serde_json::to_writer`).
+//!
+//! Through serde, each of a record's ~90 keys is its own call with a copy of
+//! unknown length, each nested struct a `Compound` with its separator state,
+//! each `Option` a branch in the derived code and another in `skip_serializing_if`.
+//! Here the keys and punctuation between two values are one literal each (a
+//! copy of constant length), and the leaves (numbers, timestamps, addresses)
+//! are `Compact`'s own. The rare parts (`reset`, `reuse`, Zeek's `continued`
+//! rows, RSTs, IPv6 addresses, `closed_by`) still go through serde.
+//!
+//! The structs in `report/mod.rs` stay the schema: the tests below hold this
+//! writer to `serde_json` on every connection of every fixture, and the
+//! `report::json` tests and the `pipeline` fuzz target compare the streamed
+//! report with serde's output of the collected one.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+use serde::ser::Serializer;
+
+use super::{Compact, PAIRS, put};
+use crate::flow::{EndpointAddr, PacketRef};
+use crate::report::{ConnectionReport, Evidence, FinReport, Timings};
+use crate::time::Timestamp;
+use crate::zeek::ZeekInfo;
+
+impl Compact<'_> {
+    #[inline(always)]
+    fn raw(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+
+    /// A name of ours (a class, flag, state or side): an identifier, nothing to
+    /// escape.
+    #[inline(always)]
+    fn name(&mut self, name: &str) {
+        debug_assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+        self.out.push(b'"');
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.push(b'"');
+    }
+
+    #[inline(always)]
+    fn ts(&mut self, t: Timestamp) {
+        self.float(t.as_secs_f64());
+    }
+
+    #[inline(always)]
+    fn float(&mut self, v: f64) {
+        let _ = (&mut *self).serialize_f64(v);
+    }
+
+    /// Anything else, through serde.
+    fn serde<T: Serialize + ?Sized>(&mut self, v: &T) {
+        let _ = v.serialize(&mut *self);
+    }
+
+    fn endpoint(&mut self, e: &EndpointAddr) {
+        self.raw(b"{\"ip\":");
+        match e.ip {
+            IpAddr::V4(v4) => self.ipv4(v4.octets()),
+            IpAddr::V6(_) => self.serde(&e.ip),
+        }
+        self.raw(b",\"port\":");
+        self.uint(u64::from(e.port));
+        self.out.push(b'}');
+    }
+
+    /// `"a.b.c.d"`, as `Display` writes it.
+    #[inline]
+    fn ipv4(&mut self, octets: [u8; 4]) {
+        let mut text = [0u8; 24];
+        text[0] = b'"';
+        let mut at = 1;
+        for (i, o) in octets.into_iter().enumerate() {
+            if i > 0 {
+                text[at] = b'.';
+                at += 1;
+            }
+            if o >= 100 {
+                text[at] = b'0' + o / 100;
+                at += 1;
+            }
+            if o >= 10 {
+                text[at..at + 2].copy_from_slice(&PAIRS[usize::from(o % 100)]);
+                at += 2;
+            } else {
+                text[at] = b'0' + o;
+                at += 1;
+            }
+        }
+        text[at] = b'"';
+        put(self.out, &text, at + 1);
+    }
+
+    fn packet_ref(&mut self, p: &PacketRef) {
+        let input = p.input();
+        if input == 0 {
+            self.raw(b"{\"packet\":");
+        } else {
+            self.raw(b"{\"input\":");
+            self.uint(u64::from(input));
+            self.raw(b",\"packet\":");
+        }
+        self.uint(p.packet());
+        self.raw(b",\"ts\":");
+        self.ts(p.ts);
+        self.out.push(b'}');
+    }
+
+    fn optional_uint(&mut self, v: Option<u64>) {
+        match v {
+            Some(v) => self.uint(v),
+            None => self.raw(b"null"),
+        }
+    }
+
+    /// The record of one connection.
+    pub(super) fn connection(&mut self, r: &ConnectionReport) {
+        self.raw(b"{\"id\":");
+        self.uint(r.id);
+        self.raw(b",\"client\":");
+        self.endpoint(&r.client);
+        self.raw(b",\"server\":");
+        self.endpoint(&r.server);
+        self.raw(if r.roles_guessed {
+            b",\"roles_guessed\":true,\"first_ts\":"
+        } else {
+            b",\"roles_guessed\":false,\"first_ts\":"
+        });
+        self.ts(r.first_ts);
+        self.raw(b",\"last_ts\":");
+        self.ts(r.last_ts);
+        self.raw(b",\"packets\":{\"client\":");
+        self.uint(r.packets.client);
+        self.raw(b",\"server\":");
+        self.uint(r.packets.server);
+        self.raw(b"},\"bytes\":{\"client\":");
+        self.uint(r.bytes.client);
+        self.raw(b",\"server\":");
+        self.uint(r.bytes.server);
+        self.raw(b"},\"class\":");
+        self.name(r.class.name());
+        self.raw(b",\"flags\":[");
+        for (i, f) in r.flags.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            self.name(f.name());
+        }
+        self.raw(b"],\"end_state\":{\"client\":");
+        self.name(r.end_state.client.name());
+        self.raw(b",\"server\":");
+        self.name(r.end_state.server.name());
+        self.raw(b"},\"closed_by\":");
+        self.serde(&r.closed_by);
+        if let Some(reset) = &r.reset {
+            self.raw(b",\"reset\":");
+            self.serde(reset);
+        }
+        self.raw(b",\"timings\":");
+        self.timings(&r.timings);
+        if let Some(reuse) = &r.reuse {
+            self.raw(b",\"reuse\":");
+            self.serde(reuse);
+        }
+        self.raw(b",\"zeek\":");
+        self.zeek(&r.zeek);
+        self.raw(b",\"evidence\":");
+        self.evidence(&r.evidence);
+        self.out.push(b'}');
+    }
+
+    fn timings(&mut self, t: &Timings) {
+        self.out.push(b'{');
+        let mut first = true;
+        for (key, value) in [
+            (&b"\"handshake_rtt\":"[..], t.handshake_rtt),
+            (b"\"close_duration\":", t.close_duration),
+            (b"\"close_wait\":", t.close_wait),
+        ] {
+            if let Some(v) = value {
+                self.comma_unless_first(&mut first);
+                self.raw(key);
+                let _ = (&mut *self).serialize_f32(v);
+            }
+        }
+        if t.close_wait_ongoing {
+            self.comma_unless_first(&mut first);
+            self.raw(b"\"close_wait_ongoing\":true");
+        }
+        if let Some(v) = t.idle_before_close {
+            self.comma_unless_first(&mut first);
+            self.raw(b"\"idle_before_close\":");
+            let _ = (&mut *self).serialize_f32(v);
+        }
+        self.out.push(b'}');
+    }
+
+    #[inline(always)]
+    fn comma_unless_first(&mut self, first: &mut bool) {
+        if !*first {
+            self.out.push(b',');
+        }
+        *first = false;
+    }
+
+    /// [`ZeekInfo`]'s own `Serialize`: its row's fields, then `continued`.
+    fn zeek(&mut self, z: &ZeekInfo) {
+        let r = &z.row;
+        self.raw(b"{\"conn_state\":");
+        self.name(r.conn_state);
+        self.raw(b",\"history\":");
+        self.string(&r.history);
+        self.raw(b",\"ts\":");
+        self.ts(r.ts);
+        self.raw(b",\"orig\":");
+        self.endpoint(&r.orig);
+        self.raw(b",\"resp\":");
+        self.endpoint(&r.resp);
+        self.raw(b",\"duration\":");
+        match r.duration {
+            Some(d) => self.float(d),
+            None => self.raw(b"null"),
+        }
+        self.raw(b",\"orig_bytes\":");
+        self.optional_uint(r.orig_bytes);
+        self.raw(b",\"resp_bytes\":");
+        self.optional_uint(r.resp_bytes);
+        self.raw(b",\"missed_bytes\":");
+        self.uint(r.missed_bytes);
+        self.raw(b",\"orig_pkts\":");
+        self.uint(r.orig_pkts);
+        self.raw(b",\"orig_ip_bytes\":");
+        self.uint(r.orig_ip_bytes);
+        self.raw(b",\"resp_pkts\":");
+        self.uint(r.resp_pkts);
+        self.raw(b",\"resp_ip_bytes\":");
+        self.uint(r.resp_ip_bytes);
+        self.raw(b",\"orig_state\":");
+        self.name(r.orig_state);
+        self.raw(b",\"resp_state\":");
+        self.name(r.resp_state);
+        if !z.continued.is_empty() {
+            self.raw(b",\"continued\":");
+            self.serde(&z.continued);
+        }
+        self.out.push(b'}');
+    }
+
+    fn evidence(&mut self, e: &Evidence) {
+        self.out.push(b'{');
+        let mut first = true;
+        for (key, value) in [
+            (&b"\"syn\":"[..], &e.syn),
+            (b"\"syn_ack\":", &e.syn_ack),
+            (b"\"handshake_ack\":", &e.handshake_ack),
+        ] {
+            if let Some(p) = value {
+                self.comma_unless_first(&mut first);
+                self.raw(key);
+                self.packet_ref(p);
+            }
+        }
+        self.comma_unless_first(&mut first);
+        self.raw(b"\"syn_transmissions\":{\"client\":");
+        self.uint(u64::from(e.syn_transmissions.client));
+        self.raw(b",\"server\":");
+        self.uint(u64::from(e.syn_transmissions.server));
+        self.out.push(b'}');
+        if !e.fins.is_empty() {
+            self.raw(b",\"fins\":[");
+            for (i, f) in e.fins.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(b',');
+                }
+                self.fin(f);
+            }
+            self.out.push(b']');
+        }
+        if !e.rsts.is_empty() {
+            self.raw(b",\"rsts\":");
+            self.serde(&e.rsts);
+        }
+        self.out.push(b'}');
+    }
+
+    fn fin(&mut self, f: &FinReport) {
+        self.raw(b"{\"side\":");
+        self.name(f.side.name());
+        self.raw(b",\"relative_seq\":");
+        self.optional_uint(f.relative_seq.map(u64::from));
+        self.raw(b",\"first\":");
+        self.packet_ref(&f.first);
+        if let Some(last) = &f.last {
+            self.raw(b",\"last\":");
+            self.packet_ref(last);
+        }
+        self.raw(b",\"transmissions\":");
+        self.uint(u64::from(f.transmissions));
+        self.raw(if f.with_data {
+            b",\"with_data\":true"
+        } else {
+            b",\"with_data\":false"
+        });
+        if let Some(ack) = &f.ack {
+            self.raw(b",\"ack\":");
+            self.packet_ref(ack);
+        }
+        self.raw(b",\"acks_lost\":");
+        self.uint(u64::from(f.acks_lost));
+        self.raw(if f.acknowledged {
+            b",\"acknowledged\":true}"
+        } else {
+            b",\"acknowledged\":false}"
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::super::connection_to_vec;
+    use crate::analyze::{Options, analyze};
+    use crate::classify::{Class, Flag};
+    use crate::flow::{Side, State};
+
+    /// Every capture under `fixtures/`.
+    fn fixtures() -> Vec<PathBuf> {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if matches!(
+                    path.extension().and_then(|e| e.to_str()),
+                    Some("pcap" | "pcapng")
+                ) {
+                    out.push(path);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures"),
+            &mut out,
+        );
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn every_record_of_every_fixture_is_serde_json_output() {
+        let (mut records, mut files) = (0, 0);
+        let mut seen_v6 = false;
+        // reset, reuse, Zeek's continued rows, RSTs, a FIN's last, a FIN
+        // without an ISN, no Zeek duration, CLOSE_WAIT ongoing, no SYN, two
+        // flags.
+        let mut seen = [false; 10];
+        for path in fixtures() {
+            let mut opts = Options::demo(1);
+            opts.inputs = vec![path.clone()];
+            let report = analyze(&opts).report;
+            files += 1;
+            for c in &report.connections {
+                let mut ours = Vec::new();
+                connection_to_vec(&mut ours, c);
+                let want = serde_json::to_string(c).unwrap();
+                assert_eq!(
+                    String::from_utf8(ours).unwrap(),
+                    want,
+                    "{} connection {}",
+                    path.display(),
+                    c.id
+                );
+                seen_v6 |= c.client.ip.is_ipv6();
+                seen[0] |= c.reset.is_some();
+                seen[1] |= c.reuse.is_some();
+                seen[2] |= !c.zeek.continued.is_empty();
+                seen[3] |= !c.evidence.rsts.is_empty();
+                seen[4] |= c.evidence.fins.iter().any(|f| f.last.is_some());
+                seen[5] |= c.evidence.fins.iter().any(|f| f.relative_seq.is_none());
+                seen[6] |= c.zeek.row.duration.is_none();
+                seen[7] |= c.timings.close_wait_ongoing;
+                seen[8] |= c.evidence.syn.is_none();
+                seen[9] |= c.flags.iter().count() > 1;
+                records += 1;
+            }
+        }
+        // The fixtures cover every optional part; make sure they were read.
+        assert!(
+            files > 30 && records > 500,
+            "{files} files, {records} records"
+        );
+        assert!(seen_v6);
+        assert_eq!(seen, [true; 10]);
+    }
+
+    #[test]
+    fn several_inputs_write_the_input_index_as_serde_does() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/formats");
+        let mut opts = Options::demo(1);
+        opts.inputs = vec![
+            root.join("one_tcp_stream.pcap"),
+            root.join("one_http_stream_fin.pcap"),
+        ];
+        let report = analyze(&opts).report;
+        let mut with_input = 0;
+        for c in &report.connections {
+            let mut ours = Vec::new();
+            connection_to_vec(&mut ours, c);
+            let ours = String::from_utf8(ours).unwrap();
+            assert_eq!(ours, serde_json::to_string(c).unwrap());
+            with_input += usize::from(ours.contains("\"input\":1"));
+        }
+        assert!(with_input > 0);
+    }
+
+    #[test]
+    fn names_are_the_serde_names() {
+        let quoted = |s: &str| format!("\"{s}\"");
+        for c in Class::ALL {
+            assert_eq!(serde_json::to_string(&c).unwrap(), quoted(c.name()));
+        }
+        for f in Flag::ALL {
+            assert_eq!(serde_json::to_string(&f).unwrap(), quoted(f.name()));
+        }
+        for s in [Side::Client, Side::Server] {
+            assert_eq!(serde_json::to_string(&s).unwrap(), quoted(s.name()));
+        }
+        for s in [
+            State::Closed,
+            State::SynSent,
+            State::SynReceived,
+            State::Established,
+            State::FinWait1,
+            State::FinWait2,
+            State::Closing,
+            State::TimeWait,
+            State::CloseWait,
+            State::LastAck,
+        ] {
+            assert_eq!(serde_json::to_string(&s).unwrap(), quoted(s.name()));
+        }
+    }
+
+    #[test]
+    fn ipv4_text_at_every_octet_width() {
+        for octets in [
+            [0, 0, 0, 0],
+            [9, 10, 99, 100],
+            [255, 255, 255, 255],
+            [1, 22, 233, 4],
+            [100, 0, 10, 199],
+        ] {
+            let mut out = Vec::new();
+            let mut c = super::Compact {
+                out: &mut out,
+                secs: Default::default(),
+            };
+            c.ipv4(octets);
+            let want = serde_json::to_string(&std::net::Ipv4Addr::from(octets)).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), want);
+        }
+    }
+}
