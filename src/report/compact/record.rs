@@ -16,6 +16,7 @@
 //! report with serde's output of the collected one.
 
 use std::net::IpAddr;
+use std::ops::Range;
 
 use serde::Serialize;
 use serde::ser::Serializer;
@@ -25,6 +26,13 @@ use crate::flow::{EndpointAddr, PacketRef};
 use crate::report::{ConnectionReport, Evidence, FinReport, Timings};
 use crate::time::Timestamp;
 use crate::zeek::ZeekInfo;
+
+/// Values already written into the record, and where their text is.
+struct Written {
+    client: (EndpointAddr, Range<usize>),
+    server: (EndpointAddr, Range<usize>),
+    first_ts: (Timestamp, Range<usize>),
+}
 
 impl Compact<'_> {
     #[inline(always)]
@@ -122,15 +130,15 @@ impl Compact<'_> {
         self.raw(b"{\"id\":");
         self.uint(r.id);
         self.raw(b",\"client\":");
-        self.endpoint(&r.client);
+        let client = self.written(|w| w.endpoint(&r.client));
         self.raw(b",\"server\":");
-        self.endpoint(&r.server);
+        let server = self.written(|w| w.endpoint(&r.server));
         self.raw(if r.roles_guessed {
             b",\"roles_guessed\":true,\"first_ts\":"
         } else {
             b",\"roles_guessed\":false,\"first_ts\":"
         });
-        self.ts(r.first_ts);
+        let first_ts = self.written(|w| w.ts(r.first_ts));
         self.raw(b",\"last_ts\":");
         self.ts(r.last_ts);
         self.raw(b",\"packets\":{\"client\":");
@@ -167,7 +175,15 @@ impl Compact<'_> {
             self.serde(reuse);
         }
         self.raw(b",\"zeek\":");
-        self.zeek(&r.zeek);
+        // Zeek's row nearly always begins with our first packet, and its
+        // originator and responder are nearly always our client and server:
+        // their text is copied from the record's own.
+        let same = Written {
+            client: (r.client, client),
+            server: (r.server, server),
+            first_ts: (r.first_ts, first_ts),
+        };
+        self.zeek(&r.zeek, &same);
         self.raw(b",\"evidence\":");
         self.evidence(&r.evidence);
         self.out.push(b'}');
@@ -207,19 +223,43 @@ impl Compact<'_> {
         *first = false;
     }
 
+    /// Runs `write` and returns where in the output it wrote.
+    #[inline(always)]
+    fn written(&mut self, write: impl FnOnce(&mut Self)) -> Range<usize> {
+        let start = self.out.len();
+        write(self);
+        start..self.out.len()
+    }
+
+    /// `e`, copied from the text of an endpoint already written when it is
+    /// the same.
+    fn endpoint_as(&mut self, e: &EndpointAddr, same: &Written) {
+        if *e == same.client.0 {
+            self.out.extend_from_within(same.client.1.clone());
+        } else if *e == same.server.0 {
+            self.out.extend_from_within(same.server.1.clone());
+        } else {
+            self.endpoint(e);
+        }
+    }
+
     /// [`ZeekInfo`]'s own `Serialize`: its row's fields, then `continued`.
-    fn zeek(&mut self, z: &ZeekInfo) {
+    fn zeek(&mut self, z: &ZeekInfo, same: &Written) {
         let r = &z.row;
         self.raw(b"{\"conn_state\":");
         self.name(r.conn_state);
         self.raw(b",\"history\":");
         self.string(&r.history);
         self.raw(b",\"ts\":");
-        self.ts(r.ts);
+        if r.ts == same.first_ts.0 {
+            self.out.extend_from_within(same.first_ts.1.clone());
+        } else {
+            self.ts(r.ts);
+        }
         self.raw(b",\"orig\":");
-        self.endpoint(&r.orig);
+        self.endpoint_as(&r.orig, same);
         self.raw(b",\"resp\":");
-        self.endpoint(&r.resp);
+        self.endpoint_as(&r.resp, same);
         self.raw(b",\"duration\":");
         match r.duration {
             Some(d) => self.float(d),
@@ -358,8 +398,8 @@ mod tests {
         let mut seen_v6 = false;
         // reset, reuse, Zeek's continued rows, RSTs, a FIN's last, a FIN
         // without an ISN, no Zeek duration, CLOSE_WAIT ongoing, no SYN, two
-        // flags.
-        let mut seen = [false; 10];
+        // flags, Zeek's roles flipped.
+        let mut seen = [false; 11];
         for path in fixtures() {
             let mut opts = Options::demo(1);
             opts.inputs = vec![path.clone()];
@@ -387,6 +427,7 @@ mod tests {
                 seen[7] |= c.timings.close_wait_ongoing;
                 seen[8] |= c.evidence.syn.is_none();
                 seen[9] |= c.flags.iter().count() > 1;
+                seen[10] |= c.zeek.row.orig == c.server;
                 records += 1;
             }
         }
@@ -396,7 +437,27 @@ mod tests {
             "{files} files, {records} records"
         );
         assert!(seen_v6);
-        assert_eq!(seen, [true; 10]);
+        assert_eq!(seen, [true; 11]);
+    }
+
+    #[test]
+    fn a_zeek_row_unlike_the_connection_is_written_whole() {
+        let report = analyze(&Options::demo(1)).report;
+        let other = crate::flow::EndpointAddr {
+            ip: "192.0.2.7".parse().unwrap(),
+            port: 4242,
+        };
+        for c in &report.connections {
+            let mut c = c.clone();
+            c.zeek.row.ts = crate::time::Timestamp(c.zeek.row.ts.0 + 1_000);
+            c.zeek.row.resp = other;
+            let mut ours = Vec::new();
+            connection_to_vec(&mut ours, &c);
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                serde_json::to_string(&c).unwrap()
+            );
+        }
     }
 
     #[test]
