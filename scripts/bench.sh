@@ -49,11 +49,13 @@ trap 'rm -rf "$out"' EXIT
 # has 10 ms steps, a tenth of the floor; /usr/bin/time gives the peak RSS.
 # Each run starts after `sync`, untimed: a run writes a report of hundreds of
 # MB, and the kernel writing it back would otherwise land in the next run.
+# With FRESH=PATH set, PATH is removed (untimed) before each run too.
 measure() {
   local name=$1; shift
   : > "$out/$name"
   "$@" > /dev/null 2> "$out/stderr" || { echo "$name failed:"; cat "$out/stderr"; exit 1; }
   for _ in $(seq "$runs"); do
+    if [ -n "${FRESH:-}" ]; then rm -f "$FRESH"; fi
     sync
     local t0=$EPOCHREALTIME
     /usr/bin/time -f "%M" -o "$out/time" "$@" > /dev/null 2> "$out/stderr" || {
@@ -68,6 +70,10 @@ median() { sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2
 cores=$(nproc)
 measure floor ./target/release/examples/floor "$capture"
 measure teardown ./target/release/teardown analyze "$capture" --format json -o "$out/report.json"
+# The same report written to a new path each run: every run above after the
+# first replaces the previous run's report, which this VM's file system makes
+# cost about twice the floor by itself (docs/performance.md, "Results").
+FRESH="$out/fresh.json" measure teardown-new ./target/release/teardown analyze "$capture" --format json -o "$out/fresh.json"
 measure teardown-j1 ./target/release/teardown analyze "$capture" --format json -o "$out/report.json" -j 1
 # The same JSON written to /dev/null: teardown's own work, without the file
 # system's cost of a report of hundreds of MB (page cache, old report removed).
@@ -99,14 +105,15 @@ conns=$(grep -o '"summary":{"connections":[0-9]*' "$out/report.json" | grep -o '
 echo "capture: $capture ($(du -h "$capture" | cut -f1), $packets records, $conns connections)"
 echo "machine: $cores cores, $(uname -r); $runs runs each, medians"
 printf '%-22s %9s %10s %12s %12s\n' command seconds "x floor" "x teardown" "peak RSS MiB"
-for name in floor teardown teardown-j1 teardown-null teardown-text teardown-zeek teardown-html teardown-gz teardown-pcapng tcptrace tshark; do
+for name in floor teardown teardown-new teardown-j1 teardown-null teardown-text teardown-zeek teardown-html teardown-gz teardown-pcapng tcptrace tshark; do
   [ -s "$out/$name" ] || continue
   s=$(cut -d' ' -f1 "$out/$name" | median)
   kb=$(cut -d' ' -f2 "$out/$name" | median)
   awk -v n="$name" -v s="$s" -v f="$floor_s" -v t="$td_s" -v kb="$kb" \
     'BEGIN {printf "%-22s %9.3f %10.2f %12.2f %12.1f\n", n, s, s / f, s / t, kb / 1024}'
 done
-echo "teardown = analyze --format json -o FILE with all cores; -j1 = one thread; null = -o /dev/null;"
+echo "teardown = analyze --format json -o FILE with all cores (replacing the previous run's FILE);"
+echo "new = the same to a FILE removed before each run; -j1 = one thread; null = -o /dev/null;"
 echo "text = --format text (no JSON); zeek, html = --format zeek/html -o FILE;"
 echo "gz = the same as teardown on CAPTURE.gz (gzip -1); pcapng = on CAPTURE.pcapng (editcap -F pcapng)"
 j1=$(cut -d' ' -f1 "$out/teardown-j1" | median)
