@@ -10,6 +10,10 @@
 //! whole unless they need escaping (then serde_json escapes them), integers and
 //! whole-microsecond decimals are written from their digits (the bytes `itoa`
 //! and `zmij` would write; tested against serde_json), other floats by `zmij`.
+//!
+//! A connection record itself is written by [`connection_to_vec`]
+//! ([`record`]): its keys as literals, its leaves by this serializer, and its
+//! rare parts through it as serde drives them.
 
 use std::fmt;
 
