@@ -12,7 +12,7 @@
 //! and `zmij` would write; tested against serde_json), other floats by `zmij`.
 //!
 //! A connection record itself is written by [`connection_to_vec`]
-//! ([`record`]): its keys as literals, its leaves by this serializer, and its
+//! (`compact/record.rs`): its keys as literals, its leaves by this serializer, and its
 //! rare parts through it as serde drives them.
 
 use std::fmt;
@@ -30,7 +30,7 @@ pub fn to_vec<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(),
 }
 
 /// Appends a connection record as compact JSON to `out`: the bytes of
-/// [`to_vec`], with its keys written as literals ([`record`]).
+/// [`to_vec`], with its keys written as literals (`compact/record.rs`).
 pub fn connection_to_vec(out: &mut Vec<u8>, r: &crate::report::ConnectionReport) {
     Compact {
         out,
