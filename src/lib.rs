@@ -13,6 +13,8 @@ pub mod capture;
 pub mod classify;
 pub mod decode;
 pub mod filter;
+#[cfg(test)]
+mod fixtures;
 pub mod flow;
 pub mod ladder;
 pub mod merge;

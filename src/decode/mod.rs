@@ -599,24 +599,15 @@ mod fast_path_tests {
 
     /// Calls `f` with every frame of every capture under `fixtures/`.
     fn for_each_fixture_frame(mut f: impl FnMut(&std::path::Path, &RawPacket<'_>)) {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-        let mut stack = vec![root];
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    stack.push(path);
-                    continue;
-                }
-                let Ok((src, _)) = Source::open(&path) else {
-                    continue;
-                };
-                let Ok(mut reader) = CaptureReader::from_source(src) else {
-                    continue;
-                };
-                while let Ok(Some(raw)) = reader.next_packet() {
-                    f(&path, &raw);
-                }
+        for path in crate::fixtures::files() {
+            let Ok((src, _)) = Source::open(&path) else {
+                continue;
+            };
+            let Ok(mut reader) = CaptureReader::from_source(src) else {
+                continue;
+            };
+            while let Ok(Some(raw)) = reader.next_packet() {
+                f(&path, &raw);
             }
         }
     }

@@ -21,7 +21,8 @@ use std::ops::Range;
 use serde::Serialize;
 use serde::ser::Serializer;
 
-use super::{Compact, PAIRS, put};
+use super::Compact;
+use crate::flow::connection::ipv4_text;
 use crate::flow::{EndpointAddr, PacketRef};
 use crate::report::{ConnectionReport, Evidence, FinReport, Timings};
 use crate::time::Timestamp;
@@ -60,7 +61,9 @@ impl Compact<'_> {
         let _ = (&mut *self).serialize_f64(v);
     }
 
-    /// Anything else, through serde.
+    /// Anything else, through serde. Like the leaves above, it cannot fail:
+    /// `Compact` refuses only a map key that is not a string, and no type of
+    /// the report has one.
     fn serde<T: Serialize + ?Sized>(&mut self, v: &T) {
         let _ = v.serialize(&mut *self);
     }
@@ -68,39 +71,16 @@ impl Compact<'_> {
     fn endpoint(&mut self, e: &EndpointAddr) {
         self.raw(b"{\"ip\":");
         match e.ip {
-            IpAddr::V4(v4) => self.ipv4(v4.octets()),
+            IpAddr::V4(v4) => {
+                self.out.push(b'"');
+                self.out.extend_from_slice(ipv4_text(v4).as_bytes());
+                self.out.push(b'"');
+            }
             IpAddr::V6(_) => self.serde(&e.ip),
         }
         self.raw(b",\"port\":");
         self.uint(u64::from(e.port));
         self.out.push(b'}');
-    }
-
-    /// `"a.b.c.d"`, as `Display` writes it.
-    #[inline]
-    fn ipv4(&mut self, octets: [u8; 4]) {
-        let mut text = [0u8; 24];
-        text[0] = b'"';
-        let mut at = 1;
-        for (i, o) in octets.into_iter().enumerate() {
-            if i > 0 {
-                text[at] = b'.';
-                at += 1;
-            }
-            if o >= 100 {
-                text[at] = b'0' + o / 100;
-                at += 1;
-            }
-            if o >= 10 {
-                text[at..at + 2].copy_from_slice(&PAIRS[usize::from(o % 100)]);
-                at += 2;
-            } else {
-                text[at] = b'0' + o;
-                at += 1;
-            }
-        }
-        text[at] = b'"';
-        put(self.out, &text, at + 1);
     }
 
     fn packet_ref(&mut self, p: &PacketRef) {
@@ -370,26 +350,15 @@ mod tests {
 
     /// Every capture under `fixtures/`.
     fn fixtures() -> Vec<PathBuf> {
-        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-            for entry in std::fs::read_dir(dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    walk(&path, out);
-                } else if matches!(
-                    path.extension().and_then(|e| e.to_str()),
+        crate::fixtures::files()
+            .into_iter()
+            .filter(|p| {
+                matches!(
+                    p.extension().and_then(|e| e.to_str()),
                     Some("pcap" | "pcapng")
-                ) {
-                    out.push(path);
-                }
-            }
-        }
-        let mut out = Vec::new();
-        walk(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures"),
-            &mut out,
-        );
-        out.sort();
-        out
+                )
+            })
+            .collect()
     }
 
     #[test]
@@ -505,26 +474,6 @@ mod tests {
             State::LastAck,
         ] {
             assert_eq!(serde_json::to_string(&s).unwrap(), quoted(s.name()));
-        }
-    }
-
-    #[test]
-    fn ipv4_text_at_every_octet_width() {
-        for octets in [
-            [0, 0, 0, 0],
-            [9, 10, 99, 100],
-            [255, 255, 255, 255],
-            [1, 22, 233, 4],
-            [100, 0, 10, 199],
-        ] {
-            let mut out = Vec::new();
-            let mut c = super::Compact {
-                out: &mut out,
-                secs: Default::default(),
-            };
-            c.ipv4(octets);
-            let want = serde_json::to_string(&std::net::Ipv4Addr::from(octets)).unwrap();
-            assert_eq!(String::from_utf8(out).unwrap(), want);
         }
     }
 }
