@@ -5,10 +5,13 @@
 # usage: scripts/bench.sh [CAPTURE] [RUNS]
 #   CAPTURE  default /tmp/teardown-bench/http.pcap, recorded by scripts/mkcapture.sh
 #            when missing (root: network namespaces, nginx, wrk, tcpdump)
-#   RUNS     runs per command, default 5 (medians are reported)
+#   RUNS     rounds of all the commands in turn, default 5 (medians are reported)
 # CAPTURE.gz (gzip -1) is made when missing, for the compressed-input row, and
 # CAPTURE.pcapng (editcap -F pcapng) when editcap is there, for the pcapng row.
 # Set PEERS=0 to skip tcptrace and tshark.
+# Set PGO=0 to skip the rows of the binary built with profile-guided
+# optimisation by scripts/build-pgo.sh (trained on fixtures/, not on CAPTURE;
+# it takes about four minutes to build).
 # Set INSTR=1 to also count the instructions of the floor and of teardown -j 1
 # (valgrind's callgrind, user space only) on the capture's first 200,000
 # records (the benchmark cut of docs/performance.md, cut with tcpdump): a
@@ -23,6 +26,7 @@ capture=${1:-/tmp/teardown-bench/http.pcap}
 runs=${2:-5}
 peers=${PEERS:-1}
 instr=${INSTR:-0}
+pgo=${PGO:-1}
 
 [ -s "$capture" ] || scripts/mkcapture.sh "$capture" 6
 need=()
@@ -39,42 +43,71 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 cargo build --release --quiet --bin teardown --example floor
+if [ "$pgo" = 1 ]; then
+  pgo_bin=$(scripts/build-pgo.sh)
+  pgo_floor=$(dirname "$pgo_bin")/examples/floor
+fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-# measure NAME CMD...: runs CMD once untimed (a warm-up: the first run on a
-# fresh VM pays for guest memory the host has not mapped yet), then $runs times,
-# recording "seconds maxrss_kb" per run. Seconds come from the shell's
-# microsecond clock ($EPOCHREALTIME) around the run, since /usr/bin/time's %e
-# has 10 ms steps, a tenth of the floor; /usr/bin/time gives the peak RSS.
-# Each run starts after `sync`, untimed: a run writes a report of hundreds of
-# MB, and the kernel writing it back would otherwise land in the next run.
-# With FRESH=PATH set, PATH is removed (untimed) before each run too.
+# measure NAME CMD...: adds CMD to the commands timed by run_all, under NAME.
+# With FRESH=PATH set, PATH is removed (untimed) before each of its runs.
+names=(); commands=(); fresh=()
 measure() {
   local name=$1; shift
-  : > "$out/$name"
-  "$@" > /dev/null 2> "$out/stderr" || { echo "$name failed:"; cat "$out/stderr"; exit 1; }
+  names+=("$name"); fresh+=("${FRESH:-}"); commands+=("$(printf '%q ' "$@")")
+}
+# run_all: runs every command once untimed (a warm-up: the first run on a
+# fresh VM pays for guest memory the host has not mapped yet), then $runs
+# rounds of all of them in turn, so that the machine's load drifting during the
+# script (it does, on a shared VM) falls on every row alike instead of on the
+# rows measured during a slow spell. Each run records "seconds maxrss_kb":
+# seconds from the shell's microsecond clock ($EPOCHREALTIME) around the run,
+# since /usr/bin/time's %e has 10 ms steps, a tenth of the floor; the peak RSS
+# from /usr/bin/time. Each run starts after `sync`, untimed: a run writes a
+# report of hundreds of MB, and the kernel writing it back would otherwise land
+# in the next run.
+run_all() {
+  local i
+  for i in "${!names[@]}"; do
+    : > "$out/${names[$i]}"
+    eval "${commands[$i]}" > /dev/null 2> "$out/stderr" || {
+      echo "${names[$i]} failed:"; cat "$out/stderr"; exit 1; }
+  done
   for _ in $(seq "$runs"); do
-    if [ -n "${FRESH:-}" ]; then rm -f "$FRESH"; fi
-    sync
-    local t0=$EPOCHREALTIME
-    /usr/bin/time -f "%M" -o "$out/time" "$@" > /dev/null 2> "$out/stderr" || {
-      echo "$name failed:"; cat "$out/stderr"; exit 1; }
-    local t1=$EPOCHREALTIME
-    awk -v a="$t0" -v b="$t1" -v kb="$(tail -n 1 "$out/time")" \
-      'BEGIN {printf "%.4f %d\n", b - a, kb}' >> "$out/$name"
+    for i in "${!names[@]}"; do
+      if [ -n "${fresh[$i]}" ]; then rm -f "${fresh[$i]}"; fi
+      sync
+      local t0=$EPOCHREALTIME
+      eval "/usr/bin/time -f %M -o $(printf %q "$out/time") ${commands[$i]}" \
+        > /dev/null 2> "$out/stderr" || {
+        echo "${names[$i]} failed:"; cat "$out/stderr"; exit 1; }
+      local t1=$EPOCHREALTIME
+      awk -v a="$t0" -v b="$t1" -v kb="$(tail -n 1 "$out/time")" \
+        'BEGIN {printf "%.4f %d\n", b - a, kb}' >> "$out/${names[$i]}"
+    done
   done
 }
 median() { sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
 
 cores=$(nproc)
 measure floor ./target/release/examples/floor "$capture"
+if [ "$pgo" = 1 ]; then
+  measure floor-pgo "$pgo_floor" "$capture"
+fi
 measure teardown ./target/release/teardown analyze "$capture" --format json -o "$out/report.json"
 # The same report written to a new path each run: every run above after the
 # first replaces the previous run's report, which this VM's file system makes
 # cost about twice the floor by itself (docs/performance.md, "Results").
 FRESH="$out/fresh.json" measure teardown-new ./target/release/teardown analyze "$capture" --format json -o "$out/fresh.json"
 measure teardown-j1 ./target/release/teardown analyze "$capture" --format json -o "$out/report.json" -j 1
+if [ "$pgo" = 1 ]; then
+  # The same commands, the binary built with profile-guided optimisation.
+  measure teardown-pgo "$pgo_bin" analyze "$capture" --format json -o "$out/report.json"
+  FRESH="$out/fresh.json" measure teardown-pgo-new "$pgo_bin" analyze "$capture" --format json -o "$out/fresh.json"
+  measure teardown-pgo-j1 "$pgo_bin" analyze "$capture" --format json -o "$out/report.json" -j 1
+  measure teardown-pgo-text "$pgo_bin" analyze "$capture" --format text
+fi
 # The same JSON written to /dev/null: teardown's own work, without the file
 # system's cost of a report of hundreds of MB (page cache, old report removed).
 measure teardown-null ./target/release/teardown analyze "$capture" --format json -o /dev/null
@@ -97,15 +130,16 @@ if [ "$peers" = 1 ]; then
   measure tcptrace tcptrace -n "$capture"
   measure tshark tshark -q -n -r "$capture" -z conv,tcp
 fi
+run_all
 
 floor_s=$(cut -d' ' -f1 "$out/floor" | median)
 td_s=$(cut -d' ' -f1 "$out/teardown" | median)
 packets=$(./target/release/examples/floor "$capture" | awk '{print $1}')
 conns=$(grep -o '"summary":{"connections":[0-9]*' "$out/report.json" | grep -o '[0-9]*$')
 echo "capture: $capture ($(du -h "$capture" | cut -f1), $packets records, $conns connections)"
-echo "machine: $cores cores, $(uname -r); $runs runs each, medians"
+echo "machine: $cores cores, $(uname -r); $runs rounds of every command in turn, medians"
 printf '%-22s %9s %10s %12s %12s\n' command seconds "x floor" "x teardown" "peak RSS MiB"
-for name in floor teardown teardown-new teardown-j1 teardown-null teardown-text teardown-zeek teardown-html teardown-gz teardown-pcapng tcptrace tshark; do
+for name in floor floor-pgo teardown teardown-new teardown-j1 teardown-pgo teardown-pgo-new teardown-pgo-j1 teardown-pgo-text teardown-null teardown-text teardown-zeek teardown-html teardown-gz teardown-pcapng tcptrace tshark; do
   [ -s "$out/$name" ] || continue
   s=$(cut -d' ' -f1 "$out/$name" | median)
   kb=$(cut -d' ' -f2 "$out/$name" | median)
@@ -116,12 +150,22 @@ echo "teardown = analyze --format json -o FILE with all cores (replacing the pre
 echo "new = the same to a FILE removed before each run; -j1 = one thread; null = -o /dev/null;"
 echo "text = --format text (no JSON); zeek, html = --format zeek/html -o FILE;"
 echo "gz = the same as teardown on CAPTURE.gz (gzip -1); pcapng = on CAPTURE.pcapng (editcap -F pcapng)"
+echo "pgo = the binary of scripts/build-pgo.sh (profile-guided optimisation, trained on fixtures/)"
 j1=$(cut -d' ' -f1 "$out/teardown-j1" | median)
 awk -v a="$j1" -v b="$td_s" -v n="$cores" 'BEGIN {printf "speed-up -j 1 -> -j %d: %.2fx\n", n, a / b}'
+if [ "$pgo" = 1 ]; then
+  j1=$(cut -d' ' -f1 "$out/teardown-pgo-j1" | median)
+  s=$(cut -d' ' -f1 "$out/teardown-pgo" | median)
+  f=$(cut -d' ' -f1 "$out/floor-pgo" | median)
+  awk -v a="$j1" -v b="$s" -v n="$cores" 'BEGIN {printf "speed-up -j 1 -> -j %d (pgo): %.2fx\n", n, a / b}'
+  awk -v s="$s" -v f="$f" 'BEGIN {printf "pgo against the pgo floor: teardown %.3f s = %.2fx floor-pgo (%.3f s)\n", s, s / f, f}'
+fi
 
 if [ -n "${LONG:-}" ]; then
   [ -s "$LONG" ] || scripts/mkcapture.sh "$LONG" "${LONG_SECONDS:-60}"
+  names=(); commands=(); fresh=()
   measure long ./target/release/teardown analyze "$LONG" --format json -o "$out/long.json"
+  run_all
   rm -f "$out/long.json"
   for name in teardown long; do
     f=$([ $name = teardown ] && echo "$capture" || echo "$LONG")
@@ -144,4 +188,10 @@ if [ "$instr" = 1 ]; then
   td_i=$(instructions ./target/release/teardown analyze "$out/cut.pcap" --format json -o "$out/report.json" -j 1)
   awk -v f="$floor_i" -v t="$td_i" \
     'BEGIN {printf "instructions, first 200000 records: floor %d, teardown -j 1 %d (%.2fx the floor)\n", f, t, t / f}'
+  if [ "$pgo" = 1 ]; then
+    floor_pgo_i=$(instructions "$pgo_floor" "$out/cut.pcap")
+    pgo_i=$(instructions "$pgo_bin" analyze "$out/cut.pcap" --format json -o "$out/report.json" -j 1)
+    awk -v f="$floor_pgo_i" -v t="$pgo_i" \
+      'BEGIN {printf "instructions, first 200000 records (pgo builds): floor %d, teardown -j 1 %d (%.2fx the floor)\n", f, t, t / f}'
+  fi
 fi
