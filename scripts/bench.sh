@@ -66,7 +66,12 @@ measure() {
 # since /usr/bin/time's %e has 10 ms steps, a tenth of the floor; the peak RSS
 # from /usr/bin/time. Each run starts after `sync`, untimed: a run writes a
 # report of hundreds of MB, and the kernel writing it back would otherwise land
-# in the next run.
+# in the next run. Before that the inputs ($warm) are read through, untimed,
+# so every run finds them in the page cache: this VM pages out file pages it
+# has not seen used for a while (DAMON's proactive reclaim, `kdamond`), so
+# without it a run would read part of its input from disk, more or less by
+# chance (docs/performance.md, "Results").
+warm=()
 run_all() {
   local i
   for i in "${!names[@]}"; do
@@ -77,6 +82,7 @@ run_all() {
   for _ in $(seq "$runs"); do
     for i in "${!names[@]}"; do
       if [ -n "${fresh[$i]}" ]; then rm -f "${fresh[$i]}"; fi
+      [ ${#warm[@]} -eq 0 ] || cat "${warm[@]}" > /dev/null
       sync
       local t0=$EPOCHREALTIME
       eval "/usr/bin/time -f %M -o $(printf %q "$out/time") ${commands[$i]}" \
@@ -91,6 +97,12 @@ run_all() {
 median() { sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
 
 cores=$(nproc)
+[ -s "$capture.gz" ] || gzip -1 -c "$capture" > "$capture.gz"
+if [ ! -s "$capture.pcapng" ] && command -v editcap >/dev/null; then
+  editcap -F pcapng "$capture" "$capture.pcapng"
+fi
+warm=("$capture" "$capture.gz")
+[ -s "$capture.pcapng" ] && warm+=("$capture.pcapng")
 measure floor ./target/release/examples/floor "$capture"
 if [ "$pgo" = 1 ]; then
   measure floor-pgo "$pgo_floor" "$capture"
@@ -116,13 +128,9 @@ measure teardown-text ./target/release/teardown analyze "$capture" --format text
 measure teardown-zeek ./target/release/teardown analyze "$capture" --format zeek -o "$out/conn.log"
 measure teardown-html ./target/release/teardown analyze "$capture" --format html -o "$out/report.html"
 # The same capture gzip-compressed (decompressed on a thread of its own).
-[ -s "$capture.gz" ] || gzip -1 -c "$capture" > "$capture.gz"
 measure teardown-gz ./target/release/teardown analyze "$capture.gz" --format json -o "$out/report.json"
 # The same packets in pcapng (what Wireshark and dumpcap write), when editcap
-# (Wireshark's, installed with tshark) can convert them.
-if [ ! -s "$capture.pcapng" ] && command -v editcap >/dev/null; then
-  editcap -F pcapng "$capture" "$capture.pcapng"
-fi
+# (Wireshark's, installed with tshark) could convert them (above).
 if [ -s "$capture.pcapng" ]; then
   measure teardown-pcapng ./target/release/teardown analyze "$capture.pcapng" --format json -o "$out/report.json"
 fi
@@ -163,7 +171,7 @@ fi
 
 if [ -n "${LONG:-}" ]; then
   [ -s "$LONG" ] || scripts/mkcapture.sh "$LONG" "${LONG_SECONDS:-60}"
-  names=(); commands=(); fresh=()
+  names=(); commands=(); fresh=(); warm=()
   measure long ./target/release/teardown analyze "$LONG" --format json -o "$out/long.json"
   run_all
   rm -f "$out/long.json"
