@@ -17,6 +17,7 @@
 # records (the benchmark cut of docs/performance.md, cut with tcpdump): a
 # ratio that does not drift with the machine's load or page-fault cost the way
 # wall times do.
+# Set RAW=1 to also print every run's seconds, in the order of the rounds.
 # Set LONG=PATH to also measure teardown's memory on a longer recording of the
 # same traffic (recorded with LONG_SECONDS, default 60, when missing): peak RSS
 # should stay flat however long the capture is.
@@ -146,19 +147,26 @@ packets=$(./target/release/examples/floor "$capture" | awk '{print $1}')
 conns=$(grep -o '"summary":{"connections":[0-9]*' "$out/report.json" | grep -o '[0-9]*$')
 echo "capture: $capture ($(du -h "$capture" | cut -f1), $packets records, $conns connections)"
 echo "machine: $cores cores, $(uname -r); $runs rounds of every command in turn, medians"
-printf '%-22s %9s %10s %12s %12s\n' command seconds "x floor" "x teardown" "peak RSS MiB"
+printf '%-22s %9s %10s %12s %12s %9s\n' command seconds "x floor" "x teardown" "peak RSS MiB" "fastest"
 for name in floor floor-pgo teardown teardown-new teardown-j1 teardown-pgo teardown-pgo-new teardown-pgo-j1 teardown-pgo-text teardown-null teardown-text teardown-zeek teardown-html teardown-gz teardown-pcapng tcptrace tshark; do
   [ -s "$out/$name" ] || continue
   s=$(cut -d' ' -f1 "$out/$name" | median)
   kb=$(cut -d' ' -f2 "$out/$name" | median)
-  awk -v n="$name" -v s="$s" -v f="$floor_s" -v t="$td_s" -v kb="$kb" \
-    'BEGIN {printf "%-22s %9.3f %10.2f %12.2f %12.1f\n", n, s, s / f, s / t, kb / 1024}'
+  fastest=$(cut -d' ' -f1 "$out/$name" | sort -n | head -n 1)
+  awk -v n="$name" -v s="$s" -v f="$floor_s" -v t="$td_s" -v kb="$kb" -v m="$fastest" \
+    'BEGIN {printf "%-22s %9.3f %10.2f %12.2f %12.1f %9.3f\n", n, s, s / f, s / t, kb / 1024, m}'
 done
 echo "teardown = analyze --format json -o FILE with all cores (replacing the previous run's FILE);"
 echo "new = the same to a FILE removed before each run; -j1 = one thread; null = -o /dev/null;"
 echo "text = --format text (no JSON); zeek, html = --format zeek/html -o FILE;"
 echo "gz = the same as teardown on CAPTURE.gz (gzip -1); pcapng = on CAPTURE.pcapng (editcap -F pcapng)"
-echo "pgo = the binary of scripts/build-pgo.sh (profile-guided optimisation, trained on fixtures/)"
+echo "pgo = the binary of scripts/build-pgo.sh (profile-guided optimisation, trained on fixtures/);"
+echo "seconds and peak RSS are medians; fastest = the fastest of the runs, in seconds"
+if [ "${RAW:-0}" = 1 ]; then
+  for name in "${names[@]}"; do
+    echo "runs, in order: $name $(cut -d' ' -f1 "$out/$name" | tr '\n' ' ')"
+  done
+fi
 j1=$(cut -d' ' -f1 "$out/teardown-j1" | median)
 awk -v a="$j1" -v b="$td_s" -v n="$cores" 'BEGIN {printf "speed-up -j 1 -> -j %d: %.2fx\n", n, a / b}'
 if [ "$pgo" = 1 ]; then
