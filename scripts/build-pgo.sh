@@ -22,6 +22,8 @@ cd "$(dirname "$0")/.."
 host=$(rustc -vV | sed -n 's/^host: //p')
 profdata="$(rustc --print sysroot)/lib/rustlib/$host/bin/llvm-profdata"
 if [ ! -x "$profdata" ]; then
+  command -v rustup >/dev/null || {
+    echo "build-pgo: needs $profdata, from rustup's llvm-tools component" >&2; exit 1; }
   rustup component add llvm-tools >&2
 fi
 # Fixed paths, so that an unchanged tree reuses the instrumented build; the
