@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use crate::capture::{CaptureError, CaptureReader, Compression, LinkType, Warning};
 use crate::classify::Thresholds;
 use crate::decode::{self, Located, Segment, Skip};
-use crate::filter::Filter;
 use crate::flow::{Connection, FlowKey, Tracker, TrackerConfig};
 use crate::merge::{Batch, Collect, ConnectionSink, Finished, Key, Merger, through};
+use crate::report::filter::Filter;
 use crate::report::{
     Counts, InputReport, LinkTypeCount, Report, SCHEMA_VERSION, Skipped, Tool, report_of, summarize,
 };
@@ -591,7 +591,7 @@ impl<'a> Shard<'a> {
             Emit::Records => (key, Finished::Record(Box::new(r))),
             Emit::Json => {
                 self.scratch.clear();
-                crate::report::compact::connection_to_vec(&mut self.scratch, &r);
+                crate::render::json::compact::connection_to_vec(&mut self.scratch, &r);
                 (key, Finished::Json(self.scratch.clone()))
             }
         })

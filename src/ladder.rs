@@ -24,8 +24,9 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 
 use crate::capture::CaptureReader;
+use crate::decode::EndpointAddr;
 use crate::decode::{self, Control, Segment};
-use crate::flow::{EndpointAddr, Side};
+use crate::flow::Side;
 use crate::time::Timestamp;
 
 /// Packets kept from the start of each connection (handshake and first exchanges).

@@ -12,13 +12,13 @@ pub mod analyze;
 pub mod capture;
 pub mod classify;
 pub mod decode;
-pub mod filter;
 #[cfg(test)]
 mod fixtures;
 pub mod flow;
 pub mod ladder;
 pub mod merge;
 pub mod policy;
+pub mod render;
 pub mod report;
 pub mod time;
 pub mod zeek;

@@ -1,5 +1,6 @@
 //! The `teardown` binary: parse flags, run, map the outcome to an exit code.
 
+#[path = "cli/mod.rs"]
 mod cli;
 
 use std::process::ExitCode;

@@ -32,6 +32,20 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// RFC 3339 in UTC with microseconds (`2026-12-07T10:00:00.000001Z`); a
+    /// time before the epoch as seconds.
+    pub fn rfc3339(self) -> String {
+        match u64::try_from(self.0) {
+            Ok(ns) => humantime::format_rfc3339_micros(
+                std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns),
+            )
+            .to_string(),
+            Err(_) => format!("{:.6}", self.as_secs_f64()),
+        }
+    }
+}
+
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64(self.as_secs_f64())

@@ -9,6 +9,8 @@
 //! A tunnel (`tunnel.rs`) is followed to the TCP inside, which is decoded as if it
 //! had been captured alone.
 
+mod addr;
+pub mod seq;
 pub mod tcp;
 mod tunnel;
 
@@ -21,8 +23,8 @@ use crate::time::Timestamp;
 
 pub use tcp::{Control, TcpFlags, TcpOptions};
 
-use crate::flow::EndpointAddr;
-use crate::flow::seq::SeqNumber;
+pub use addr::{EndpointAddr, ipv4_text};
+pub use seq::SeqNumber;
 
 /// One TCP segment, owned and compact, with everything the tracker needs.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,13 +6,10 @@
 //! facts the classifier and the reports need: ISNs, FIN sequence numbers and their
 //! transmissions, the ACKs that covered them, RSTs and whether they were acceptable.
 
-use std::net::IpAddr;
-
 use serde::Serialize;
 
-use super::seq::SeqNumber;
 use super::state::{Event, State, step};
-use crate::decode::{Control, Segment};
+use crate::decode::{Control, EndpointAddr, Segment, SeqNumber};
 use crate::time::Timestamp;
 use crate::zeek::ZeekState;
 
@@ -29,53 +26,6 @@ const MAX_INVALID_RSTS: usize = 8;
 /// (or a tail-loss probe, a few ms on a LAN). Identical segments closer than this
 /// are one transmission.
 const DUPLICATE_WINDOW_NS: i64 = 1_000_000;
-
-/// An address and port.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct EndpointAddr {
-    #[serde(serialize_with = "ip_text")]
-    pub ip: IpAddr,
-    pub port: u16,
-}
-
-/// An address as serde writes it (`Display`), for IPv4 without going through
-/// `core::fmt`: four addresses per connection record made it a visible share of
-/// a JSON run's instructions.
-fn ip_text<S: serde::Serializer>(ip: &IpAddr, s: S) -> Result<S::Ok, S::Error> {
-    match ip {
-        IpAddr::V4(v4) => s.serialize_str(&ipv4_text(*v4)),
-        IpAddr::V6(_) => serde::Serialize::serialize(ip, s),
-    }
-}
-
-/// `v4`'s dotted-decimal text, as `Display` writes it, without `core::fmt`.
-pub fn ipv4_text(v4: std::net::Ipv4Addr) -> arrayvec::ArrayString<15> {
-    // An `ArrayString` is built from chars, so it needs no UTF-8 check.
-    let mut text = arrayvec::ArrayString::<15>::new();
-    let digit = |d: u8| char::from(b'0' + d);
-    for (i, octet) in v4.octets().into_iter().enumerate() {
-        if i > 0 {
-            text.push('.');
-        }
-        if octet >= 100 {
-            text.push(digit(octet / 100));
-        }
-        if octet >= 10 {
-            text.push(digit(octet / 10 % 10));
-        }
-        text.push(digit(octet % 10));
-    }
-    text
-}
-
-impl std::fmt::Display for EndpointAddr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.ip {
-            IpAddr::V4(ip) => write!(f, "{ip}:{}", self.port),
-            IpAddr::V6(ip) => write!(f, "[{ip}]:{}", self.port),
-        }
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -392,7 +342,9 @@ pub struct Connection {
     pub reuse: Option<Reuse>,
     /// Tracking gave up on it to stay within the cap on tracked connections.
     pub evicted: bool,
-    /// Zeek's view of the same packets (`conn_state`, `history`).
+    /// Zeek's view of the same packets (`conn_state`, `history`), fed beside
+    /// this connection by the tracker ([`super::tracker`]): our state machine
+    /// and Zeek's never read each other.
     pub zeek: ZeekState,
 }
 
@@ -498,7 +450,6 @@ impl Connection {
 
     /// Feeds one segment of this connection, in capture order.
     pub fn on_segment(&mut self, seg: &Segment) {
-        self.zeek.on_segment(seg);
         let side = self.side_of(seg);
         let at = PacketRef::of(seg);
         self.last = at;

@@ -10,7 +10,7 @@
 //!
 
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use super::Side::{Client as C, Server as S};
@@ -2524,26 +2524,5 @@ mod retirement {
         let v = classify(&ended[0], &Thresholds::default(), ended[0].observed_until);
         assert_eq!(v.class, Class::Clean);
         assert!(v.flags.contains(&Flag::FinRetransmitted));
-    }
-}
-
-mod addresses {
-    use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        #[test]
-        fn ipv4_text_is_what_display_writes(octets in any::<[u8; 4]>(), port in any::<u16>()) {
-            let addr = EndpointAddr { ip: IpAddr::from(octets), port };
-            let json = serde_json::to_string(&addr).unwrap();
-            prop_assert_eq!(json, format!(r#"{{"ip":"{}","port":{port}}}"#, Ipv4Addr::from(octets)));
-        }
-    }
-
-    #[test]
-    fn ipv6_is_left_to_serde() {
-        let ip: IpAddr = "2001:db8::1".parse().unwrap();
-        let json = serde_json::to_string(&EndpointAddr { ip, port: 443 }).unwrap();
-        assert_eq!(json, r#"{"ip":"2001:db8::1","port":443}"#);
     }
 }

@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::net::IpAddr;
 
-use super::connection::{Connection, EndpointAddr, Reuse, Side};
+use super::connection::{Connection, Reuse, Side};
 use super::state::State;
+use crate::decode::EndpointAddr;
 use crate::decode::{Control, Segment};
 use crate::time::Timestamp;
 
@@ -239,8 +240,14 @@ impl Tracked {
 fn build(seg: &Segment, reuse: Option<Reuse>) -> Box<Connection> {
     let mut conn = Box::new(Connection::new(seg, seg.order));
     conn.reuse = reuse;
-    conn.on_segment(seg);
+    feed(&mut conn, seg);
     conn
+}
+
+/// Feeds one segment to its connection and, beside it, to Zeek's view of it.
+fn feed(conn: &mut Connection, seg: &Segment) {
+    conn.zeek.on_segment(seg);
+    conn.on_segment(seg);
 }
 
 /// One partition of the 4-tuples.
@@ -376,7 +383,7 @@ impl Tracker {
                     previous.end_order = seg.order;
                     self.done.push(previous);
                 } else {
-                    current.on_segment(seg);
+                    feed(current, seg);
                 }
             }
         }
@@ -564,8 +571,8 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::decode::SeqNumber;
     use crate::decode::{TcpFlags, TcpOptions};
-    use crate::flow::seq::SeqNumber;
 
     fn segment((src, src_port): (IpAddr, u16), (dst, dst_port): (IpAddr, u16)) -> Segment {
         Segment {

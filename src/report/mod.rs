@@ -18,13 +18,7 @@
 //! `--format ndjson` writes the same connection objects, one per line, and nothing
 //! else.
 
-pub mod compact;
-pub mod diagnosis;
-pub mod html;
-pub mod json;
-pub mod text;
-pub mod top;
-pub mod zeek_log;
+pub mod filter;
 
 use std::collections::BTreeMap;
 
@@ -33,11 +27,12 @@ use serde::Serialize;
 use crate::capture::pcapng::InterfaceInfo;
 use crate::capture::{Compression, Format, LinkType, Warning};
 use crate::classify::{Class, ClosedBy, Flag, FlagSet, Thresholds, Verdict, classify};
+use crate::decode::EndpointAddr;
 use crate::flow::connection::Reuse;
-use crate::flow::{Connection, EndpointAddr, PacketRef, Side, State};
+use crate::flow::{Connection, PacketRef, Side, State};
 use crate::time::Timestamp;
 
-pub use diagnosis::Diagnosis;
+pub use crate::classify::diagnosis::{self, Diagnosis};
 
 /// Version of the JSON layout. 1: capture facts only; 2: verdicts, evidence;
 /// 3: connections in the order they ended, written before `inputs` and
@@ -56,7 +51,7 @@ pub struct Report {
     /// The connection filter in force (`--host`, `--net`, `--port`, `--since`,
     /// `--until`), absent when every connection is reported.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub filter: Option<crate::filter::Filter>,
+    pub filter: Option<filter::Filter>,
     /// Every TCP connection (after the filter), in the order their observation
     /// ended, as Zeek writes conn.log: at the SYN of a newer connection on the
     /// same 4-tuple, once it is over for good (closed, TIME_WAIT outlived), at

@@ -4,7 +4,7 @@
 
 use super::history::Scaled;
 use super::reassembly::Reassembler;
-use crate::flow::EndpointAddr;
+use crate::decode::EndpointAddr;
 
 /// Zeek's endpoint states (`EndpointState` in TCP_Endpoint.h), with the names
 /// Zeek's scripts know them by (`TCP_INACTIVE` ...).

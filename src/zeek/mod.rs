@@ -34,8 +34,8 @@ use serde::Serialize;
 pub use endpoint::EndpointState;
 pub use ports::is_likely_server_port;
 
+use crate::decode::EndpointAddr;
 use crate::decode::Segment;
-use crate::flow::EndpointAddr;
 use crate::time::Timestamp;
 use session::Session;
 

@@ -5,8 +5,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::*;
+use crate::decode::SeqNumber;
 use crate::decode::{Control, Segment, TcpFlags, TcpOptions};
-use crate::flow::seq::SeqNumber;
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);

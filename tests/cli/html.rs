@@ -671,12 +671,13 @@ fn demo_report() -> tcp_teardown::report::Report {
 #[test]
 fn page_size_is_bounded_for_huge_captures() {
     use tcp_teardown::classify::{Class, Flag};
-    use tcp_teardown::flow::{EndpointAddr, Side};
+    use tcp_teardown::decode::EndpointAddr;
+    use tcp_teardown::flow::Side;
     use tcp_teardown::ladder::{
         HEAD_PACKETS, Ladder, LadderPacket, LadderRow, Ladders, MAX_KEPT, SeqBase, TAIL_PACKETS,
         TcpFlags,
     };
-    use tcp_teardown::report::html;
+    use tcp_teardown::render::html;
     use tcp_teardown::time::Timestamp;
 
     let mut report = demo_report();
@@ -797,7 +798,7 @@ fn page_size_is_bounded_for_huge_captures() {
 #[test]
 fn ladders_hold_the_connections_packets() {
     use tcp_teardown::ladder::{LadderRow, SeqBase, collect_ladders};
-    use tcp_teardown::report::html;
+    use tcp_teardown::render::html;
 
     let report = demo_report();
     let wanted = html::ladder_requests(&report);

@@ -2,9 +2,10 @@
 
 use std::io::{self, Write};
 
+use super::by_id;
 use super::text::fmt_allowed;
-use super::{CheckResult, MAX_LISTED, by_id, rfc3339};
 use crate::classify::Class;
+use crate::policy::{CheckResult, MAX_LISTED};
 use crate::report::Report;
 
 /// Escapes the characters that would break a table cell.
@@ -80,7 +81,7 @@ pub fn write_markdown(
                     flags.join(", "),
                     c.end_state.client,
                     c.end_state.server,
-                    rfc3339(c.first_ts)
+                    c.first_ts.rfc3339()
                 )?;
             }
         }

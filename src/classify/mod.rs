@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub mod diagnosis;
+
 use crate::flow::connection::{FinEvidence, RstEvidence};
 use crate::flow::{Connection, Endpoint, Side, State};
 use crate::time::Timestamp;

@@ -7,7 +7,8 @@ use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 
 use super::text::fmt_allowed;
-use super::{CheckResult, MAX_LISTED, by_id, describe};
+use super::{by_id, describe};
+use crate::policy::{CheckResult, MAX_LISTED};
 use crate::report::Report;
 
 pub fn write_junit(result: &CheckResult, report: &Report, out: &mut dyn Write) -> io::Result<()> {

@@ -10,7 +10,7 @@
 //!
 //! Every string from a capture (paths, pcapng interface names and descriptions,
 //! warning messages) goes through the template engine's HTML escaping (askama,
-//! `src/report/templates/`); nothing is marked safe but the page's own CSS and
+//! `src/render/html/templates/`); nothing is marked safe but the page's own CSS and
 //! script.
 //!
 //! # Size
@@ -46,17 +46,20 @@ use std::io::{self, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+mod top;
+
 use askama::Template;
 use sha2::{Digest as _, Sha256};
 
-use super::top::TopCounts;
-use super::{ConnectionReport, Report, text};
+use super::text;
 use crate::classify::{Class, ClosedBy, Flag};
-use crate::flow::{EndpointAddr, Side};
+use crate::decode::EndpointAddr;
+use crate::flow::Side;
 use crate::ladder::{self, LadderRequest, LadderRow, Ladders, SeqBase};
 use crate::merge::{ConnectionSink, Finished};
-use crate::policy::rfc3339;
+use crate::report::{ConnectionReport, Report};
 use crate::time::Timestamp;
+use top::TopCounts;
 
 /// Rows of the problem-connection table, at most.
 pub const MAX_TABLE_ROWS: usize = 1000;
@@ -352,7 +355,7 @@ impl ConnectionSink for HtmlSink {
 #[derive(Template)]
 #[template(
     path = "report.html",
-    config = "src/report/templates/askama.toml",
+    config = "src/render/html/templates/askama.toml",
     whitespace = "minimize"
 )]
 struct Page<'a> {
@@ -614,8 +617,14 @@ impl<'a> Page<'a> {
             filtered_out: s.filtered_out,
             packets: s.packets,
             tcp_packets: s.tcp_packets,
-            start: s.first_ts.map(rfc3339).unwrap_or_else(|| "–".into()),
-            end: s.last_ts.map(rfc3339).unwrap_or_else(|| "–".into()),
+            start: s
+                .first_ts
+                .map(Timestamp::rfc3339)
+                .unwrap_or_else(|| "–".into()),
+            end: s
+                .last_ts
+                .map(Timestamp::rfc3339)
+                .unwrap_or_else(|| "–".into()),
             span: duration(span),
             problems: digest.problems,
         };
@@ -645,10 +654,10 @@ impl<'a> Page<'a> {
                 filter.push(("port", join(f.port.iter().map(|p| p.to_string()).collect())));
             }
             if let Some(t) = f.since {
-                filter.push(("since", rfc3339(t)));
+                filter.push(("since", t.rfc3339()));
             }
             if let Some(t) = f.until {
-                filter.push(("until", rfc3339(t)));
+                filter.push(("until", t.rfc3339()));
             }
         }
         let (ladder_views, ladder_note) = ladder_views(report, &sel, ladders);
@@ -796,7 +805,7 @@ fn cards(report: &Report) -> Vec<Card> {
     cards
 }
 
-fn input_view(i: &super::InputReport) -> InputView {
+fn input_view(i: &crate::report::InputReport) -> InputView {
     let format = match i.format {
         Some(crate::capture::Format::Pcap) => "pcap",
         Some(crate::capture::Format::PcapNsec) => "pcap (ns)",
@@ -812,8 +821,8 @@ fn input_view(i: &super::InputReport) -> InputView {
     let span = match (i.first_ts, i.last_ts) {
         (Some(a), Some(b)) => format!(
             "{} to {} ({})",
-            rfc3339(a),
-            rfc3339(b),
+            a.rfc3339(),
+            b.rfc3339(),
             duration(b.secs_since(a))
         ),
         _ => "–".into(),

@@ -2,9 +2,9 @@
 
 use std::io::{self, Write};
 
-use super::{ConnectionReport, Report};
 use crate::classify::Class;
 use crate::merge::{ConnectionSink, Finished};
+use crate::report::{ConnectionReport, Report};
 
 /// How many problem connections the text summary lists.
 pub const MAX_LISTED: usize = 20;

@@ -10,11 +10,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use tcp_teardown::analyze::{Analysis, Emit, Options, analyze_into};
 use tcp_teardown::classify::Thresholds;
-use tcp_teardown::filter::{Filter, parse_time};
 use tcp_teardown::merge::ConnectionSink;
 use tcp_teardown::policy::{self, Policy, Rule, Target};
-use tcp_teardown::report;
-use tcp_teardown::report::json::{JsonSink, write_json_head, write_json_tail};
+use tcp_teardown::render;
+use tcp_teardown::render::json::{JsonSink, write_json_head, write_json_tail};
+use tcp_teardown::report::filter::{Filter, parse_time};
 use tcp_teardown::time::Timestamp;
 
 /// The policy of a `check` failed.
@@ -390,10 +390,10 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         OutputFormat::Text => {
             // Only the problem connections it lists are kept.
             let options = options_of(&args.input, Filter::default());
-            let mut sink = report::text::TextSink::default();
+            let mut sink = render::text::TextSink::default();
             let analysis = analyze_and_tell(&args.input, &options, Emit::Records, &mut sink);
             let render = |out: &mut (dyn Write + Send)| {
-                report::text::write_text_from(&analysis.report, &sink, out)
+                render::text::write_text_from(&analysis.report, &sink, out)
             };
             write_output(args.output.as_deref(), render)?;
             analysis.unreadable
@@ -402,13 +402,13 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
             // The charts' counts and the connections the page may list are
             // gathered as connections finish; the rest is dropped.
             let options = options_of(&args.input, Filter::default());
-            let mut sink = report::html::HtmlSink::default();
+            let mut sink = render::html::HtmlSink::default();
             let mut analysis = analyze_and_tell(&args.input, &options, Emit::Records, &mut sink);
             analysis.report.connections = std::mem::take(&mut sink.listed);
             let report = &analysis.report;
-            let inputs = report::html::report_inputs(report);
+            let inputs = render::html::report_inputs(report);
             write_output(args.output.as_deref(), |out| {
-                report::html::write_html_from(report, &sink.digest, &inputs, options.threads, out)
+                render::html::write_html_from(report, &sink.digest, &inputs, options.threads, out)
             })?;
             analysis.unreadable
         }
@@ -458,7 +458,7 @@ fn stream_conn_log(input: &InputArgs, path: Option<&Path>) -> Result<usize> {
     let options = options_of(input, Filter::default());
     let mut unreadable = 0;
     let render = |out: &mut (dyn Write + Send)| -> io::Result<()> {
-        let mut sink = report::zeek_log::ZeekSink::new(&mut *out);
+        let mut sink = render::zeek::ZeekSink::new(&mut *out);
         let mut analysis = analyze_and_tell(input, &options, Emit::Records, &mut sink);
         unreadable = analysis.unreadable;
         if let Some(e) = analysis.output_error.take() {
@@ -504,17 +504,19 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
     analysis.report.connections = listed;
     let report = &analysis.report;
     if let Some(path) = &args.junit {
-        write_whole(path, |out| policy::junit::write_junit(&result, report, out))?;
+        write_whole(path, |out| {
+            render::check::junit::write_junit(&result, report, out)
+        })?;
     }
     if let Some(path) = &args.summary {
         write_whole(path, |out| {
-            policy::markdown::write_markdown(&result, report, out)
+            render::check::markdown::write_markdown(&result, report, out)
         })?;
     }
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER, stdout.lock());
     match args.format {
-        CheckFormat::Text => policy::text::write_text(&result, report, &mut out)?,
+        CheckFormat::Text => render::check::text::write_text(&result, report, &mut out)?,
         CheckFormat::Json => {
             serde_json::to_writer_pretty(&mut out, &result)?;
             writeln!(out)?;

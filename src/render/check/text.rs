@@ -2,7 +2,8 @@
 
 use std::io::{self, Write};
 
-use super::{CheckResult, MAX_LISTED, by_id, describe};
+use super::{by_id, describe};
+use crate::policy::{CheckResult, MAX_LISTED};
 use crate::report::Report;
 
 pub fn write_text(result: &CheckResult, report: &Report, out: &mut dyn Write) -> io::Result<()> {

@@ -11,10 +11,12 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::{InputReport, Report, Summary, Tool};
+pub mod compact;
+
 use crate::classify::Thresholds;
-use crate::filter::Filter;
 use crate::merge::{ConnectionSink, Finished};
+use crate::report::filter::Filter;
+use crate::report::{InputReport, Report, Summary, Tool};
 
 /// The report up to its connections, in the same field order as [`Report`].
 #[derive(Serialize)]
@@ -40,7 +42,7 @@ pub fn write_json_head(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let head = serde_json::to_vec(&Head {
-        schema_version: super::SCHEMA_VERSION,
+        schema_version: crate::report::SCHEMA_VERSION,
         tool: &Tool::default(),
         settings,
         filter,

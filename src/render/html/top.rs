@@ -134,6 +134,7 @@ impl<K: Copy + Eq + Hash, const N: usize> TopCounts<K, N> {
     }
 
     /// Occurrences counted, of every key.
+    #[cfg(test)]
     pub fn total(&self) -> u64 {
         self.total
     }

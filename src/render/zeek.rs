@@ -18,8 +18,8 @@
 use std::io::{self, Write};
 use std::time::{Duration, SystemTime};
 
-use super::Report;
 use crate::merge::{ConnectionSink, Finished};
+use crate::report::Report;
 use crate::time::Timestamp;
 use crate::zeek::ZeekRow;
 
@@ -116,7 +116,7 @@ fn row_line(r: &ZeekRow, line: &mut Vec<u8>) {
     let tab = |line: &mut Vec<u8>| line.push(b'\t');
     let addr = |line: &mut Vec<u8>, ip: &std::net::IpAddr| match ip {
         std::net::IpAddr::V4(v4) => {
-            line.extend_from_slice(crate::flow::connection::ipv4_text(*v4).as_bytes());
+            line.extend_from_slice(crate::decode::ipv4_text(*v4).as_bytes());
         }
         std::net::IpAddr::V6(v6) => {
             let _ = write!(line, "{v6}");
@@ -203,7 +203,7 @@ fn log_time(t: Option<Timestamp>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::EndpointAddr;
+    use crate::decode::EndpointAddr;
     use proptest::prelude::*;
 
     fn row(history: &str, duration: Option<f64>) -> ZeekRow {

@@ -22,8 +22,9 @@ use serde::Serialize;
 use serde::ser::Serializer;
 
 use super::Compact;
-use crate::flow::connection::ipv4_text;
-use crate::flow::{EndpointAddr, PacketRef};
+use crate::decode::EndpointAddr;
+use crate::decode::ipv4_text;
+use crate::flow::PacketRef;
 use crate::report::{ConnectionReport, Evidence, FinReport, Timings};
 use crate::time::Timestamp;
 use crate::zeek::ZeekInfo;
@@ -412,7 +413,7 @@ mod tests {
     #[test]
     fn a_zeek_row_unlike_the_connection_is_written_whole() {
         let report = analyze(&Options::demo(1)).report;
-        let other = crate::flow::EndpointAddr {
+        let other = crate::decode::EndpointAddr {
             ip: "192.0.2.7".parse().unwrap(),
             port: 4242,
         };
