@@ -9,9 +9,9 @@ use std::io::Cursor;
 use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use tcp_teardown::capture::{CaptureReader, Source};
-use tcp_teardown::decode::{Segment, decode};
-use tcp_teardown::flow::{Tracker, TrackerConfig};
+use tcp_teardown::internals::{CaptureReader, Source};
+use tcp_teardown::internals::{Segment, decode};
+use tcp_teardown::internals::{Tracker, TrackerConfig};
 
 fn capture_bytes() -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/kernel/client.pcap");

@@ -1,24 +1,56 @@
 //! `tcp-teardown`: how every TCP connection in a capture ended.
 //!
-//! The modules follow the data flow:
-//! [`capture`] (pcap/pcapng files, pipes, compression) →
-//! [`decode`] (link layer to TCP segment) →
-//! [`flow`] (connections, per-endpoint evidence and RFC 9293 states) →
-//! [`classify`] (the verdict, a pure function) →
-//! [`report`] (the serde report and its renderers).
-//! [`analyze`] wires them together; the `teardown` binary is a thin layer over it.
+//! ```no_run
+//! let options = tcp_teardown::Options::new(vec!["capture.pcap".into()]);
+//! let analysis = tcp_teardown::analyze(&options);
+//! for c in &analysis.report.connections {
+//!     println!("{} -> {}: {}", c.client, c.server, c.class.name());
+//! }
+//! ```
+//!
+//! [`analyze`] keeps every connection's record; [`analyze_into`] hands each to
+//! a [`report::sink::Sink`] as it finishes, in bounded memory; [`render`]
+//! writes a report in one of the [`Format`]s the command line offers. The
+//! report's types, the JSON schema, are in [`report`].
+//!
+//! The modules follow the data flow, each using only those before it
+//! (docs/ARCHITECTURE.md): `capture` (pcap/pcapng files, pipes, compression)
+//! → `decode` (link layer to TCP segment) → `zeek` (Zeek's view of a
+//! connection's packets) → `flow` (connections, per-endpoint evidence and
+//! RFC 9293 states) → `classify` (the verdict, a pure function) → [`report`]
+//! (the model every output reads) → `policy` (`teardown check`'s rules) →
+//! `pipeline` (inputs, the time-ordered merge, shards) → `render` (one module
+//! per format) → [`cli`].
 
-pub mod analyze;
-pub mod capture;
-pub mod classify;
-pub mod decode;
+mod capture;
+mod classify;
+pub mod cli;
+mod decode;
 #[cfg(test)]
 mod fixtures;
-pub mod flow;
-pub mod ladder;
-pub mod merge;
-pub mod policy;
-pub mod render;
+mod flow;
+mod pipeline;
+mod policy;
+mod render;
 pub mod report;
-pub mod time;
-pub mod zeek;
+mod time;
+mod zeek;
+
+pub use pipeline::{Analysis, Options, analyze, analyze_into};
+pub use render::{Format, Rendered, Renderer, render};
+
+/// Not API: the lower layers, for the project's benchmarks, fuzz targets and
+/// integration tests.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::capture::{
+        CaptureError, CaptureReader, LinkType, MAX_BLOCK_LEN, MAX_RECORD_LEN, RawPacket, Source,
+    };
+    pub use crate::decode::{Segment, decode};
+    pub use crate::flow::{Tracker, TrackerConfig};
+    pub use crate::render::html;
+    pub use crate::render::json;
+    pub use crate::render::text;
+    pub use crate::render::zeek;
+    pub use crate::time::Timestamp;
+}

@@ -1,9 +1,8 @@
 //! The `teardown` binary: parse flags, run, map the outcome to an exit code.
 
-#[path = "cli/mod.rs"]
-mod cli;
-
 use std::process::ExitCode;
+
+use tcp_teardown::cli;
 
 // Connections allocate and free many small objects (Zeek sessions, history,
 // evidence, report records) on several threads; mimalloc's thread-local free

@@ -5,7 +5,7 @@
 use std::io::Cursor;
 
 use libfuzzer_sys::fuzz_target;
-use tcp_teardown::capture::{CaptureReader, MAX_RECORD_LEN, Source};
+use tcp_teardown::internals::{CaptureReader, MAX_RECORD_LEN, Source};
 
 fuzz_target!(|data: &[u8]| {
     let Ok((source, _compression)) =

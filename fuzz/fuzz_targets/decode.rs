@@ -3,9 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tcp_teardown::capture::{LinkType, RawPacket};
-use tcp_teardown::decode::decode;
-use tcp_teardown::time::Timestamp;
+use tcp_teardown::internals::{LinkType, RawPacket, Timestamp};
+use tcp_teardown::internals::decode;
 
 const LINK_TYPES: [LinkType; 10] = [
     LinkType::ETHERNET,

@@ -14,10 +14,8 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use tcp_teardown::analyze::{Emit, Options, analyze, analyze_into};
-use tcp_teardown::classify::Thresholds;
-use tcp_teardown::filter::Filter;
-use tcp_teardown::report::{html, json, text, zeek_log};
+use tcp_teardown::internals::{html, json, text, zeek};
+use tcp_teardown::{Format, Options, analyze, render};
 
 fn scratch() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
@@ -35,12 +33,9 @@ fn scratch() -> &'static PathBuf {
 
 fn options(threads: usize, max_connections: usize) -> Options {
     Options {
-        inputs: vec![scratch().clone()],
-        thresholds: Thresholds::default(),
-        filter: Filter::default(),
         threads,
-        progress: false,
         max_connections,
+        ..Options::new(vec![scratch().clone()])
     }
 }
 
@@ -58,7 +53,7 @@ fn run(threads: usize, max_connections: usize) -> Vec<u8> {
     let mut txt = Vec::new();
     text::write_text(&analysis.report, &mut txt).expect("text to a Vec");
     let mut log = Vec::new();
-    zeek_log::write_conn_log(&analysis.report, &mut log).expect("conn.log to a Vec");
+    zeek::write_conn_log(&analysis.report, &mut log).expect("conn.log to a Vec");
     let mut page = Vec::new();
     let inputs = html::report_inputs(&analysis.report);
     html::write_html(&analysis.report, &inputs, &mut page).expect("HTML to a Vec");
@@ -68,14 +63,10 @@ fn run(threads: usize, max_connections: usize) -> Vec<u8> {
 /// What `teardown analyze --format json` does: the connections streamed while
 /// the capture is read, serialized by the shards.
 fn streamed(threads: usize, max_connections: usize) -> Vec<u8> {
-    let opts = options(threads, max_connections);
     let mut out = Vec::new();
-    json::write_json_head(&opts.thresholds, &None, &mut out).expect("to a Vec");
-    let mut sink = json::JsonSink::json(out);
-    let analysis = analyze_into(&opts, Emit::Json, &mut sink);
-    assert!(analysis.output_error.is_none());
-    let mut out = sink.into_inner();
-    json::write_json_tail(&analysis.report, &mut out).expect("to a Vec");
+    render(Format::Json, &options(threads, max_connections), &mut out)
+        .output
+        .expect("to a Vec");
     out
 }
 

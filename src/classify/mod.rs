@@ -10,7 +10,7 @@ use serde::Serialize;
 pub mod diagnosis;
 
 use crate::flow::connection::{FinEvidence, RstEvidence};
-use crate::flow::{Connection, Endpoint, Side, State};
+use crate::flow::{Connection, Endpoint, Side};
 use crate::time::Timestamp;
 
 /// How a connection ended: exactly one per connection.
@@ -218,6 +218,22 @@ fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
 }
 
+impl Thresholds {
+    /// `hang_after` in nanoseconds, as the rules compare it with timestamps.
+    pub fn hang_after_ns(&self) -> i64 {
+        ns(self.hang_after)
+    }
+    /// `fin_grace` in nanoseconds.
+    pub fn fin_grace_ns(&self) -> i64 {
+        ns(self.fin_grace)
+    }
+    /// `msl` in nanoseconds.
+    pub fn msl_ns(&self) -> i64 {
+        ns(self.msl)
+    }
+}
+
+/// A duration in nanoseconds, saturating (every threshold goes through here).
 fn ns(d: Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
@@ -329,7 +345,7 @@ impl Severity for Class {
 /// period while the capture went on, otherwise too early to tell.
 fn fin_fate(fin: &FinEvidence, t: &Thresholds, end: Timestamp) -> Class {
     let resent = fin.transmissions > 1 || fin.acks_lost > 0;
-    let waited_out = end.0.saturating_sub(fin.last.ts.0) > ns(t.fin_grace);
+    let waited_out = end.0.saturating_sub(fin.last.ts.0) > t.fin_grace_ns();
     if resent || waited_out {
         Class::LostFin
     } else {
@@ -347,7 +363,7 @@ fn one_fin(fin: &FinEvidence, passive: &Endpoint, t: &Thresholds, end: Timestamp
     let silent_since = passive
         .last_progress()
         .map_or(acked.ts, |p| p.max(acked.ts));
-    if end.0.saturating_sub(silent_since.0) >= ns(t.hang_after) {
+    if end.0.saturating_sub(silent_since.0) >= t.hang_after_ns() {
         Class::HalfClosedHang
     } else {
         Class::Incomplete
@@ -416,9 +432,4 @@ fn flags(c: &Connection) -> FlagSet {
     set(any(&|e| e.truncated), Flag::Truncated);
     set(c.evicted, Flag::Evicted);
     out
-}
-
-/// The inferred end state of a side (after [`Connection::finish`]).
-pub fn end_state(c: &Connection, side: Side) -> State {
-    c.endpoint(side).state
 }

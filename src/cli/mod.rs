@@ -8,14 +8,12 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use tcp_teardown::analyze::{Analysis, Emit, Options, analyze_into};
-use tcp_teardown::classify::Thresholds;
-use tcp_teardown::merge::ConnectionSink;
-use tcp_teardown::policy::{self, Policy, Rule, Target};
-use tcp_teardown::render;
-use tcp_teardown::render::json::{JsonSink, write_json_head, write_json_tail};
-use tcp_teardown::report::filter::{Filter, parse_time};
-use tcp_teardown::time::Timestamp;
+use crate::classify::Thresholds;
+use crate::pipeline::{Analysis, Options, analyze_into};
+use crate::policy::{self, Policy, Rule, Target};
+use crate::render::{self, Format};
+use crate::report::filter::{Filter, parse_time};
+use crate::time::Timestamp;
 
 /// The policy of a `check` failed.
 pub const EXIT_POLICY_FAILED: u8 = 1;
@@ -88,7 +86,7 @@ struct InputArgs {
     /// 4-tuples; beyond a partition's share its least recently active are evicted
     /// (flagged `evicted`), the same ones for any -j. Bounds memory on floods and
     /// scans.
-    #[arg(long, value_name = "N", default_value_t = tcp_teardown::flow::TrackerConfig::DEFAULT_MAX_TRACKED, value_parser = clap::value_parser!(usize))]
+    #[arg(long, value_name = "N", default_value_t = crate::flow::TrackerConfig::DEFAULT_MAX_TRACKED, value_parser = clap::value_parser!(usize))]
     max_connections: usize,
 
     /// Print run statistics on stderr at the end: time, packets per second,
@@ -223,6 +221,18 @@ enum OutputFormat {
     Html,
 }
 
+impl OutputFormat {
+    fn format(self) -> Format {
+        match self {
+            OutputFormat::Text => Format::Text,
+            OutputFormat::Json => Format::Json,
+            OutputFormat::Ndjson => Format::Ndjson,
+            OutputFormat::Zeek => Format::Zeek,
+            OutputFormat::Html => Format::Html,
+        }
+    }
+}
+
 /// Parses `250ms`, `5s`, `2m` or a bare number of seconds.
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -326,21 +336,6 @@ fn address_space_limit() -> Option<u64> {
     None
 }
 
-/// Runs the analysis, handing its connections to `sink`, then prints its
-/// messages (errors always, warnings without `--quiet`) and, with `--stats`,
-/// its statistics.
-fn analyze_and_tell(
-    input: &InputArgs,
-    options: &Options,
-    emit: Emit,
-    sink: &mut dyn ConnectionSink,
-) -> Analysis {
-    let start = std::time::Instant::now();
-    let analysis = analyze_into(options, emit, sink);
-    tell(input, options, &analysis, start);
-    analysis
-}
-
 fn tell(input: &InputArgs, options: &Options, analysis: &Analysis, start: std::time::Instant) {
     for m in &analysis.messages {
         if !input.quiet || !m.contains(": warning: ") {
@@ -380,95 +375,21 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
             OutputFormat::Json
         }
     });
-    let unreadable = match format {
-        OutputFormat::Zeek => stream_conn_log(&args.input, args.output.as_deref())?,
-        OutputFormat::Json | OutputFormat::Ndjson => stream_report(
-            &args.input,
-            format == OutputFormat::Json,
-            args.output.as_deref(),
-        )?,
-        OutputFormat::Text => {
-            // Only the problem connections it lists are kept.
-            let options = options_of(&args.input, Filter::default());
-            let mut sink = render::text::TextSink::default();
-            let analysis = analyze_and_tell(&args.input, &options, Emit::Records, &mut sink);
-            let render = |out: &mut (dyn Write + Send)| {
-                render::text::write_text_from(&analysis.report, &sink, out)
-            };
-            write_output(args.output.as_deref(), render)?;
-            analysis.unreadable
-        }
-        OutputFormat::Html => {
-            // The charts' counts and the connections the page may list are
-            // gathered as connections finish; the rest is dropped.
-            let options = options_of(&args.input, Filter::default());
-            let mut sink = render::html::HtmlSink::default();
-            let mut analysis = analyze_and_tell(&args.input, &options, Emit::Records, &mut sink);
-            analysis.report.connections = std::mem::take(&mut sink.listed);
-            let report = &analysis.report;
-            let inputs = render::html::report_inputs(report);
-            write_output(args.output.as_deref(), |out| {
-                render::html::write_html_from(report, &sink.digest, &inputs, options.threads, out)
-            })?;
-            analysis.unreadable
-        }
-    };
+    let options = options_of(&args.input, Filter::default());
+    let mut unreadable = 0;
+    write_output(args.output.as_deref(), |out| {
+        let start = std::time::Instant::now();
+        let rendered = render::render(format.format(), &options, out);
+        // Messages first: they matter even when the output failed.
+        tell(&args.input, &options, &rendered.analysis, start);
+        unreadable = rendered.analysis.unreadable;
+        rendered.output
+    })?;
     Ok(if unreadable > 0 {
         ExitCode::from(EXIT_TROUBLE)
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// `--format json` and `ndjson`: the connections are written while the capture
-/// is read (each serialized by its shard), so memory does not grow with the
-/// number of connections. Returns the number of unreadable inputs.
-fn stream_report(input: &InputArgs, json: bool, path: Option<&Path>) -> Result<usize> {
-    let options = options_of(input, Filter::default());
-    let mut done: Option<Analysis> = None;
-    let render = |out: &mut (dyn Write + Send)| -> io::Result<()> {
-        let filter = (!options.filter.is_empty()).then(|| options.filter.clone());
-        if json {
-            write_json_head(&options.thresholds, &filter, out)?;
-        }
-        let mut sink = if json {
-            JsonSink::json(&mut *out)
-        } else {
-            JsonSink::ndjson(&mut *out)
-        };
-        // Messages first: they matter even when the output failed.
-        let mut analysis = analyze_and_tell(input, &options, Emit::Json, &mut sink);
-        let error = analysis.output_error.take();
-        done = Some(analysis);
-        if let Some(e) = error {
-            return Err(e);
-        }
-        if json && let Some(analysis) = &done {
-            write_json_tail(&analysis.report, out)?;
-        }
-        Ok(())
-    };
-    write_output(path, render)?;
-    Ok(done.map_or(0, |a| a.unreadable))
-}
-
-/// `--format zeek`: the conn.log is written while the capture is read, each
-/// connection's rows as it finishes. Returns the number of unreadable inputs.
-fn stream_conn_log(input: &InputArgs, path: Option<&Path>) -> Result<usize> {
-    let options = options_of(input, Filter::default());
-    let mut unreadable = 0;
-    let render = |out: &mut (dyn Write + Send)| -> io::Result<()> {
-        let mut sink = render::zeek::ZeekSink::new(&mut *out);
-        let mut analysis = analyze_and_tell(input, &options, Emit::Records, &mut sink);
-        unreadable = analysis.unreadable;
-        if let Some(e) = analysis.output_error.take() {
-            return Err(e);
-        }
-        sink.finish(analysis.report.summary.last_ts)?;
-        Ok(())
-    };
-    write_output(path, render)?;
-    Ok(unreadable)
 }
 
 fn run_check(args: CheckArgs) -> Result<ExitCode> {
@@ -496,7 +417,9 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
     // renderers may list are kept.
     let options = options_of(&args.input, policy.filter.clone());
     let mut checker = policy::Checker::new(policy.rules.clone());
-    let mut analysis = analyze_and_tell(&args.input, &options, Emit::Records, &mut checker);
+    let start = std::time::Instant::now();
+    let mut analysis = analyze_into(&options, &mut checker);
+    tell(&args.input, &options, &analysis, start);
     if analysis.unreadable > 0 {
         bail!("cannot check: some input could not be read");
     }

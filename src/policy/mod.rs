@@ -25,9 +25,9 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::classify::{Class, Flag};
-use crate::merge::{ConnectionSink, Finished};
+use crate::report::ConnectionReport;
 use crate::report::filter::Filter;
-use crate::report::{ConnectionReport, Report};
+use crate::report::sink::{Records, Sink};
 
 /// How many offending connections renderers list per rule.
 pub const MAX_LISTED: usize = 20;
@@ -244,17 +244,8 @@ impl CheckResult {
     }
 }
 
-/// Applies the rules to the (already filtered) connections of `report`.
-pub fn evaluate(rules: &[Rule], report: &Report) -> CheckResult {
-    let mut checker = Checker::new(rules.to_vec());
-    for c in &report.connections {
-        checker.add_ref(c);
-    }
-    checker.finish().0
-}
-
 /// Applies the rules connection by connection, as the analysis hands them on
-/// (a [`ConnectionSink`]), in memory that does not grow with the capture beyond
+/// (a [`Sink`]), in memory that does not grow with the capture beyond
 /// eight bytes per offending connection: besides the ids, it keeps only the
 /// records a renderer may list — per rule, the first [`MAX_LISTED`] offenders
 /// in report order (JUnit) and the [`MAX_LISTED`] with the smallest ids (the
@@ -286,12 +277,6 @@ impl Checker {
     pub fn add(&mut self, c: Box<ConnectionReport>) {
         if self.note(&c) {
             self.kept.insert(c.id, c);
-        }
-    }
-
-    fn add_ref(&mut self, c: &ConnectionReport) {
-        if self.note(c) {
-            self.kept.insert(c.id, Box::new(c.clone()));
         }
     }
 
@@ -363,14 +348,10 @@ impl Checker {
     }
 }
 
-impl ConnectionSink for Checker {
-    fn connection(&mut self, c: Finished) -> std::io::Result<()> {
-        match c {
-            Finished::Record(r) => self.add(r),
-            Finished::Json(_) => {
-                return Err(std::io::Error::other("a check got serialized records"));
-            }
-        }
+impl Sink for Checker {
+    type Encoder = Records;
+    fn connection(&mut self, c: Box<ConnectionReport>) -> std::io::Result<()> {
+        self.add(c);
         Ok(())
     }
 }

@@ -2,60 +2,80 @@
 
 use std::io::{self, Write};
 
+use super::Renderer;
 use crate::classify::Class;
-use crate::merge::{ConnectionSink, Finished};
+use crate::pipeline::Analysis;
+use crate::report::sink::{Records, Sink};
 use crate::report::{ConnectionReport, Report};
 
 /// How many problem connections the text summary lists.
 pub const MAX_LISTED: usize = 20;
 
-/// The connections the text and HTML summaries list as problems: a problem class
-/// (half-closed hang, lost FIN, reset, refused, unanswered) or a TIME_WAIT reuse.
-pub fn is_problem(c: &ConnectionReport) -> bool {
-    c.class.is_problem() || c.reuse.is_some()
-}
-
 /// Keeps what the text summary shows of the connections — the first
 /// [`MAX_LISTED`] problem connections and how many there are — so the summary
 /// of any capture is made in bounded memory.
 #[derive(Default)]
-pub struct TextSink {
+pub struct Listed {
     pub listed: Vec<ConnectionReport>,
     pub problems: u64,
 }
 
-impl ConnectionSink for TextSink {
-    fn connection(&mut self, c: Finished) -> io::Result<()> {
-        let Finished::Record(c) = c else {
-            return Err(io::Error::other("the text summary needs records"));
-        };
-        if is_problem(&c) {
-            self.problems += 1;
-            if self.listed.len() < MAX_LISTED {
-                self.listed.push(*c);
-            }
+impl Listed {
+    /// Counts `c` if it is a problem, and says whether to list it.
+    fn wants(&mut self, c: &ConnectionReport) -> bool {
+        if !c.is_problem() {
+            return false;
+        }
+        self.problems += 1;
+        self.listed.len() < MAX_LISTED
+    }
+}
+
+/// `--format text`: the summary, written once the analysis is over.
+pub struct Text<'o> {
+    out: &'o mut (dyn Write + Send),
+    listed: Listed,
+}
+
+impl<'o> Text<'o> {
+    pub fn new(out: &'o mut (dyn Write + Send)) -> Text<'o> {
+        Text {
+            out,
+            listed: Listed::default(),
+        }
+    }
+}
+
+impl Sink for Text<'_> {
+    type Encoder = Records;
+    fn connection(&mut self, c: Box<ConnectionReport>) -> io::Result<()> {
+        if self.listed.wants(&c) {
+            self.listed.listed.push(*c);
         }
         Ok(())
     }
 }
 
+impl Renderer for Text<'_> {
+    fn finish(&mut self, analysis: &Analysis) -> io::Result<()> {
+        write_text_from(&analysis.report, &self.listed, self.out)
+    }
+}
+
 /// The summary of a report with all its connections.
 pub fn write_text(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    let mut sink = TextSink::default();
+    let mut listed = Listed::default();
     for c in &report.connections {
-        if is_problem(c) {
-            sink.problems += 1;
-            if sink.listed.len() < MAX_LISTED {
-                sink.listed.push(c.clone());
-            }
+        if listed.wants(c) {
+            listed.listed.push(c.clone());
         }
     }
-    write_text_from(report, &sink, out)
+    write_text_from(report, &listed, out)
 }
 
 /// The summary of `report` (whose `connections` are not read) with the problem
 /// connections `sink` kept.
-pub fn write_text_from(report: &Report, sink: &TextSink, out: &mut dyn Write) -> io::Result<()> {
+pub fn write_text_from(report: &Report, sink: &Listed, out: &mut dyn Write) -> io::Result<()> {
     let s = &report.summary;
     let span = match (s.first_ts, s.last_ts) {
         (Some(a), Some(b)) => format!(", {:.1} s", b.secs_since(a)),
@@ -145,7 +165,8 @@ pub fn write_text_from(report: &Report, sink: &TextSink, out: &mut dyn Write) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::{Emit, Options, analyze, analyze_into};
+    use crate::pipeline::{Options, analyze};
+    use crate::render::{Format, render};
 
     fn options(threads: usize) -> Options {
         Options::demo(threads)
@@ -160,10 +181,10 @@ mod tests {
         let want = String::from_utf8(want).unwrap();
         assert!(want.contains("problem connections (15 total, first 15 shown)"));
         for threads in [1, 2, 3] {
-            let mut sink = TextSink::default();
-            let analysis = analyze_into(&options(threads), Emit::Records, &mut sink);
             let mut got = Vec::new();
-            write_text_from(&analysis.report, &sink, &mut got).unwrap();
+            render(Format::Text, &options(threads), &mut got)
+                .output
+                .unwrap();
             assert_eq!(String::from_utf8(got).unwrap(), want, "-j {threads}");
         }
     }

@@ -18,8 +18,10 @@
 use std::io::{self, Write};
 use std::time::{Duration, SystemTime};
 
-use crate::merge::{ConnectionSink, Finished};
-use crate::report::Report;
+use super::Renderer;
+use crate::pipeline::Analysis;
+use crate::report::sink::{Records, Sink};
+use crate::report::{ConnectionReport, Report};
 use crate::time::Timestamp;
 use crate::zeek::ZeekRow;
 
@@ -50,38 +52,37 @@ pub fn write_rows(
     write_footer(close, out)
 }
 
-/// Writes the conn.log while the analysis runs: the header when the capture's
-/// first packet time is known, each connection's rows as it finishes, the
-/// footer from [`ZeekSink::finish`].
-pub struct ZeekSink<W> {
-    out: W,
+/// `--format zeek`, streamed: the header when the capture's first packet
+/// time is known, each connection's rows as it finishes, the footer at the end.
+pub struct Zeek<'o> {
+    out: &'o mut (dyn Write + Send),
 }
 
-impl<W: Write + Send> ZeekSink<W> {
-    pub fn new(out: W) -> ZeekSink<W> {
-        ZeekSink { out }
-    }
-
-    /// Writes `#close` (the capture's last packet time) and hands the writer back.
-    pub fn finish(mut self, close: Option<Timestamp>) -> io::Result<W> {
-        write_footer(close, &mut self.out)?;
-        Ok(self.out)
+impl<'o> Zeek<'o> {
+    pub fn new(out: &'o mut (dyn Write + Send)) -> Zeek<'o> {
+        Zeek { out }
     }
 }
 
-impl<W: Write + Send> ConnectionSink for ZeekSink<W> {
+impl Sink for Zeek<'_> {
+    type Encoder = Records;
+
     fn begin(&mut self, first_packet: Option<Timestamp>) -> io::Result<()> {
-        write_header(first_packet, &mut self.out)
+        write_header(first_packet, self.out)
     }
 
-    fn connection(&mut self, c: Finished) -> io::Result<()> {
-        let Finished::Record(c) = c else {
-            return Err(io::Error::other("a conn.log got serialized records"));
-        };
+    fn connection(&mut self, c: Box<ConnectionReport>) -> io::Result<()> {
         for r in c.zeek.rows() {
-            write_row(r, &mut self.out)?;
+            write_row(r, self.out)?;
         }
         Ok(())
+    }
+}
+
+impl Renderer for Zeek<'_> {
+    /// `#close`: the capture's last packet time.
+    fn finish(&mut self, analysis: &Analysis) -> io::Result<()> {
+        write_footer(analysis.report.summary.last_ts, self.out)
     }
 }
 

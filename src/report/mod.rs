@@ -19,20 +19,25 @@
 //! else.
 
 pub mod filter;
+pub mod ladder;
+pub mod sink;
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::capture::pcapng::InterfaceInfo;
-use crate::capture::{Compression, Format, LinkType, Warning};
-use crate::classify::{Class, ClosedBy, Flag, FlagSet, Thresholds, Verdict, classify};
-use crate::decode::EndpointAddr;
-use crate::flow::connection::Reuse;
-use crate::flow::{Connection, PacketRef, Side, State};
-use crate::time::Timestamp;
+use crate::classify::{Verdict, classify};
+use crate::flow::Connection;
 
+pub use crate::capture::pcapng::InterfaceInfo;
+pub use crate::capture::{Compression, Format as CaptureFormat, LinkType, Warning};
 pub use crate::classify::diagnosis::{self, Diagnosis};
+pub use crate::classify::{Class, ClosedBy, Flag, FlagSet, Thresholds};
+pub use crate::decode::EndpointAddr;
+pub use crate::flow::connection::Reuse;
+pub use crate::flow::{PacketRef, Side, State};
+pub use crate::time::Timestamp;
+pub use crate::zeek::{ZeekInfo, ZeekRow};
 
 /// Version of the JSON layout. 1: capture facts only; 2: verdicts, evidence;
 /// 3: connections in the order they ended, written before `inputs` and
@@ -87,7 +92,7 @@ pub struct InputReport {
     /// The path as given (or found in a directory); `-` for standard input.
     pub path: String,
     /// Container format, `null` when the file could not be recognised.
-    pub format: Option<Format>,
+    pub format: Option<CaptureFormat>,
     /// Compression detected from magic bytes.
     pub compression: Compression,
     /// Packet records read.
@@ -209,7 +214,7 @@ pub struct ConnectionReport {
     pub reuse: Option<Reuse>,
     /// What Zeek would log for the same packets: `conn_state` and `history`
     /// (docs/zeek.md explains where Zeek's view and ours differ).
-    pub zeek: crate::zeek::ZeekInfo,
+    pub zeek: ZeekInfo,
     /// The packets behind the verdict, to check it in Wireshark.
     pub evidence: Evidence,
 }
@@ -520,6 +525,13 @@ pub fn summarize(counts: &Counts, inputs: &[InputReport], thresholds: &Threshold
 }
 
 impl ConnectionReport {
+    /// The connections the summaries list as problems: a problem class
+    /// (half-closed hang, lost FIN, reset, refused, unanswered) or a TIME_WAIT
+    /// reuse.
+    pub fn is_problem(&self) -> bool {
+        self.class.is_problem() || self.reuse.is_some()
+    }
+
     pub fn client_display(&self) -> String {
         self.client.to_string()
     }

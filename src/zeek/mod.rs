@@ -32,7 +32,6 @@ mod tests;
 use serde::Serialize;
 
 pub use endpoint::EndpointState;
-pub use ports::is_likely_server_port;
 
 use crate::decode::EndpointAddr;
 use crate::decode::Segment;

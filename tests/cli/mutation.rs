@@ -22,8 +22,8 @@ use std::sync::mpsc::{RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tcp_teardown::capture::{CaptureError, CaptureReader, MAX_BLOCK_LEN, MAX_RECORD_LEN, Source};
-use tcp_teardown::decode::decode;
+use tcp_teardown::internals::decode;
+use tcp_teardown::internals::{CaptureError, CaptureReader, MAX_BLOCK_LEN, MAX_RECORD_LEN, Source};
 
 use crate::common::{fixture, teardown_limited};
 

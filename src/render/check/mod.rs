@@ -67,7 +67,7 @@ mod tests {
     /// ids that do not follow report order (as reused 4-tuples and end-of-capture
     /// connections make them), and the report holding them all.
     fn many_connections(n: usize) -> Report {
-        let mut report = crate::analyze::analyze(&crate::analyze::Options::demo(1)).report;
+        let mut report = crate::pipeline::analyze(&crate::pipeline::Options::demo(1)).report;
         let demo = std::mem::take(&mut report.connections);
         report.connections = (0..n)
             .map(|i| {

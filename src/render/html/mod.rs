@@ -51,12 +51,13 @@ mod top;
 use askama::Template;
 use sha2::{Digest as _, Sha256};
 
-use super::text;
+use super::Renderer;
 use crate::classify::{Class, ClosedBy, Flag};
 use crate::decode::EndpointAddr;
 use crate::flow::Side;
-use crate::ladder::{self, LadderRequest, LadderRow, Ladders, SeqBase};
-use crate::merge::{ConnectionSink, Finished};
+use crate::pipeline::{Analysis, Options, ladders};
+use crate::report::ladder::{self, LadderRequest, LadderRow, Ladders, SeqBase};
+use crate::report::sink::{Records, Sink};
 use crate::report::{ConnectionReport, Report};
 use crate::time::Timestamp;
 use top::TopCounts;
@@ -87,7 +88,7 @@ const SCRIPT: &str = include_str!("templates/report.js");
 /// `inputs` are the paths of `report.inputs`, in the same order (input indexes in
 /// the evidence refer to them).
 pub fn write_html(report: &Report, inputs: &[PathBuf], out: &mut dyn Write) -> io::Result<()> {
-    let ladders = ladder::collect_ladders(inputs, &ladder_requests(report), 1);
+    let ladders = ladders::collect_ladders(inputs, &ladder_requests(report), 1);
     write_html_with_ladders(report, &ladders, out)
 }
 
@@ -121,7 +122,7 @@ pub fn write_html_from(
     threads: usize,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let ladders = ladder::collect_ladders(inputs, &listed_ladders(report), threads);
+    let ladders = ladders::collect_ladders(inputs, &listed_ladders(report), threads);
     render_page(report, digest, &ladders, out)
 }
 
@@ -209,7 +210,7 @@ impl Selection {
 /// The kind of problem a listed connection counts under: its class when that is
 /// a problem, else `time_wait_reuse`. `None` for connections not listed.
 fn problem_kind(c: &ConnectionReport) -> Option<&'static str> {
-    if !text::is_problem(c) {
+    if !c.is_problem() {
         None
     } else if c.class.is_problem() {
         Some(c.class.name())
@@ -327,24 +328,49 @@ impl Digest {
     }
 }
 
-/// Gathers the page while the analysis runs ([`Digest`]): the HTML report in
-/// memory that grows by 9 bytes a connection, not by its whole record.
-#[derive(Default)]
-pub struct HtmlSink {
-    pub digest: Digest,
+/// `--format html`: gathers the page while the analysis runs ([`Digest`]),
+/// in memory that grows by 9 bytes a connection, not by its whole record;
+/// at the end reads the inputs again for the ladders and writes the page.
+pub struct Html<'o> {
+    out: &'o mut (dyn Write + Send),
+    /// Threads for the second pass, as many as the analysis.
+    threads: usize,
+    digest: Digest,
     /// The connections the table may list, in report order.
-    pub listed: Vec<ConnectionReport>,
+    listed: Vec<ConnectionReport>,
 }
 
-impl ConnectionSink for HtmlSink {
-    fn connection(&mut self, c: Finished) -> io::Result<()> {
-        let Finished::Record(c) = c else {
-            return Err(io::Error::other("an HTML page got serialized records"));
-        };
+impl<'o> Html<'o> {
+    pub fn new(out: &'o mut (dyn Write + Send), options: &Options) -> Html<'o> {
+        Html {
+            out,
+            threads: options.threads,
+            digest: Digest::default(),
+            listed: Vec::new(),
+        }
+    }
+}
+
+impl Sink for Html<'_> {
+    type Encoder = Records;
+    fn connection(&mut self, c: Box<ConnectionReport>) -> io::Result<()> {
         if self.digest.add(&c) {
             self.listed.push(*c);
         }
         Ok(())
+    }
+}
+
+impl Renderer for Html<'_> {
+    fn finish(&mut self, analysis: &Analysis) -> io::Result<()> {
+        // The report as the page reads it: the whole analysis's summary and
+        // inputs, the connections the table may list.
+        let report = Report {
+            connections: std::mem::take(&mut self.listed),
+            ..analysis.report.clone()
+        };
+        let inputs = report_inputs(&report);
+        write_html_from(&report, &self.digest, &inputs, self.threads, self.out)
     }
 }
 
@@ -1679,7 +1705,7 @@ mod tests {
 
     /// The demo capture's connections repeated `n` times over, renumbered.
     fn repeated_demo(n: usize) -> Report {
-        let mut report = crate::analyze::analyze(&crate::analyze::Options::demo(1)).report;
+        let mut report = crate::pipeline::analyze(&crate::pipeline::Options::demo(1)).report;
         let demo = std::mem::take(&mut report.connections);
         report.connections = (0..n * demo.len())
             .map(|i| {
@@ -1775,5 +1801,184 @@ mod tests {
         assert_eq!(axis(7), (2, 8));
         assert_eq!(axis(16), (5, 20));
         assert_eq!(axis(170_000), (50_000, 200_000));
+    }
+
+    /// The page for a capture far larger than the bench capture (170k problem
+    /// connections, long IPv6 endpoints, every flag, ladders at their largest, many
+    /// inputs full of warnings) stays under 8 MiB.
+    #[test]
+    fn page_size_is_bounded_for_huge_captures() {
+        use crate::classify::{Class, Flag};
+        use crate::decode::EndpointAddr;
+        use crate::flow::Side;
+        use crate::render::html;
+        use crate::report::ladder::{
+            HEAD_PACKETS, Ladder, LadderPacket, LadderRow, Ladders, MAX_KEPT, SeqBase,
+            TAIL_PACKETS, TcpFlags,
+        };
+        use crate::time::Timestamp;
+
+        let mut report = crate::pipeline::analyze(&crate::pipeline::Options::demo(1)).report;
+        let template = report
+            .connections
+            .iter()
+            .find(|c| c.reuse.is_some())
+            .cloned()
+            .unwrap();
+        let kinds = [
+            Class::HalfClosedHang,
+            Class::LostFin,
+            Class::Reset,
+            Class::Refused,
+            Class::Unanswered,
+        ];
+        let n = 170_000u64;
+        report.connections = (0..n)
+            .map(|i| {
+                let mut c = template.clone();
+                c.id = i + 1;
+                c.class = kinds[(i % 5) as usize];
+                c.flags = Flag::ALL.into_iter().collect();
+                c.client = EndpointAddr {
+                    ip: format!(
+                        "fd00:ffff:ffff:ffff:ffff:ffff:{:x}:{:x}",
+                        i >> 16,
+                        i & 0xffff
+                    )
+                    .parse()
+                    .unwrap(),
+                    port: 65535,
+                };
+                c.server = EndpointAddr {
+                    ip: format!("fd01:ffff:ffff:ffff:ffff:ffff:ffff:{:x}", i % 5000)
+                        .parse()
+                        .unwrap(),
+                    port: 65535,
+                };
+                c
+            })
+            .collect();
+        report.summary.connections = n;
+        let input = report.inputs[0].clone();
+        report.inputs = (0..5000)
+            .map(|i| {
+                let mut r = input.clone();
+                r.path = format!("/very/long/path/to/a/rotated/capture/file-{i:08}.pcapng.zst");
+                r.warnings = (0..100)
+                    .map(|_| crate::capture::Warning {
+                        offset: Some(u64::MAX),
+                        packet: Some(u64::MAX),
+                        message: "x".repeat(300),
+                    })
+                    .collect();
+                r
+            })
+            .collect();
+
+        // The largest ladder each selected connection can have.
+        let wanted = html::ladder_requests(&report);
+        assert_eq!(wanted.len(), html::MAX_LADDERS);
+        let rows_per = HEAD_PACKETS + MAX_KEPT + TAIL_PACKETS;
+        let mut ladders = Ladders::default();
+        for w in &wanted {
+            let mut rows = Vec::new();
+            for k in 0..rows_per {
+                rows.push(LadderRow::Omitted(u64::MAX / 2));
+                rows.push(LadderRow::Packet(LadderPacket {
+                    ts: Timestamp(i64::MAX / 2),
+                    input: u16::MAX,
+                    number: u64::MAX >> 16,
+                    from: if k % 2 == 0 {
+                        Side::Client
+                    } else {
+                        Side::Server
+                    },
+                    flags: TcpFlags {
+                        fin: true,
+                        syn: true,
+                        rst: true,
+                        psh: true,
+                        ack: true,
+                    },
+                    rel_seq: u32::MAX,
+                    rel_ack: None,
+                    raw_ack: Some(u32::MAX),
+                    len: u32::MAX,
+                    window: 0,
+                }));
+            }
+            ladders.ladders.insert(
+                w.id,
+                Ladder {
+                    id: w.id,
+                    rows,
+                    packets: u64::MAX,
+                    base: [SeqBase::FirstSeen(0), SeqBase::None],
+                    missing: vec![(0, 1)],
+                },
+            );
+        }
+        let mut out = Vec::new();
+        html::write_html_with_ladders(&report, &ladders, &mut out).unwrap();
+        let size = out.len();
+        eprintln!("page for {n} problem connections: {size} bytes");
+        assert!(size <= 8 << 20, "{size} bytes, over 8 MiB");
+        let page = String::from_utf8(out).unwrap();
+        assert_eq!(
+            page.matches("<tr data-class=").count(),
+            html::MAX_TABLE_ROWS
+        );
+        assert!(page.contains(&format!("{} of {n} shown", html::MAX_TABLE_ROWS)));
+    }
+
+    /// The second pass finds every packet of a connection, in order, with sequence
+    /// numbers relative to each side's ISN and the evidence kept.
+    #[test]
+    fn ladders_hold_the_connections_packets() {
+        use crate::pipeline::ladders::collect_ladders;
+        use crate::render::html;
+        use crate::report::ladder::{LadderRow, SeqBase};
+
+        let report = crate::pipeline::analyze(&crate::pipeline::Options::demo(1)).report;
+        let wanted = html::ladder_requests(&report);
+        assert_eq!(wanted.len(), 15);
+        let ladders = collect_ladders(&html::report_inputs(&report), &wanted, 2);
+        assert!(ladders.unavailable.is_none() && ladders.problems.is_empty());
+        for w in &wanted {
+            let c = report.connections.iter().find(|c| c.id == w.id).unwrap();
+            let l = &ladders.ladders[&w.id];
+            assert_eq!(
+                l.packets,
+                c.packets.client + c.packets.server,
+                "#{}: every packet of the connection",
+                c.id
+            );
+            assert!(
+                l.missing.is_empty(),
+                "#{}: evidence {:?} not found",
+                c.id,
+                l.missing
+            );
+            assert!(matches!(l.base[0], SeqBase::Isn(_)));
+        }
+        // Scenario 8 (client port 41008): the server's FIN sent 7 times at relative
+        // seq 201.
+        let s8 = report
+            .connections
+            .iter()
+            .find(|c| c.client.port == 41008)
+            .unwrap();
+        let l = &ladders.ladders[&s8.id];
+        let fins: Vec<u32> = l
+            .rows
+            .iter()
+            .filter_map(|r| match r {
+                LadderRow::Packet(p) if p.flags.fin && p.from == crate::flow::Side::Server => {
+                    Some(p.rel_seq)
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(fins, vec![201; 7]);
     }
 }

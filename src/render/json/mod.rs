@@ -7,16 +7,19 @@
 //! `serde_json::to_writer(report)` for the same report ([`write_json`]), whatever
 //! the number of threads.
 
+pub mod compact;
+
 use std::io::{self, Write};
 
 use serde::Serialize;
 
-pub mod compact;
-
+use super::Renderer;
 use crate::classify::Thresholds;
-use crate::merge::{ConnectionSink, Finished};
+use crate::pipeline::{Analysis, Options};
 use crate::report::filter::Filter;
-use crate::report::{InputReport, Report, Summary, Tool};
+use crate::report::sink::{Encode, Sink};
+use crate::report::{ConnectionReport, InputReport, Report, Summary, Tool};
+use crate::time::Timestamp;
 
 /// The report up to its connections, in the same field order as [`Report`].
 #[derive(Serialize)]
@@ -65,52 +68,87 @@ pub fn write_json_tail(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     out.write_all(b"\n")
 }
 
-/// Writes connections as the elements of the `connections` array (JSON) or as
-/// lines (NDJSON).
-pub struct JsonSink<W: Write + Send> {
-    out: W,
-    ndjson: bool,
+/// `--format json` and `ndjson`, streamed: the head before the first
+/// connection, each connection as its shard serialized it ([`JsonEncoder`]),
+/// then (JSON only) the tail with the inputs and the summary.
+pub struct Json<'o> {
+    out: &'o mut (dyn Write + Send),
+    /// The head's settings and filter; `None` for NDJSON, which has no head
+    /// or tail.
+    head: Option<(Thresholds, Option<Filter>)>,
     first: bool,
 }
 
-impl<W: Write + Send> JsonSink<W> {
-    /// For `--format json`, between [`write_json_head`] and [`write_json_tail`].
-    pub fn json(out: W) -> JsonSink<W> {
-        JsonSink {
+impl<'o> Json<'o> {
+    /// The whole report as one JSON document.
+    pub fn document(out: &'o mut (dyn Write + Send), options: &Options) -> Json<'o> {
+        let filter = (!options.filter.is_empty()).then(|| options.filter.clone());
+        Json {
             out,
-            ndjson: false,
+            head: Some((options.thresholds, filter)),
             first: true,
         }
     }
 
-    /// For `--format ndjson`: one object per line, nothing else.
-    pub fn ndjson(out: W) -> JsonSink<W> {
-        JsonSink {
+    /// One connection object per line, nothing else.
+    pub fn ndjson(out: &'o mut (dyn Write + Send)) -> Json<'o> {
+        Json {
             out,
-            ndjson: true,
+            head: None,
             first: true,
         }
-    }
-
-    pub fn into_inner(self) -> W {
-        self.out
     }
 }
 
-impl<W: Write + Send> ConnectionSink for JsonSink<W> {
-    fn connection(&mut self, c: Finished) -> io::Result<()> {
-        if !self.ndjson && !self.first {
+/// Serializes a record on its shard's thread, with [`compact`]'s writer (the
+/// bytes of `serde_json::to_writer`).
+#[derive(Default)]
+pub struct JsonEncoder {
+    /// Where records are serialized before being copied out at their exact
+    /// size (a connection ending at the end of the capture waits in the
+    /// merger, so a SYN flood's tens of thousands of them are all held at once).
+    scratch: Vec<u8>,
+}
+
+impl Encode for JsonEncoder {
+    type Item = Vec<u8>;
+    fn encode(&mut self, record: ConnectionReport) -> Vec<u8> {
+        self.scratch.clear();
+        compact::connection_to_vec(&mut self.scratch, &record);
+        self.scratch.clone()
+    }
+}
+
+impl Sink for Json<'_> {
+    type Encoder = JsonEncoder;
+
+    fn begin(&mut self, _first_packet: Option<Timestamp>) -> io::Result<()> {
+        match &self.head {
+            Some((thresholds, filter)) => write_json_head(thresholds, filter, self.out),
+            None => Ok(()),
+        }
+    }
+
+    fn connection(&mut self, bytes: Vec<u8>) -> io::Result<()> {
+        let ndjson = self.head.is_none();
+        if !ndjson && !self.first {
             self.out.write_all(b",")?;
         }
         self.first = false;
-        match c {
-            Finished::Json(bytes) => self.out.write_all(&bytes)?,
-            Finished::Record(r) => serde_json::to_writer(&mut self.out, &r)?,
-        }
-        if self.ndjson {
+        self.out.write_all(&bytes)?;
+        if ndjson {
             self.out.write_all(b"\n")?;
         }
         Ok(())
+    }
+}
+
+impl Renderer for Json<'_> {
+    fn finish(&mut self, analysis: &Analysis) -> io::Result<()> {
+        match self.head {
+            Some(_) => write_json_tail(&analysis.report, self.out),
+            None => Ok(()),
+        }
     }
 }
 
@@ -139,7 +177,7 @@ pub fn write_ndjson(report: &Report, out: &mut dyn Write) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::{Options, analyze};
+    use crate::pipeline::{Options, analyze};
 
     fn options(threads: usize) -> Options {
         Options::demo(threads)
@@ -153,19 +191,14 @@ mod tests {
     fn streamed(threads: usize, ndjson: bool) -> String {
         let opts = options(threads);
         let mut out = Vec::new();
-        if !ndjson {
-            write_json_head(&opts.thresholds, &None, &mut out).unwrap();
-        }
-        let mut sink = if ndjson {
-            JsonSink::ndjson(out)
+        let format = if ndjson {
+            super::super::Format::Ndjson
         } else {
-            JsonSink::json(out)
+            super::super::Format::Json
         };
-        let analysis = crate::analyze::analyze_into(&opts, crate::analyze::Emit::Json, &mut sink);
-        let mut out = sink.into_inner();
-        if !ndjson {
-            write_json_tail(&analysis.report, &mut out).unwrap();
-        }
+        super::super::render(format, &opts, &mut out)
+            .output
+            .unwrap();
         String::from_utf8(out).unwrap()
     }
 

@@ -345,9 +345,9 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     use super::super::connection_to_vec;
-    use crate::analyze::{Options, analyze};
     use crate::classify::{Class, Flag};
     use crate::flow::{Side, State};
+    use crate::pipeline::{Options, analyze};
 
     /// Every capture under `fixtures/`.
     fn fixtures() -> Vec<PathBuf> {

@@ -7,72 +7,20 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
 
-use crate::report::ConnectionReport;
-use crate::time::Timestamp;
+use crate::report::sink::{Item, Sink};
 
 /// The key connections are reported in: the processing order of the packet that
 /// ended their observation (`u64::MAX` for the end of the capture), then the id.
 pub type Key = (u64, u64);
 
-/// A finished connection as a shard hands it on.
-pub enum Finished {
-    /// The record itself, for renderers that need the whole report.
-    Record(Box<ConnectionReport>),
-    /// The record's JSON object, serialized by the shard (in parallel).
-    Json(Vec<u8>),
-}
-
-/// Receives the finished connections in report order.
-pub trait ConnectionSink: Send {
-    /// Called once, before any connection, with the time the capture starts:
-    /// the earliest of the inputs' first packets (`None` without packets).
-    fn begin(&mut self, _first_packet: Option<Timestamp>) -> io::Result<()> {
-        Ok(())
-    }
-
-    fn connection(&mut self, c: Finished) -> io::Result<()>;
-}
-
-/// Keeps every record in memory (text, HTML, Zeek and `check` read the whole
-/// report).
-///
-/// The records stay in the boxes they came in until [`Collect::into_records`]
-/// moves them into one vector of the exact size: growing a `Vec` of ~700-byte
-/// records by doubling left up to three times their size allocated at once,
-/// which on a SYN flood was most of the peak memory.
-#[derive(Default)]
-#[allow(
-    clippy::vec_box,
-    reason = "the boxes arrive from the shards; see above"
-)]
-pub struct Collect(Vec<Box<ConnectionReport>>);
-
-impl Collect {
-    /// The records, in the order they were handed on.
-    pub fn into_records(self) -> Vec<ConnectionReport> {
-        // An exact-size iterator: one allocation of the final size.
-        self.0.into_iter().map(|r| *r).collect()
-    }
-}
-
-impl ConnectionSink for Collect {
-    fn connection(&mut self, c: Finished) -> io::Result<()> {
-        match c {
-            Finished::Record(r) => self.0.push(r),
-            Finished::Json(_) => {
-                return Err(io::Error::other("a collecting sink got serialized records"));
-            }
-        }
-        Ok(())
-    }
-}
-
 /// What one shard hands on at a time.
-pub struct Batch {
+pub struct Batch<T> {
     pub shard: usize,
     /// Finished connections, in increasing key order.
-    pub items: Vec<(Key, Finished)>,
+    pub items: Vec<(Key, T)>,
     /// No later connection of this shard will have this key or an earlier one:
     /// [`through`] an order while the capture is read; the last item's key as
     /// the connections still tracked at its end are handed on in parts.
@@ -87,19 +35,19 @@ pub fn through(order: u64) -> Key {
     (order, u64::MAX)
 }
 
-struct Queue {
-    items: VecDeque<(Key, Finished)>,
+struct Queue<T> {
+    items: VecDeque<(Key, T)>,
     watermark: Key,
     done: bool,
 }
 
 /// Merges the shards' batches into report order.
-pub struct Merger {
-    queues: Vec<Queue>,
+pub struct Merger<T> {
+    queues: Vec<Queue<T>>,
 }
 
-impl Merger {
-    pub fn new(shards: usize) -> Merger {
+impl<T> Merger<T> {
+    pub fn new(shards: usize) -> Merger<T> {
         Merger {
             queues: (0..shards)
                 .map(|_| Queue {
@@ -111,7 +59,7 @@ impl Merger {
         }
     }
 
-    pub fn push(&mut self, batch: Batch) {
+    pub fn push(&mut self, batch: Batch<T>) {
         let q = &mut self.queues[batch.shard];
         debug_assert!(
             batch.items.windows(2).all(|w| w[0].0 < w[1].0)
@@ -133,7 +81,7 @@ impl Merger {
 
     /// The next connection in report order, if no shard can still hand on an
     /// earlier one.
-    pub fn pop(&mut self) -> Option<Finished> {
+    pub fn pop(&mut self) -> Option<T> {
         let (key, shard) = self
             .queues
             .iter()
@@ -152,7 +100,11 @@ impl Merger {
 
     /// Releases everything that can be released to `sink`; after the first
     /// error the rest is dropped (the error is kept by the caller).
-    pub fn drain_to(&mut self, sink: &mut dyn ConnectionSink, error: &mut Option<io::Error>) {
+    pub fn drain_to<S: Sink<Encoder: crate::report::sink::Encode<Item = T>>>(
+        &mut self,
+        sink: &mut S,
+        error: &mut Option<io::Error>,
+    ) {
         while let Some(f) = self.pop() {
             if error.is_none()
                 && let Err(e) = sink.connection(f)
@@ -163,22 +115,39 @@ impl Merger {
     }
 }
 
+/// The writer thread: releases the shards' connections to `sink` in report
+/// order as they come.
+pub(super) fn writer<S: Sink>(
+    shards: usize,
+    rx: Receiver<Batch<Item<S>>>,
+    sink: &mut S,
+    stop: &AtomicBool,
+) -> Option<io::Error> {
+    let mut merger = Merger::new(shards);
+    let mut error = None;
+    for batch in rx {
+        merger.push(batch);
+        merger.drain_to(sink, &mut error);
+        if error.is_some() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        if merger.is_finished() {
+            break;
+        }
+    }
+    error
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn item(end: u64, id: u64) -> (Key, Finished) {
-        (
-            (end, id),
-            Finished::Json(format!("{end}/{id}").into_bytes()),
-        )
+    fn item(end: u64, id: u64) -> (Key, String) {
+        ((end, id), format!("{end}/{id}"))
     }
 
-    fn text(f: Finished) -> String {
-        match f {
-            Finished::Json(b) => String::from_utf8(b).unwrap(),
-            Finished::Record(_) => unreachable!(),
-        }
+    fn text(s: String) -> String {
+        s
     }
 
     #[test]

@@ -19,164 +19,19 @@
 //! Standard input cannot be read a second time: with `-` among the inputs nothing
 //! is collected and [`Ladders::unavailable`] says why.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 
+use super::inputs::read_ahead;
+use super::merge::read_all;
 use crate::capture::CaptureReader;
-use crate::decode::EndpointAddr;
-use crate::decode::{self, Control, Segment};
+use crate::decode::{self, Control, EndpointAddr, Segment};
 use crate::flow::Side;
+use crate::report::ladder::{
+    HEAD_PACKETS, Ladder, LadderPacket, LadderRequest, LadderRow, Ladders, MAX_KEPT, SeqBase,
+    TAIL_PACKETS, TcpFlags,
+};
 use crate::time::Timestamp;
-
-/// Packets kept from the start of each connection (handshake and first exchanges).
-pub const HEAD_PACKETS: usize = 12;
-/// Packets kept from the end of each connection (the teardown).
-pub const TAIL_PACKETS: usize = 40;
-/// Evidence packets kept per connection beyond the head and the tail.
-pub const MAX_KEPT: usize = 24;
-
-/// One connection whose packets are wanted.
-#[derive(Clone, Debug)]
-pub struct LadderRequest {
-    /// The connection's report id (the key of [`Ladders::ladders`]).
-    pub id: u64,
-    pub client: EndpointAddr,
-    pub server: EndpointAddr,
-    /// Its first and last packet's time: packets of the 4-tuple outside this
-    /// window belong to other connections on the same 4-tuple.
-    pub first_ts: Timestamp,
-    pub last_ts: Timestamp,
-    /// Packets to keep wherever they fall, as (input index, frame number): the
-    /// verdict's evidence. At most [`MAX_KEPT`] are honoured.
-    pub keep: Vec<(u16, u64)>,
-}
-
-/// TCP header flags of one packet, as Wireshark lists them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TcpFlags {
-    pub fin: bool,
-    pub syn: bool,
-    pub rst: bool,
-    pub psh: bool,
-    pub ack: bool,
-}
-
-impl TcpFlags {
-    fn of(seg: &Segment) -> TcpFlags {
-        TcpFlags {
-            fin: seg.control == Control::Fin || seg.fin_with_rst,
-            syn: seg.control == Control::Syn,
-            rst: seg.control == Control::Rst,
-            psh: seg.psh,
-            ack: seg.ack.is_some(),
-        }
-    }
-}
-
-impl std::fmt::Display for TcpFlags {
-    /// `FIN, ACK`, `SYN`, `RST, ACK`... in Wireshark's order; `none` without any.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names = [
-            (self.fin, "FIN"),
-            (self.syn, "SYN"),
-            (self.rst, "RST"),
-            (self.psh, "PSH"),
-            (self.ack, "ACK"),
-        ];
-        let mut first = true;
-        for (set, name) in names {
-            if set {
-                if !first {
-                    f.write_str(", ")?;
-                }
-                f.write_str(name)?;
-                first = false;
-            }
-        }
-        if first {
-            f.write_str("none")?;
-        }
-        Ok(())
-    }
-}
-
-/// One packet of a ladder.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LadderPacket {
-    pub ts: Timestamp,
-    /// Input index and 1-based frame number (Wireshark's `frame.number`).
-    pub input: u16,
-    pub number: u64,
-    /// Who sent it.
-    pub from: Side,
-    pub flags: TcpFlags,
-    /// Sequence number relative to the sender's base (see [`Ladder::base`]).
-    pub rel_seq: u32,
-    /// Acknowledgment number relative to the receiver's base; `None` without the
-    /// ACK bit, or when the receiver sent nothing in this connection (no base).
-    pub rel_ack: Option<u32>,
-    /// The raw acknowledgment number, for when there is no base to relate it to.
-    pub raw_ack: Option<u32>,
-    /// TCP payload length (from the IP header).
-    pub len: u32,
-    /// Advertised window, unscaled.
-    pub window: u16,
-}
-
-/// A row of a ladder: a packet, or packets left out between two kept ones.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LadderRow {
-    Packet(LadderPacket),
-    Omitted(u64),
-}
-
-/// What sequence numbers of one side are relative to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SeqBase {
-    /// The ISN of its SYN (or SYN-ACK): relative numbers are Wireshark's.
-    Isn(u32),
-    /// No SYN from this side in the connection: the first sequence number it sent.
-    FirstSeen(u32),
-    /// The side sent nothing.
-    None,
-}
-
-impl SeqBase {
-    fn value(self) -> Option<u32> {
-        match self {
-            SeqBase::Isn(v) | SeqBase::FirstSeen(v) => Some(v),
-            SeqBase::None => None,
-        }
-    }
-}
-
-/// The collected packets of one connection.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Ladder {
-    pub id: u64,
-    /// In capture order (the analysis' order), with the left-out stretches.
-    pub rows: Vec<LadderRow>,
-    /// Packets of the connection found in the second pass.
-    pub packets: u64,
-    /// What each side's sequence numbers are relative to: `[client, server]`.
-    pub base: [SeqBase; 2],
-    /// Requested evidence packets that were not found: the inputs changed since
-    /// the analysis (or the request was wrong).
-    pub missing: Vec<(u16, u64)>,
-}
-
-/// The result of [`collect_ladders`].
-#[derive(Clone, Debug, Default)]
-pub struct Ladders {
-    /// By report id. Connections with no packet found are absent.
-    pub ladders: BTreeMap<u64, Ladder>,
-    /// Why no ladder could be collected at all (standard input among the inputs).
-    pub unavailable: Option<String>,
-    /// Inputs that could not be read again, or not to their end: (input index,
-    /// message naming the file).
-    pub problems: Vec<(usize, String)>,
-}
 
 /// Per-request state during the pass.
 struct Acc {
@@ -324,7 +179,12 @@ struct Reread {
 }
 
 impl Reread {
-    fn next_segment(&mut self, problems: &mut Vec<(usize, String)>, name: &str) -> Option<Segment> {
+    fn next_segment(
+        &mut self,
+        problems: &mut Vec<(usize, String)>,
+        names: &[String],
+    ) -> Option<Segment> {
+        let name = &names[usize::from(self.index)];
         let reader = self.reader.as_mut()?;
         loop {
             match reader.next_packet() {
@@ -404,24 +264,21 @@ fn collect(
             only: windowed.then(|| Windows::of(wanted)),
         });
     }
-    crate::analyze::read_ahead(
+    read_ahead(
         readers.iter_mut().filter_map(|r| r.reader.as_mut()),
         threads,
     );
 
-    // The analysis' merge: each input's next segment on a heap keyed by
-    // (timestamp, input index), so the per-connection order is the same.
-    let mut heads: BinaryHeap<Reverse<(Timestamp, usize)>> = BinaryHeap::new();
-    let mut pending: Vec<Option<Segment>> = Vec::with_capacity(readers.len());
-    for (i, r) in readers.iter_mut().enumerate() {
-        let seg = r.next_segment(&mut out.problems, &names[i]);
-        if let Some(s) = &seg {
-            heads.push(Reverse((s.ts, i)));
-        }
-        pending.push(seg);
-    }
-    while let Some(Reverse((_, i))) = heads.pop() {
-        if let Some(seg) = pending[i].take() {
+    // The analysis' merge, so the per-connection order is the same.
+    let mut problems = Vec::new();
+    let mut next_of = |r: &mut Reread| r.next_segment(&mut problems, &names);
+    let pending: Vec<Option<Segment>> = readers.iter_mut().map(&mut next_of).collect();
+    read_all(
+        &mut readers,
+        pending,
+        |_, _| {},
+        next_of,
+        |seg| {
             let src = seg.src_endpoint();
             let dst = seg.dst_endpoint();
             for (key, from) in [((src, dst), Side::Client), ((dst, src), Side::Server)] {
@@ -434,13 +291,10 @@ fn collect(
                     }
                 }
             }
-        }
-        let next = readers[i].next_segment(&mut out.problems, &names[i]);
-        if let Some(s) = &next {
-            heads.push(Reverse((s.ts, i)));
-        }
-        pending[i] = next;
-    }
+            true
+        },
+    );
+    out.problems.extend(problems);
 
     for (acc, req) in accs.into_iter().zip(wanted) {
         if acc.count > 0 {
@@ -530,9 +384,9 @@ mod tests {
             "churn/churn.pcap",
         ] {
             let path = root.join(file);
-            let mut options = crate::analyze::Options::demo(1);
+            let mut options = crate::pipeline::Options::demo(1);
             options.inputs = vec![path.clone()];
-            let analysis = crate::analyze::analyze(&options);
+            let analysis = crate::pipeline::analyze(&options);
             let wanted: Vec<LadderRequest> = analysis
                 .report
                 .connections

@@ -1,0 +1,252 @@
+//! Opening the inputs (directories expanded) and reading each one's TCP
+//! segments, counting what is not TCP.
+
+use std::path::{Path, PathBuf};
+
+use super::Options;
+use super::route::Routed;
+use crate::capture::{CaptureError, CaptureReader, Compression, LinkType, Warning};
+use crate::decode::{self, Segment, Skip};
+use crate::report::{InputReport, LinkTypeCount, Skipped};
+use crate::time::Timestamp;
+
+pub(super) struct Input {
+    pub(super) index: u16,
+    pub(super) reader: Option<CaptureReader>,
+    pub(super) report: InputReport,
+    /// Size of the input when known (regular files, compressed or not), in
+    /// the bytes [`CaptureReader::progress`] counts.
+    pub(super) total_len: Option<u64>,
+    /// How far reading had come when the reader was dropped.
+    pub(super) final_progress: u64,
+}
+
+impl Input {
+    fn failed(path: String, err: &dyn std::fmt::Display) -> Input {
+        let mut report = empty_input_report(path);
+        report.error = Some(err.to_string());
+        Input {
+            index: 0,
+            reader: None,
+            report,
+            total_len: Some(0),
+            final_progress: 0,
+        }
+    }
+
+    /// How far reading has come, in the bytes [`Input::total_len`] counts.
+    pub(super) fn progress(&self) -> u64 {
+        self.reader
+            .as_ref()
+            .map_or(self.final_progress, |r| r.progress().0)
+    }
+
+    /// The next TCP segment of this input, counting everything else.
+    pub(super) fn next_segment(&mut self) -> Option<Segment> {
+        self.next_with(decode::decode)
+    }
+
+    /// The next TCP segment of this input, located when it can be and decoded
+    /// otherwise ([`Routed`]).
+    pub(super) fn next_routed(&mut self) -> Option<Routed> {
+        self.next_with(|raw, input| match decode::locate(raw, input) {
+            Some(located) => Ok(Routed::Located(located)),
+            None => decode::decode(raw, input).map(Routed::Segment),
+        })
+    }
+
+    /// The next record of this input that `decode` makes something of,
+    /// counting the others.
+    #[inline]
+    fn next_with<T>(
+        &mut self,
+        decode: impl Fn(&crate::capture::RawPacket<'_>, u16) -> Result<T, Skip>,
+    ) -> Option<T> {
+        let reader = self.reader.as_mut()?;
+        loop {
+            match reader.next_packet() {
+                Ok(Some(raw)) => {
+                    let r = &mut self.report;
+                    r.packets += 1;
+                    r.bytes += raw.data.len() as u64;
+                    r.first_ts = Some(r.first_ts.map_or(raw.ts, |t| t.min(raw.ts)));
+                    r.last_ts = Some(r.last_ts.map_or(raw.ts, |t| t.max(raw.ts)));
+                    count_link_type(&mut r.link_types, raw.linktype);
+                    match decode(&raw, self.index) {
+                        Ok(seg) => {
+                            r.tcp_packets += 1;
+                            return Some(seg);
+                        }
+                        Err(skip) => count_skip(&mut r.skipped, skip),
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    self.report.error = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        // End of this input: collect what the reader noted.
+        if let Some(mut reader) = self.reader.take() {
+            self.final_progress = reader.progress().0;
+            self.report.warnings.extend(reader.take_warnings());
+            self.report.interfaces = reader.interfaces();
+        }
+        for lt in &self.report.link_types {
+            if !lt.linktype.is_supported() {
+                self.report.warnings.push(Warning {
+                    offset: None,
+                    packet: None,
+                    message: format!(
+                        "{} packets with unsupported {} skipped",
+                        lt.packets, lt.linktype
+                    ),
+                });
+            }
+        }
+        None
+    }
+}
+
+/// The last timestamp of the whole capture.
+pub(super) fn capture_end(inputs: &[Input]) -> Timestamp {
+    inputs
+        .iter()
+        .filter_map(|i| i.report.last_ts)
+        .max()
+        .unwrap_or_default()
+}
+
+pub(super) fn empty_input_report(path: String) -> InputReport {
+    InputReport {
+        path,
+        format: None,
+        compression: Compression::None,
+        packets: 0,
+        bytes: 0,
+        tcp_packets: 0,
+        first_ts: None,
+        last_ts: None,
+        link_types: Vec::new(),
+        skipped: Skipped::default(),
+        interfaces: Vec::new(),
+        warnings: Vec::new(),
+        error: None,
+    }
+}
+
+#[inline]
+pub(super) fn count_link_type(counts: &mut Vec<LinkTypeCount>, linktype: LinkType) {
+    // Nearly always the link type of the packet before.
+    if let Some(c) = counts.last_mut()
+        && c.linktype == linktype
+    {
+        c.packets += 1;
+        return;
+    }
+    match counts.iter_mut().find(|c| c.linktype == linktype) {
+        Some(c) => c.packets += 1,
+        None => counts.push(LinkTypeCount {
+            linktype,
+            name: linktype.name(),
+            packets: 1,
+        }),
+    }
+}
+
+pub(super) fn count_skip(s: &mut Skipped, skip: Skip) {
+    match skip {
+        Skip::UnsupportedLinkType(_) => s.unsupported_link_type += 1,
+        Skip::NotIp => s.not_ip += 1,
+        Skip::NotTcp => s.not_tcp += 1,
+        Skip::Fragment => s.fragments += 1,
+        Skip::TooShort => s.too_short += 1,
+        Skip::Malformed => s.malformed += 1,
+    }
+}
+
+/// Expands directories (recursively, sorted by path) into their files. Files found
+/// in a directory that are not captures are skipped with a message, not an error.
+pub(super) fn expand(inputs: &[PathBuf]) -> Vec<(PathBuf, bool)> {
+    let mut out = Vec::new();
+    for p in inputs {
+        if p.is_dir() {
+            let mut files = Vec::new();
+            walk(p, &mut files);
+            files.sort();
+            out.extend(files.into_iter().map(|f| (f, true)));
+        } else {
+            out.push((p.clone(), false));
+        }
+    }
+    out
+}
+
+pub(super) fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        match e.file_type() {
+            Ok(t) if t.is_dir() => walk(&path, out),
+            Ok(t) if t.is_file() => out.push(path),
+            _ => {}
+        }
+    }
+}
+
+pub(super) fn open_inputs(options: &Options, messages: &mut Vec<String>) -> (Vec<Input>, usize) {
+    let mut inputs = Vec::new();
+    let mut unreadable = 0;
+    for (path, from_dir) in expand(&options.inputs) {
+        let name = path.display().to_string();
+        match CaptureReader::open(&path) {
+            Ok((reader, compression)) => {
+                let mut report = empty_input_report(name);
+                report.format = Some(reader.format());
+                report.compression = compression;
+                inputs.push(Input {
+                    index: 0,
+                    total_len: reader.progress().1,
+                    reader: Some(reader),
+                    report,
+                    final_progress: 0,
+                });
+            }
+            Err(CaptureError::NotACapture(_) | CaptureError::Empty) if from_dir => {
+                messages.push(format!("teardown: {name}: skipped, not a capture file"));
+            }
+            Err(e) => {
+                messages.push(format!("teardown: {name}: {e}"));
+                unreadable += 1;
+                inputs.push(Input::failed(name, &e));
+            }
+        }
+    }
+    for (i, input) in inputs.iter_mut().enumerate() {
+        input.index = u16::try_from(i).unwrap_or(u16::MAX);
+    }
+    (inputs, unreadable)
+}
+
+/// With more than one thread, inputs up to this many are read (and
+/// decompressed) each by a thread of its own, ahead of the decoding: a few MiB
+/// each. More inputs are read on the reading thread: a directory of rotated
+/// files is read one file after the other anyway.
+pub(super) const READ_AHEAD_INPUTS: usize = 4;
+
+/// Starts reading ahead ([`CaptureReader::read_ahead`]) for each of `readers`
+/// when `threads` allows and they are few enough ([`READ_AHEAD_INPUTS`]).
+pub(crate) fn read_ahead<'r>(readers: impl Iterator<Item = &'r mut CaptureReader>, threads: usize) {
+    if threads < 2 {
+        return;
+    }
+    let readers: Vec<_> = readers.collect();
+    if readers.len() <= READ_AHEAD_INPUTS {
+        for reader in readers {
+            reader.read_ahead();
+        }
+    }
+}
