@@ -26,7 +26,7 @@ impl Control {
 
 /// The control bits as sent, every combination kept (SYN+FIN, SYN+RST, FIN+RST):
 /// [`Control`] picks the one that decides for the tracker, while Zeek's view
-/// (`crate::zeek`) counts each bit, as its history codes `q` and `i` need.
+/// counts each bit, as its history codes `q` and `i` need.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct TcpFlags {
     pub syn: bool,

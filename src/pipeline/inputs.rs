@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::Options;
-use super::route::Routed;
+use super::shard::Routed;
 use crate::capture::{CaptureError, CaptureReader, Compression, LinkType, Warning};
 use crate::decode::{self, Segment, Skip};
 use crate::report::{InputReport, LinkTypeCount, Skipped};

@@ -30,8 +30,8 @@ use std::sync::mpsc::{SyncSender, sync_channel};
 use inputs::{Input, capture_end, open_inputs, read_ahead};
 use merge::read_all;
 use progress::Progress;
-use route::{IN_FLIGHT, LOCATE_FROM, Msg, Routed, Router, batch_len, shard_ranges};
-use shard::{DRAIN_EVERY, Shard, worker};
+use route::{IN_FLIGHT, LOCATE_FROM, Router, batch_len, shard_ranges};
+use shard::{DRAIN_EVERY, Msg, Routed, Shard, worker};
 use writer::{Batch, Merger};
 
 use crate::classify::Thresholds;

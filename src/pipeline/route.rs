@@ -6,13 +6,10 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 
-use super::merge::Stamped;
-use super::shard::Shard;
+use super::shard::{Msg, Routable, Routed, Shard};
 use super::writer::Batch;
-use crate::decode::{Located, Segment};
-use crate::flow::{FlowKey, Tracker, TrackerConfig};
+use crate::flow::TrackerConfig;
 use crate::report::sink::Encode;
-use crate::time::Timestamp;
 
 /// Segments handed to a worker at a time, at most ([`batch_len`]).
 pub(super) const BATCH: usize = 4096;
@@ -23,96 +20,6 @@ pub(super) const IN_FLIGHT: usize = 8;
 /// when no segment of the interval is its own, so its watermark moves on and the
 /// report is written as the capture is read.
 pub(super) const TICK_EVERY: u64 = 16_384;
-
-/// A segment as the reading thread routes it to a shard: decoded, or from
-/// [`LOCATE_FROM`] threads on, when it can be, located ([`decode::locate`]) for
-/// the shard that owns it to decode.
-pub(super) enum Routed {
-    Segment(Segment),
-    Located(Located),
-}
-
-impl Routed {
-    pub(super) fn into_segment(self) -> Segment {
-        match self {
-            Routed::Segment(s) => s,
-            Routed::Located(l) => l.segment(),
-        }
-    }
-}
-
-impl Routable for Routed {
-    #[inline]
-    fn hash(&self) -> u64 {
-        match self {
-            Routed::Segment(s) => FlowKey::of(s).hash(),
-            Routed::Located(l) => FlowKey::of_endpoints(l.src_endpoint(), l.dst_endpoint()).hash(),
-        }
-    }
-
-    #[inline]
-    fn push_to(&self, tracker: &mut Tracker, hash: u64) {
-        match self {
-            Routed::Segment(s) => tracker.push_hashed(s, hash),
-            Routed::Located(l) => tracker.push_hashed(&l.segment(), hash),
-        }
-    }
-
-    fn into_routed(self) -> Routed {
-        self
-    }
-}
-
-impl Stamped for Routed {
-    fn ts(&self) -> Timestamp {
-        match self {
-            Routed::Segment(s) => s.ts,
-            Routed::Located(l) => l.ts,
-        }
-    }
-    fn number(&self) -> u64 {
-        match self {
-            Routed::Segment(s) => s.number,
-            Routed::Located(l) => l.number,
-        }
-    }
-    fn order(&self) -> u64 {
-        match self {
-            Routed::Segment(s) => s.order,
-            Routed::Located(l) => l.order,
-        }
-    }
-    fn set_order(&mut self, order: u64) {
-        match self {
-            Routed::Segment(s) => s.order = order,
-            Routed::Located(l) => l.order = order,
-        }
-    }
-}
-
-/// A segment as the reading thread routes it ([`Segment`] or [`Routed`]).
-pub(super) trait Routable: Stamped {
-    /// The [`FlowKey::hash`] of its 4-tuple, which routes it.
-    fn hash(&self) -> u64;
-    /// Hands the segment to `tracker`.
-    fn push_to(&self, tracker: &mut Tracker, hash: u64);
-    fn into_routed(self) -> Routed;
-}
-
-impl Routable for Segment {
-    #[inline]
-    fn hash(&self) -> u64 {
-        FlowKey::of(self).hash()
-    }
-    #[inline]
-    fn push_to(&self, tracker: &mut Tracker, hash: u64) {
-        tracker.push_hashed(self, hash);
-    }
-    #[inline]
-    fn into_routed(self) -> Routed {
-        Routed::Segment(self)
-    }
-}
 
 /// The reading thread's side of the parallel pipeline: its own shard, and a
 /// batch on its way to each worker.
@@ -165,14 +72,6 @@ impl<E: Encode> Router<'_, '_, E> {
     }
 }
 
-pub(super) enum Msg {
-    /// Segments in order, and the reader's order when it sent them (the worker's
-    /// next watermark).
-    /// Each segment with its [`FlowKey::hash`].
-    Batch(Vec<(u64, Routed)>, u64),
-    /// No more segments; the capture ended at this time.
-    End(Timestamp),
-}
 
 /// From this many threads on, the reading thread locates segments and the
 /// shards decode them ([`Routed`]): with its own decoding, it was the busiest
