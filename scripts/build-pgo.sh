@@ -16,7 +16,7 @@
 # prints: the path of the optimised binary (target/pgo/<host>/release/teardown;
 #         the floor is target/pgo/<host>/release/examples/floor)
 #
-# docs/performance.md (step 44) has what it gains and how that was measured.
+# docs/performance.md ("Current figures") has what it gains and how it is measured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 host=$(rustc -vV | sed -n 's/^host: //p')

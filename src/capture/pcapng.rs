@@ -433,7 +433,7 @@ impl PcapNgReader {
 ///
 /// Read directly: pcap-parser's parser dispatches on the block type, then parses
 /// the fixed fields and collects the options into a `Vec`, about 260
-/// instructions a packet for four fields (docs/performance.md, step 39). Its
+/// instructions a packet for four fields (docs/performance.md, "What is kept and why"). Its
 /// checks, which this repeats: the block is at least 32 bytes and its trailing
 /// length equals its leading one, the captured length is below `u32::MAX - 4`
 /// and fits the block padded to 4 bytes. Options never make it fail (it stops

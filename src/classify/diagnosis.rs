@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::classify::Thresholds;
+use super::{Class, Flag, Thresholds};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Diagnosis {
@@ -27,8 +27,24 @@ pub struct Diagnosis {
     pub checks: Vec<&'static str>,
 }
 
+/// What a diagnosis is about: a class, or a flag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Topic {
+    Class(Class),
+    Flag(Flag),
+}
+
+impl Topic {
+    fn name(self) -> &'static str {
+        match self {
+            Topic::Class(c) => c.name(),
+            Topic::Flag(f) => f.name(),
+        }
+    }
+}
+
 struct Text {
-    topic: &'static str,
+    topic: Topic,
     title: &'static str,
     states: &'static str,
     causes: &'static [&'static str],
@@ -37,7 +53,7 @@ struct Text {
 
 const TEXTS: &[Text] = &[
     Text {
-        topic: "half_closed_hang",
+        topic: Topic::Class(Class::HalfClosedHang),
         title: "Half-closed and stuck: FIN acknowledged, the peer never closed",
         states: "FIN_WAIT_2 / CLOSE_WAIT",
         causes: &[
@@ -51,7 +67,7 @@ const TEXTS: &[Text] = &[
         ],
     },
     Text {
-        topic: "lost_fin",
+        topic: Topic::Class(Class::LostFin),
         title: "A FIN or its final ACK was lost",
         states: "FIN_WAIT_1 / ESTABLISHED, or TIME_WAIT / LAST_ACK",
         causes: &[
@@ -66,7 +82,7 @@ const TEXTS: &[Text] = &[
         ],
     },
     Text {
-        topic: "reset",
+        topic: Topic::Class(Class::Reset),
         title: "Aborted with RST instead of a FIN handshake",
         states: "CLOSED / CLOSED",
         causes: &[
@@ -82,7 +98,7 @@ const TEXTS: &[Text] = &[
         ],
     },
     Text {
-        topic: "refused",
+        topic: Topic::Class(Class::Refused),
         title: "Connection refused: SYN answered by RST",
         states: "CLOSED / CLOSED",
         causes: &[
@@ -96,7 +112,7 @@ const TEXTS: &[Text] = &[
         ],
     },
     Text {
-        topic: "unanswered",
+        topic: Topic::Class(Class::Unanswered),
         title: "SYNs with no reply",
         states: "SYN_SENT / (nothing)",
         causes: &[
@@ -112,7 +128,7 @@ const TEXTS: &[Text] = &[
         ],
     },
     Text {
-        topic: "incomplete",
+        topic: Topic::Class(Class::Incomplete),
         title: "The capture ended before the close could be judged",
         states: "",
         causes: &[
@@ -123,7 +139,7 @@ const TEXTS: &[Text] = &[
         ],
     },
     Text {
-        topic: "open",
+        topic: Topic::Class(Class::Open),
         title: "Still open when the capture ended",
         states: "ESTABLISHED / ESTABLISHED",
         causes: &[
@@ -134,7 +150,7 @@ const TEXTS: &[Text] = &[
         ],
     },
     Text {
-        topic: "clean",
+        topic: Topic::Class(Class::Clean),
         title: "Clean close: both FINs acknowledged",
         states: "TIME_WAIT / CLOSED",
         causes: &["Both applications closed and every FIN was acknowledged."],
@@ -143,7 +159,7 @@ const TEXTS: &[Text] = &[
         ],
     },
     Text {
-        topic: "time_wait_reuse",
+        topic: Topic::Flag(Flag::TimeWaitReuse),
         title: "4-tuple reused while still in TIME_WAIT: port exhaustion under churn",
         states: "TIME_WAIT (previous connection) / SYN_SENT (new)",
         causes: &[
@@ -169,13 +185,14 @@ pub fn for_counts(
     TEXTS
         .iter()
         .filter_map(|text| {
-            let count = classes
-                .get(text.topic)
-                .or_else(|| flags.get(text.topic))
-                .copied()
-                .unwrap_or(0);
+            let count = match text.topic {
+                Topic::Class(c) => classes.get(c.name()),
+                Topic::Flag(f) => flags.get(f.name()),
+            }
+            .copied()
+            .unwrap_or(0);
             (count > 0).then(|| Diagnosis {
-                topic: text.topic,
+                topic: text.topic.name(),
                 count,
                 title: text.title,
                 states: text.states,
@@ -187,28 +204,53 @@ pub fn for_counts(
         .collect()
 }
 
-fn meaning(topic: &str, t: &Thresholds) -> String {
+fn meaning(topic: Topic, t: &Thresholds) -> String {
     let hang = t.hang_after.as_secs_f64();
     let grace = t.fin_grace.as_secs_f64();
     let tw = 2.0 * t.msl.as_secs_f64();
     match topic {
-        "half_closed_hang" => format!(
+        Topic::Class(Class::HalfClosedHang) => format!(
             "One side closed and its FIN was acknowledged; the other side sent neither FIN nor RST and stayed silent for at least {hang} s until the capture ended. The closer waits in FIN_WAIT_2, the peer's socket sits in CLOSE_WAIT."
         ),
-        "lost_fin" => format!(
+        Topic::Class(Class::LostFin) => format!(
             "A FIN was never durably acknowledged: it was retransmitted, resent after its ACK was seen (the ACK was lost: the passive closer stays in LAST_ACK while the active closer is in TIME_WAIT), or it went unanswered for more than {grace} s while the capture went on (FIN_WAIT_1)."
         ),
-        "reset" => "The connection was established (or picked up mid-stream) and ended by an acceptable RST before a clean close completed.".into(),
-        "refused" => "The SYN was answered by a RST and never by a SYN-ACK.".into(),
-        "unanswered" => "The handshake got no answer in the capture: SYNs (or SYN-ACKs) that nobody completed.".into(),
-        "incomplete" => format!(
+        Topic::Class(Class::Reset) => "The connection was established (or picked up mid-stream) and ended by an acceptable RST before a clean close completed.".into(),
+        Topic::Class(Class::Refused) => "The SYN was answered by a RST and never by a SYN-ACK.".into(),
+        Topic::Class(Class::Unanswered) => "The handshake got no answer in the capture: SYNs (or SYN-ACKs) that nobody completed.".into(),
+        Topic::Class(Class::Incomplete) => format!(
             "A close began, but the capture ended within {grace} s of an unanswered FIN, within {hang} s of a half-close, or while the peer was still sending."
         ),
-        "open" => "No FIN and no RST by the end of the capture.".into(),
-        "clean" => "Both sides sent a FIN and each FIN was acknowledged (four-way, three-way with FIN+ACK, or simultaneous close).".into(),
-        "time_wait_reuse" => format!(
+        Topic::Class(Class::Open) => "No FIN and no RST by the end of the capture.".into(),
+        Topic::Class(Class::Clean) => "Both sides sent a FIN and each FIN was acknowledged (four-way, three-way with FIN+ACK, or simultaneous close).".into(),
+        Topic::Flag(Flag::TimeWaitReuse) => format!(
             "A new connection's SYN reused the 4-tuple less than {tw} s (2×MSL) after the previous connection on it entered TIME_WAIT."
         ),
-        _ => String::new(),
+        // Every class has its words: a new one does not compile until it does.
+        Topic::Flag(_) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A new class (or the one flag with a diagnosis) cannot be left without
+    /// its words: every class has exactly one text, and it has a meaning.
+    #[test]
+    fn every_class_has_its_words() {
+        for class in Class::ALL {
+            let texts: Vec<&Text> = TEXTS
+                .iter()
+                .filter(|t| t.topic == Topic::Class(class))
+                .collect();
+            assert_eq!(texts.len(), 1, "{}", class.name());
+            assert!(!meaning(texts[0].topic, &Thresholds::default()).is_empty());
+        }
+        assert!(
+            TEXTS
+                .iter()
+                .any(|t| t.topic == Topic::Flag(Flag::TimeWaitReuse))
+        );
     }
 }

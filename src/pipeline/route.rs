@@ -60,7 +60,7 @@ impl<E: Encode> Router<'_, '_, E> {
             // The writer and every worker learn how far the capture has got.
             // Only this often: each hand-over may wake a thread, and on two
             // cores half the context switches were the reading thread's
-            // shard handing on every [`DRAIN_EVERY`] segments (step 42).
+            // shard handing on every [`DRAIN_EVERY`] segments.
             let _ = self.out_tx.send(self.own.batch(order));
             for (tx, batch) in self.senders.iter().zip(self.batches.iter_mut()) {
                 let part = std::mem::replace(batch, Vec::with_capacity(self.batch_len));
@@ -71,7 +71,6 @@ impl<E: Encode> Router<'_, '_, E> {
         true
     }
 }
-
 
 /// From this many threads on, the reading thread locates segments and the
 /// shards decode them ([`Routed`]): with its own decoding, it was the busiest

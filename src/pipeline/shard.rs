@@ -107,7 +107,6 @@ impl Routable for Segment {
     }
 }
 
-
 pub(super) enum Msg {
     /// Segments in order, and the reader's order when it sent them (the worker's
     /// next watermark).
