@@ -87,6 +87,20 @@ fn modified_pcap_is_recognised() {
 }
 
 #[test]
+fn big_endian_modified_pcap_is_read() {
+    // Magic a1b2cd34 in big-endian order, 24-byte record headers in the same
+    // order (fixtures/formats/make_edges.py); tshark reads it as "Modified
+    // tcpdump - pcap" and finds one connection of 8 packets.
+    let report = analyze_json(&[&fixture("formats/modified-be.pcap")]);
+    let input = &report["inputs"][0];
+    assert_eq!(input["format"], "pcap-modified", "{input}");
+    assert_eq!(input["packets"], 8);
+    assert_eq!(input["tcp_packets"], 8);
+    assert_eq!(report["connections"][0]["class"], "clean");
+    assert_eq!(report["connections"][0]["first_ts"], 1_700_000_000.0);
+}
+
+#[test]
 fn sll2_and_raw_ipv6_and_null_loopback_decode_tcp() {
     for (file, tcp) in [
         ("formats/sll2.pcap", 3),
