@@ -119,3 +119,18 @@ fn pppoe_inside_qinq_is_unwrapped() {
     assert_eq!(report["inputs"][0]["tcp_packets"], 10);
     assert_eq!(report["connections"][0]["class"], "reset");
 }
+
+#[test]
+fn vlan_stacks_deeper_than_three_tags_are_unwrapped() {
+    // An 802.1ad tag then 802.1Q tags, 4, 5 and 9 deep (make_edges.py): tshark
+    // finds the three connections, 8 packets each.
+    let report = analyze_json(&[&fixture("formats/vlan-stack-deep.pcap")]);
+    assert_eq!(report["inputs"][0]["tcp_packets"], 24);
+    let ports: Vec<u64> = report["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["client"]["port"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ports, [40004, 40005, 40009]);
+}
