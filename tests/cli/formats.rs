@@ -134,3 +134,28 @@ fn vlan_stacks_deeper_than_three_tags_are_unwrapped() {
         .collect();
     assert_eq!(ports, [40004, 40005, 40009]);
 }
+
+#[test]
+fn erspan_type_i_mirrors_are_followed() {
+    // GRE 0x88BE without a sequence number carries the mirrored frame right
+    // after the GRE header (ERSPAN type I), with or without a GRE key; with a
+    // sequence number an 8-byte type II header comes first (make_edges.py).
+    // tshark decodes all three as ERSPAN and finds the inner connections.
+    let report = analyze_json(&[&fixture("formats/erspan-type1.pcap")]);
+    assert_eq!(report["inputs"][0]["tcp_packets"], 24);
+    let conns: Vec<(u64, &str)> = report["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["client"]["port"].as_u64().unwrap(),
+                c["class"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        conns,
+        [(40011, "clean"), (40012, "clean"), (40013, "clean")]
+    );
+}
