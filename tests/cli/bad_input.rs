@@ -84,6 +84,14 @@ const CASES: &[Case] = &[
         stderr: &["offset 5035", "6 packets before it"],
         packets: 6,
     },
+    Case {
+        // A 2 GiB zstd window cannot be allocated under the 512 MiB limit
+        // (without it the file reads, tests/cli/formats.rs).
+        file: "zstd-long31.pcap.zst",
+        code: 2,
+        stderr: &["Allocation error", "zstd -d --long=31"],
+        packets: 0,
+    },
 ];
 
 /// Runs under a 512 MiB address-space limit, so an allocation sized by a length

@@ -159,3 +159,21 @@ fn erspan_type_i_mirrors_are_followed() {
         [(40011, "clean"), (40012, "clean"), (40013, "clean")]
     );
 }
+
+#[test]
+fn zstd_with_a_leading_skippable_frame_or_a_long_window_is_read() {
+    // make_edges.py: a skippable frame before the first zstd frame, and
+    // `zstd --long=30` of a stream (a 1 GiB window; the library's default
+    // limit is 128 MiB). Both decompress with `zstd -d --long=31`.
+    for file in [
+        "formats/skippable-leading.pcap.zst",
+        "formats/zstd-long30.pcap.zst",
+        "bad/zstd-long31.pcap.zst",
+    ] {
+        let report = analyze_json(&[&fixture(file)]);
+        let input = &report["inputs"][0];
+        assert_eq!(input["compression"], "zstd", "{file}");
+        assert_eq!(input["tcp_packets"], 8, "{file}: {input}");
+        assert_eq!(report["connections"][0]["class"], "clean", "{file}");
+    }
+}
