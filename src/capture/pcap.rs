@@ -10,7 +10,9 @@
 use pcap_parser::Linktype;
 use pcap_parser::pcap::{PcapHeader, parse_pcap_header};
 
-use super::{CaptureError, Format, LinkType, MAX_RECORD_LEN, RawPacket, Source, Warning};
+use super::{
+    CaptureError, Format, LinkType, MAX_RECORD_LEN, RawPacket, Source, TimestampCheck, Warning,
+};
 use crate::time::Timestamp;
 
 const HEADER_LEN: usize = 24;
@@ -39,6 +41,7 @@ pub struct PcapReader {
     modified: bool,
     record_header_len: usize,
     pub warnings: Vec<Warning>,
+    timestamps: TimestampCheck,
     number: u64,
     /// Bytes of the record handed out last, consumed on the next call.
     pending: usize,
@@ -106,6 +109,7 @@ impl PcapReader {
             modified,
             record_header_len,
             warnings,
+            timestamps: TimestampCheck::default(),
             number: 0,
             pending: 0,
         })
@@ -187,10 +191,19 @@ impl PcapReader {
         } else {
             frac * 1000
         };
+        // 32-bit seconds and fractions cannot leave the nanosecond range.
+        let ts = Timestamp::from_secs_nanos(i64::from(ts_sec), nanos);
+        if let Some(message) = self.timestamps.check(ts, false) {
+            self.warnings.push(Warning {
+                offset: Some(offset),
+                packet: Some(self.number),
+                message,
+            });
+        }
         Ok(Some(RawPacket {
             number: self.number,
             offset,
-            ts: Timestamp::from_secs_nanos(i64::from(ts_sec), nanos),
+            ts,
             linktype: self.linktype,
             data,
             orig_len,
