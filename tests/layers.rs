@@ -131,7 +131,13 @@ fn sources() -> Vec<(String, String)> {
     files.sort();
     files
         .into_iter()
-        .filter(|p| !p.file_name().unwrap().to_str().unwrap().ends_with("tests.rs"))
+        .filter(|p| {
+            !p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .ends_with("tests.rs")
+        })
         .map(|p| {
             let rel = p.strip_prefix(src()).unwrap().to_str().unwrap().to_string();
             (rel, code(&std::fs::read_to_string(&p).unwrap()))
@@ -184,7 +190,10 @@ fn no_two_files_of_a_folder_use_each_other() {
             continue;
         }
         let mut named = paths_after(code, "super::");
-        named.extend(paths_after(code, &format!("crate::{}::", folder.replace('/', "::"))));
+        named.extend(paths_after(
+            code,
+            &format!("crate::{}::", folder.replace('/', "::")),
+        ));
         named.remove(&stem);
         uses.insert((folder, stem), named);
     }
@@ -196,7 +205,9 @@ fn no_two_files_of_a_folder_use_each_other() {
                     .get(&(folder.clone(), b.clone()))
                     .is_some_and(|theirs| theirs.contains(a))
             {
-                cycles.push(format!("{folder}/{a}.rs and {folder}/{b}.rs use each other"));
+                cycles.push(format!(
+                    "{folder}/{a}.rs and {folder}/{b}.rs use each other"
+                ));
             }
         }
     }
@@ -205,8 +216,9 @@ fn no_two_files_of_a_folder_use_each_other() {
 
 #[test]
 fn the_layer_table_in_the_architecture_doc_is_this_one() {
-    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/ARCHITECTURE.md"))
-        .unwrap();
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/ARCHITECTURE.md"))
+            .unwrap();
     let table: Vec<&str> = doc
         .lines()
         .filter_map(|l| l.strip_prefix("| "))
@@ -217,13 +229,18 @@ fn the_layer_table_in_the_architecture_doc_is_this_one() {
         })
         .map(|m| m.trim().trim_matches('`'))
         .collect();
-    assert_eq!(table, LAYERS, "docs/ARCHITECTURE.md's layer table, bottom to top");
+    assert_eq!(
+        table, LAYERS,
+        "docs/ARCHITECTURE.md's layer table, bottom to top"
+    );
 }
 
 #[test]
 fn the_checks_see_what_they_check() {
     // The parser finds the uses it must find, so a pass is not a blind one.
-    let code = code("use crate::a::b;\n// crate::c\nlet s = \"crate::d\";\nuse crate::{e, f::{g, h}};\ncrate::i::j();");
+    let code = code(
+        "use crate::a::b;\n// crate::c\nlet s = \"crate::d\";\nuse crate::{e, f::{g, h}};\ncrate::i::j();",
+    );
     assert_eq!(
         paths_after(&code, "crate::"),
         ["a", "e", "f", "i"].map(String::from).into()

@@ -119,6 +119,54 @@ impl std::fmt::Display for Warning {
     }
 }
 
+/// How far (in nanoseconds) a record's timestamp may go back from the previous
+/// record's before its input gets a warning: captures merged from several
+/// interfaces or written by several threads interleave by less.
+const BACKWARDS_WARN_NS: i64 = Timestamp::NANOS_PER_SEC;
+
+/// Watches one input's timestamps for the first that goes back by more than
+/// [`BACKWARDS_WARN_NS`] from the previous record's, or that does not fit in
+/// 64-bit nanoseconds (the reader saturated it). Such timestamps are kept as
+/// they are; the input gets one warning, not one per record.
+#[derive(Debug, Default)]
+pub(crate) struct TimestampCheck {
+    last: Option<Timestamp>,
+    warned: bool,
+}
+
+impl TimestampCheck {
+    /// The warning for the record stamped `ts`, the first time there is one.
+    #[inline]
+    pub(crate) fn check(&mut self, ts: Timestamp, saturated: bool) -> Option<String> {
+        if self.warned {
+            return None;
+        }
+        let last = self.last.replace(ts);
+        let problem = if saturated {
+            "timestamp out of range: the interface's if_tsresol or if_tsoffset put it \
+             past what 64-bit nanoseconds since 1970 hold (years 1678 to 2262), so it \
+             was clamped"
+                .to_string()
+        } else {
+            match last {
+                Some(prev) if prev.0.saturating_sub(ts.0) > BACKWARDS_WARN_NS => format!(
+                    "timestamp goes back {} s from the previous record's ({} to {}): \
+                     records are out of time order, so first and last times and durations \
+                     may be wrong",
+                    prev.secs_since(ts),
+                    prev.as_secs_f64(),
+                    ts.as_secs_f64()
+                ),
+                _ => return None,
+            }
+        };
+        self.warned = true;
+        Some(format!(
+            "{problem}; later timestamp problems in this input are not reported"
+        ))
+    }
+}
+
 /// A reader for either container format.
 pub enum CaptureReader {
     Pcap(pcap::PcapReader),
@@ -218,4 +266,36 @@ fn hex_prefix(bytes: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(s: f64) -> Timestamp {
+        Timestamp((s * 1e9) as i64)
+    }
+
+    #[test]
+    fn a_timestamp_going_back_more_than_a_second_warns_once() {
+        let mut check = TimestampCheck::default();
+        // Forward jumps and interleaving by under a second are no problem.
+        for t in [100.0, 100.5, 100.2, 5000.0, 4999.1] {
+            assert_eq!(check.check(secs(t), false), None, "{t}");
+        }
+        let w = check.check(secs(4000.0), false).unwrap();
+        assert!(w.contains("goes back 999.1 s"), "{w}");
+        assert!(w.contains("not reported"), "{w}");
+        // Once per input.
+        assert_eq!(check.check(secs(10.0), false), None);
+        assert_eq!(check.check(secs(10.0), true), None);
+    }
+
+    #[test]
+    fn a_saturated_timestamp_warns_once() {
+        let mut check = TimestampCheck::default();
+        let w = check.check(Timestamp(i64::MAX), true).unwrap();
+        assert!(w.contains("out of range"), "{w}");
+        assert_eq!(check.check(secs(1.0), false), None);
+    }
 }

@@ -1,15 +1,18 @@
 //! Legacy pcap: micro- and nanosecond magic, both byte orders, and the "modified"
 //! (Kuznetzov) format with its 24-byte record headers.
 //!
-//! Headers and records are decoded by pcap-parser; this module owns the framing so
-//! that a record length is checked against [`MAX_RECORD_LEN`] before anything is
-//! buffered, and a short read at the end of a pipe is told apart from a truncation.
+//! File headers are decoded by pcap-parser (but for the big-endian modified format,
+//! which it does not know); this module owns the framing so that a record length is
+//! checked against [`MAX_RECORD_LEN`] before anything is buffered, and a short read at
+//! the end of a pipe is told apart from a truncation. A record header's four fields
+//! are read here, in the file's byte order, whatever its length.
 
-use pcap_parser::pcap::{
-    PcapHeader, parse_pcap_frame, parse_pcap_frame_be, parse_pcap_frame_modified, parse_pcap_header,
+use pcap_parser::Linktype;
+use pcap_parser::pcap::{PcapHeader, parse_pcap_header};
+
+use super::{
+    CaptureError, Format, LinkType, MAX_RECORD_LEN, RawPacket, Source, TimestampCheck, Warning,
 };
-
-use super::{CaptureError, Format, LinkType, MAX_RECORD_LEN, RawPacket, Source, Warning};
 use crate::time::Timestamp;
 
 const HEADER_LEN: usize = 24;
@@ -17,6 +20,9 @@ const HEADER_LEN: usize = 24;
 /// reserved bits (libpcap's `LT_LINKTYPE`).
 const LINKTYPE_MASK: u32 = 0x03FF_FFFF;
 const LINKTYPE_RESERVED: u32 = 0x03FF_0000;
+/// Kuznetzov's modified magic `a1b2cd34` written big-endian, read as little-endian.
+/// libpcap and Wireshark (`PCAP_SWAPPED_MODIFIED_MAGIC`) read it; pcap-parser does not.
+const MODIFIED_MAGIC_SWAPPED: u32 = 0x34cd_b2a1;
 
 /// True for the four magic numbers (either byte order) of the pcap family, read as
 /// little-endian.
@@ -31,8 +37,11 @@ pub struct PcapReader {
     src: Source,
     header: PcapHeader,
     linktype: LinkType,
+    /// Kuznetzov's modified format (24-byte record headers), in either byte order.
+    modified: bool,
     record_header_len: usize,
     pub warnings: Vec<Warning>,
+    timestamps: TimestampCheck,
     number: u64,
     /// Bytes of the record handed out last, consumed on the next call.
     pending: usize,
@@ -54,13 +63,14 @@ impl PcapReader {
         }
         let header = match parse_pcap_header(&head[..HEADER_LEN]) {
             Ok((_, h)) => h,
+            Err(_) if read_u32(head, 0, false) == MODIFIED_MAGIC_SWAPPED => {
+                swapped_modified_header(&head[..HEADER_LEN])
+            }
             Err(_) => {
                 return Err(CaptureError::Malformed {
                     what: "pcap file header",
                     offset: 0,
-                    reason:
-                        "magic number not recognised (big-endian modified pcap is not supported)"
-                            .into(),
+                    reason: "magic number not recognised".into(),
                 });
             }
         };
@@ -73,7 +83,8 @@ impl PcapReader {
             });
         }
         src.consume(HEADER_LEN);
-        let record_header_len = if header.is_modified_format() { 24 } else { 16 };
+        let modified = header.is_modified_format() || header.magic_number == MODIFIED_MAGIC_SWAPPED;
+        let record_header_len = if modified { 24 } else { 16 };
         let raw_linktype = header.network.0 as u32;
         let mut warnings = Vec::new();
         if raw_linktype & LINKTYPE_RESERVED != 0 {
@@ -95,15 +106,17 @@ impl PcapReader {
             src,
             header,
             linktype,
+            modified,
             record_header_len,
             warnings,
+            timestamps: TimestampCheck::default(),
             number: 0,
             pending: 0,
         })
     }
 
     pub fn format(&self) -> Format {
-        if self.header.is_modified_format() {
+        if self.modified {
             Format::PcapModified
         } else if self.header.is_nanosecond_precision() {
             Format::PcapNsec
@@ -146,12 +159,7 @@ impl PcapReader {
                 available: head.len() as u64,
             });
         }
-        let caplen_bytes = [head[8], head[9], head[10], head[11]];
-        let caplen = if big {
-            u32::from_be_bytes(caplen_bytes)
-        } else {
-            u32::from_le_bytes(caplen_bytes)
-        } as usize;
+        let caplen = read_u32(head, 8, big) as usize;
         if caplen > MAX_RECORD_LEN {
             return Err(CaptureError::Oversized {
                 what: "record",
@@ -170,35 +178,58 @@ impl PcapReader {
                 available: buf.len() as u64,
             });
         }
-        let record = &buf[..total];
-        let parsed = if self.header.is_modified_format() {
-            parse_pcap_frame_modified(record)
-        } else if big {
-            parse_pcap_frame_be(record)
-        } else {
-            parse_pcap_frame(record)
-        };
-        let block = parsed.map_err(|e| CaptureError::Malformed {
-            what: "record",
-            offset,
-            reason: format!("{e:?}"),
-        })?;
-        let block = block.1;
+        // ts_sec, ts_usec (or nanoseconds), caplen, orig_len; the modified
+        // format's 8 more bytes (interface index, protocol, packet type) are not used.
+        let (ts_sec, ts_frac) = (read_u32(buf, 0, big), read_u32(buf, 4, big));
+        let orig_len = read_u32(buf, 12, big);
+        let data = &buf[hlen..total];
         self.number += 1;
         self.pending = total;
-        let frac = i64::from(block.ts_usec);
+        let frac = i64::from(ts_frac);
         let nanos = if self.header.is_nanosecond_precision() {
             frac
         } else {
             frac * 1000
         };
+        // 32-bit seconds and fractions cannot leave the nanosecond range.
+        let ts = Timestamp::from_secs_nanos(i64::from(ts_sec), nanos);
+        if let Some(message) = self.timestamps.check(ts, false) {
+            self.warnings.push(Warning {
+                offset: Some(offset),
+                packet: Some(self.number),
+                message,
+            });
+        }
         Ok(Some(RawPacket {
             number: self.number,
             offset,
-            ts: Timestamp::from_secs_nanos(i64::from(block.ts_sec), nanos),
+            ts,
             linktype: self.linktype,
-            data: block.data,
-            orig_len: block.origlen,
+            data,
+            orig_len,
         }))
+    }
+}
+
+/// The file header of a big-endian modified pcap. Its magic stays swapped, so
+/// that `is_bigendian` holds; the reader notes the format itself.
+fn swapped_modified_header(h: &[u8]) -> PcapHeader {
+    PcapHeader {
+        magic_number: MODIFIED_MAGIC_SWAPPED,
+        version_major: u16::from_be_bytes([h[4], h[5]]),
+        version_minor: u16::from_be_bytes([h[6], h[7]]),
+        thiszone: read_u32(h, 8, true) as i32,
+        sigfigs: read_u32(h, 12, true),
+        snaplen: read_u32(h, 16, true),
+        network: Linktype(read_u32(h, 20, true) as i32),
+    }
+}
+
+fn read_u32(b: &[u8], at: usize, big: bool) -> u32 {
+    let x = [b[at], b[at + 1], b[at + 2], b[at + 3]];
+    if big {
+        u32::from_be_bytes(x)
+    } else {
+        u32::from_le_bytes(x)
     }
 }

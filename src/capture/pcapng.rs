@@ -9,7 +9,10 @@
 
 use pcap_parser::pcapng::{Block, parse_block_be, parse_block_le};
 
-use super::{CaptureError, LinkType, MAX_BLOCK_LEN, MAX_RECORD_LEN, RawPacket, Source, Warning};
+use super::{
+    CaptureError, LinkType, MAX_BLOCK_LEN, MAX_RECORD_LEN, RawPacket, Source, TimestampCheck,
+    Warning,
+};
 use crate::time::Timestamp;
 
 /// Section Header Block type; the same bytes in either byte order.
@@ -102,6 +105,7 @@ pub struct PcapNgReader {
     number: u64,
     pending: usize,
     last_ts: Timestamp,
+    timestamps: TimestampCheck,
     pub warnings: Vec<Warning>,
     warnings_dropped: u64,
 }
@@ -116,6 +120,7 @@ impl PcapNgReader {
             number: 0,
             pending: 0,
             last_ts: Timestamp::default(),
+            timestamps: TimestampCheck::default(),
             warnings: Vec::new(),
             warnings_dropped: 0,
         })
@@ -229,8 +234,11 @@ impl PcapNgReader {
                 EPB_TYPE | SPB_TYPE | PB_TYPE => {
                     self.number += 1;
                     match self.packet_block(block_type) {
-                        Ok((ts, linktype, start, caplen, orig_len)) => {
+                        Ok((ts, saturated, linktype, start, caplen, orig_len)) => {
                             self.last_ts = ts;
+                            if let Some(message) = self.timestamps.check(ts, saturated) {
+                                self.warn(offset, Some(self.number), message);
+                            }
                             // Borrowed again only on the way out: a borrow kept
                             // across the loop would hold `self` for good.
                             let block = self.block();
@@ -354,13 +362,14 @@ impl PcapNgReader {
         });
     }
 
-    /// Decodes the packet block being read into (timestamp, link type, data
-    /// start, captured length, wire length), or why it must be skipped.
+    /// Decodes the packet block being read into (timestamp, whether it was
+    /// saturated, link type, data start, captured length, wire length), or why
+    /// it must be skipped.
     #[allow(clippy::type_complexity)]
     fn packet_block(
         &self,
         block_type: u32,
-    ) -> Result<(Timestamp, LinkType, usize, usize, u32), String> {
+    ) -> Result<(Timestamp, bool, LinkType, usize, usize, u32), String> {
         let big = self.big_endian;
         let block = self.block();
         let len = block.len();
@@ -413,18 +422,25 @@ impl PcapNgReader {
         } else {
             caplen
         };
-        let ts = match raw_ts {
-            Some(raw) => Timestamp(
-                iface
-                    .unit
-                    .to_nanos(raw)
-                    .saturating_add(iface.offset_secs.saturating_mul(Timestamp::NANOS_PER_SEC)),
-            ),
+        let (ts, saturated) = match raw_ts {
+            Some(raw) => {
+                let nanos = iface.unit.to_nanos(raw);
+                let offset = iface.offset_secs.checked_mul(Timestamp::NANOS_PER_SEC);
+                // `to_nanos` saturates at i64::MAX; the offset may overflow on
+                // its own or when added.
+                let exact = offset
+                    .and_then(|o| nanos.checked_add(o))
+                    .filter(|_| nanos != i64::MAX);
+                let ts = exact.unwrap_or_else(|| {
+                    nanos.saturating_add(iface.offset_secs.saturating_mul(Timestamp::NANOS_PER_SEC))
+                });
+                (Timestamp(ts), exact.is_none())
+            }
             // Simple packet blocks carry no timestamp: reuse the previous one so
             // ordering across files stays sensible.
-            None => self.last_ts,
+            None => (self.last_ts, false),
         };
-        Ok((ts, iface.linktype, start, caplen, orig_len))
+        Ok((ts, saturated, iface.linktype, start, caplen, orig_len))
     }
 }
 
@@ -646,6 +662,67 @@ mod tests {
         assert_eq!(TsUnit::Binary(10).to_nanos(512), 500_000_000);
         // 2^-30 s units, a common choice of hardware timestampers.
         assert_eq!(TsUnit::Binary(30).to_nanos(1 << 30), 1_000_000_000);
+    }
+
+    /// A section with one interface (`idb_options`) and EPBs stamped `raw`.
+    fn one_interface(idb_options: &[u8], raw: &[u64]) -> Vec<u8> {
+        let block = |kind: u32, body: &[u8]| {
+            let len = (12 + body.len()) as u32;
+            let mut b = kind.to_le_bytes().to_vec();
+            b.extend_from_slice(&len.to_le_bytes());
+            b.extend_from_slice(body);
+            b.extend_from_slice(&len.to_le_bytes());
+            b
+        };
+        let mut shb = BYTE_ORDER_MAGIC.to_le_bytes().to_vec();
+        shb.extend_from_slice(&[1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+        let mut file = block(SHB_TYPE, &shb);
+        let mut idb = vec![1, 0, 0, 0, 0, 0, 1, 0];
+        idb.extend_from_slice(idb_options);
+        idb.extend_from_slice(&[0, 0, 0, 0]);
+        file.extend(block(IDB_TYPE, &idb));
+        for &ts in raw {
+            // Interface 0, the timestamp, 4 bytes captured of 4, the bytes.
+            let mut epb = Vec::new();
+            for x in [0, (ts >> 32) as u32, ts as u32, 4, 4, 0] {
+                epb.extend_from_slice(&x.to_le_bytes());
+            }
+            file.extend(block(EPB_TYPE, &epb));
+        }
+        file
+    }
+
+    fn warnings_of(data: &[u8]) -> Vec<Warning> {
+        let (src, _) =
+            Source::from_reader(Box::new(std::io::Cursor::new(data.to_vec())), None).unwrap();
+        let mut r = PcapNgReader::new(src).unwrap();
+        while let Ok(Some(_)) = r.next_packet() {}
+        r.warnings
+    }
+
+    #[test]
+    fn timestamps_past_the_nanosecond_range_warn_once() {
+        let us = 1_700_000_000_000_000u64;
+        let offset = |secs: i64| {
+            let mut o = vec![14, 0, 8, 0];
+            o.extend_from_slice(&secs.to_le_bytes());
+            o
+        };
+        for (what, opts) in [
+            // Microseconds read as seconds.
+            ("if_tsresol 0", vec![9, 0, 1, 0, 0, 0, 0, 0]),
+            ("if_tsoffset 1e11", offset(100_000_000_000)),
+            // Saturates the other way, then adds the packet's own time.
+            ("if_tsoffset i64::MIN", offset(i64::MIN)),
+        ] {
+            let w = warnings_of(&one_interface(&opts, &[us, us + 1, us + 2]));
+            assert_eq!(w.len(), 1, "{what}: {w:?}");
+            assert_eq!(w[0].packet, Some(1), "{what}");
+            assert!(w[0].message.contains("out of range"), "{what}: {w:?}");
+        }
+        // An offset that fits, even a large one, is no problem.
+        let fine = one_interface(&offset(-1_000_000_000), &[us, us + 1]);
+        assert_eq!(warnings_of(&fine), []);
     }
 
     #[test]

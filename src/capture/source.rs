@@ -29,15 +29,52 @@ pub enum Compression {
 }
 
 impl Compression {
-    /// Recognises gzip (`1f 8b`) and zstd (`28 b5 2f fd`) frames.
+    /// Recognises gzip (`1f 8b`) and zstd (`28 b5 2f fd`) frames, and zstd's
+    /// skippable frames (magic `0x184D2A50` to `0x184D2A5F`, RFC 8878 §3.1.2),
+    /// which may come before the first zstd frame and which its decoder skips.
     pub fn sniff(head: &[u8]) -> Compression {
         if head.starts_with(&[0x1f, 0x8b]) {
             Compression::Gzip
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+            || (head.len() >= 4 && head[0] & 0xf0 == 0x50 && head[1..4] == [0x2a, 0x4d, 0x18])
+        {
             Compression::Zstd
         } else {
             Compression::None
         }
+    }
+}
+
+/// The largest zstd window decoded, as a power of two: zstd's own largest
+/// (`zstd --long=31`). The library stops at 2^27 by default, so files
+/// compressed with `--long=28` or more were refused. The window is allocated
+/// as the frame declares it, but as virtual memory: pages are touched only as
+/// output fills them.
+const ZSTD_WINDOW_LOG_MAX: u32 = 31;
+
+/// A zstd decoder whose "window too large" and allocation errors say how to
+/// read the file anyway.
+struct ZstdReader<R>(R);
+
+impl<R: Read> Read for ZstdReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf).map_err(|e| {
+            let message = e.to_string();
+            // zstd's names for frameParameter_windowTooLarge and memory_allocation.
+            if message.contains("requires too much memory") || message.contains("Allocation error")
+            {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{message} (the zstd window the file was compressed with is more than \
+                         this process can allocate or zstd decodes; decompress it first, e.g. \
+                         `zstd -d --long=31 -o capture.pcap FILE`, and analyze capture.pcap)"
+                    ),
+                )
+            } else {
+                e
+            }
+        })
     }
 }
 
@@ -310,7 +347,11 @@ impl Source {
         );
         let reader: Box<dyn Read + Send> = match compression {
             Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(packed)),
-            _ => Box::new(zstd::stream::read::Decoder::with_buffer(packed)?),
+            _ => {
+                let mut decoder = zstd::stream::read::Decoder::with_buffer(packed)?;
+                decoder.window_log_max(ZSTD_WINDOW_LOG_MAX)?;
+                Box::new(ZstdReader(decoder))
+            }
         };
         let mut source = Source::stream(reader, total_len);
         source.packed_read = Some(read);
@@ -562,6 +603,62 @@ mod tests {
         let (mut src, comp) = Source::from_reader(Box::new(Cursor::new(gz)), None).unwrap();
         assert_eq!(comp, Compression::Gzip);
         assert_eq!(src.fill(100).unwrap(), b"hello pcap");
+    }
+
+    #[test]
+    fn a_leading_skippable_zstd_frame_is_still_zstd() {
+        // Skippable frames (magic 0x184D2A50 to 0x184D2A5F, a length, that
+        // many bytes) may come first: seekable-zstd writers and pzstd put
+        // metadata there, and zstd -d skips them.
+        let z = zstd::encode_all(Cursor::new(b"zstd pcap".to_vec()), 1).unwrap();
+        for nibble in [0x0, 0x7, 0xf] {
+            let mut file = (0x184D_2A50u32 | nibble).to_le_bytes().to_vec();
+            file.extend_from_slice(&5u32.to_le_bytes());
+            file.extend_from_slice(b"skip!");
+            file.extend_from_slice(&z);
+            let (mut src, comp) = Source::from_reader(Box::new(Cursor::new(file)), None).unwrap();
+            assert_eq!(comp, Compression::Zstd, "{nibble:#x}");
+            assert_eq!(src.fill(100).unwrap(), b"zstd pcap", "{nibble:#x}");
+        }
+        // The same bytes after the magic of no skippable frame are no zstd.
+        assert_eq!(
+            Compression::sniff(&[0x60, 0x2a, 0x4d, 0x18]),
+            Compression::None
+        );
+        assert_eq!(Compression::sniff(&[0x50, 0x2a, 0x4d]), Compression::None);
+    }
+
+    /// A zstd frame declaring a window of 2^`log` bytes, its content in one raw
+    /// block (as `gen_zstd_edge.py` writes them).
+    fn zstd_frame_with_window(log: u8, content: &[u8]) -> Vec<u8> {
+        let mut f = 0xFD2F_B528u32.to_le_bytes().to_vec();
+        // Frame header: no content size, a window descriptor (exponent only).
+        f.extend_from_slice(&[0x00, (log - 10) << 3]);
+        // Last block, raw, its size.
+        let header = ((content.len() as u32) << 3) | 1;
+        f.extend_from_slice(&header.to_le_bytes()[..3]);
+        f.extend_from_slice(content);
+        f
+    }
+
+    #[test]
+    fn zstd_windows_up_to_zstds_largest_are_decoded() {
+        // `zstd --long=30` writes such a frame; the library's default limit
+        // is 2^27 (`--long=27`).
+        let z = zstd_frame_with_window(30, b"long window");
+        let (mut src, _) = Source::from_reader(Box::new(Cursor::new(z)), None).unwrap();
+        assert_eq!(src.fill(100).unwrap(), b"long window");
+    }
+
+    #[test]
+    fn a_zstd_window_that_cannot_be_had_says_how_to_decompress_the_file() {
+        // 2^32 is past what zstd decodes at all; a window that cannot be
+        // allocated (under ulimit -v) gets the same advice.
+        let z = zstd_frame_with_window(32, b"too long");
+        let (mut src, _) = Source::from_reader(Box::new(Cursor::new(z)), None).unwrap();
+        let e = src.fill(100).unwrap_err().to_string();
+        assert!(e.contains("Frame requires too much memory"), "{e}");
+        assert!(e.contains("zstd -d --long=31"), "{e}");
     }
 
     #[test]

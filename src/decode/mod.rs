@@ -1,7 +1,7 @@
 //! Packet decoding: a link-layer frame in, one TCP [`Segment`] out.
 //!
-//! Link headers that etherparse knows (Ethernet with up to three VLAN tags, Linux
-//! SLL) go through etherparse; SLL2, BSD NULL/LOOP and raw IP are unwrapped here to
+//! Link headers that etherparse knows (Ethernet with VLAN tags, three of which it
+//! slices and the rest `unwrap_encapsulation` skips, Linux SLL) go through etherparse; SLL2, BSD NULL/LOOP and raw IP are unwrapped here to
 //! an EtherType or an IP header. IP goes through etherparse's lax slicer, which keeps
 //! whatever a short snaplen left. The TCP header's fixed 20 bytes are read here so a
 //! frame cut inside the TCP options still yields flags and sequence numbers, and the
@@ -157,8 +157,9 @@ fn segment_of<'a>(
     input: u16,
     depth: u8,
 ) -> Result<Segment, Skip> {
-    // etherparse stops at encapsulations it does not know; PPPoE sessions, MPLS
-    // label stacks, VN-Tags, 802.1ah (PBB) and FabricPath are unwrapped here.
+    // etherparse stops at encapsulations it does not know, and after three VLAN
+    // tags; PPPoE sessions, MPLS label stacks, VN-Tags, 802.1ah (PBB), FabricPath
+    // and the further VLAN tags are unwrapped here.
     let mut sliced = sliced;
     for _ in 0..4 {
         match (&sliced.net, sliced.ether_payload()) {
@@ -470,6 +471,10 @@ fn segment_of_header(
     }
 }
 
+const ETHERTYPE_VLAN: u16 = 0x8100;
+const ETHERTYPE_QINQ: u16 = 0x88a8;
+/// The pre-802.1ad QinQ tag some switches still write; etherparse reads it too.
+const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
 const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
 const ETHERTYPE_VNTAG: u16 = 0x8926;
 const ETHERTYPE_PBB: u16 = 0x88e7;
@@ -483,9 +488,25 @@ const PPP_IPV6: u16 = 0x0057;
 /// labels until bottom-of-stack, then IP recognised by its version nibble),
 /// Cisco VN-Tag (4 bytes, then the next EtherType) and 802.1ah provider backbone
 /// bridging (a 4-byte I-TAG, then the customer's Ethernet frame), Cisco
-/// FabricPath (a 2-byte FTag/TTL, then the original Ethernet frame).
+/// FabricPath (a 2-byte FTag/TTL, then the original Ethernet frame), and the
+/// VLAN tags past the three etherparse slices (each a 2-byte TCI, then the next
+/// EtherType), as many as the frame holds.
 fn unwrap_encapsulation(ether_type: u16, payload: &[u8]) -> Result<LaxSlicedPacket<'_>, Skip> {
     match ether_type {
+        ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD => {
+            let (mut ether_type, mut rest) = (ether_type, payload);
+            while matches!(
+                ether_type,
+                ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD
+            ) {
+                if rest.len() < 4 {
+                    return Err(Skip::TooShort);
+                }
+                ether_type = u16::from_be_bytes([rest[2], rest[3]]);
+                rest = &rest[4..];
+            }
+            Ok(ether(ether_type, rest))
+        }
         ETHERTYPE_PPPOE_SESSION => {
             if payload.len() < 8 {
                 return Err(Skip::TooShort);
@@ -729,5 +750,59 @@ mod fast_path_tests {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An Ethernet frame with `tags` VLAN tags (802.1ad, 802.1Q and the old
+    /// 9100 in turn) around a bare IPv4 SYN from port 40000 to 80.
+    fn tagged_syn(tags: usize) -> Vec<u8> {
+        let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
+        for i in 0..tags {
+            let tpid = [ETHERTYPE_QINQ, ETHERTYPE_VLAN, ETHERTYPE_QINQ_OLD][i % 3];
+            f.extend_from_slice(&tpid.to_be_bytes());
+            f.extend_from_slice(&(i as u16 + 1).to_be_bytes());
+        }
+        f.extend_from_slice(&[0x08, 0x00]);
+        f.extend_from_slice(&[0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0]);
+        f.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+        f.extend_from_slice(&[0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02]);
+        f.extend_from_slice(&[0xff, 0xff, 0, 0, 0, 0]);
+        f
+    }
+
+    fn decode_ethernet(data: &[u8]) -> Result<Segment, Skip> {
+        let raw = RawPacket {
+            number: 1,
+            offset: 0,
+            ts: Timestamp(0),
+            linktype: LinkType::ETHERNET,
+            data,
+            orig_len: data.len() as u32,
+        };
+        decode(&raw, 0)
+    }
+
+    #[test]
+    fn any_number_of_vlan_tags_is_unwrapped() {
+        for tags in 0..=40 {
+            let seg =
+                decode_ethernet(&tagged_syn(tags)).unwrap_or_else(|e| panic!("{tags}: {e:?}"));
+            assert_eq!((seg.src_port, seg.dst_port), (40000, 80), "{tags} tags");
+            assert_eq!(seg.control, Control::Syn, "{tags} tags");
+        }
+    }
+
+    #[test]
+    fn a_frame_ending_inside_its_vlan_tags_is_too_short() {
+        let frame = tagged_syn(6);
+        // Cut inside the fifth tag: past the three etherparse reads.
+        assert_eq!(
+            decode_ethernet(&frame[..12 + 4 * 4 + 2]),
+            Err(Skip::TooShort)
+        );
     }
 }

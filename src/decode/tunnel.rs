@@ -25,6 +25,7 @@ const UDP_GENEVE: u16 = 6081;
 const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_IPV6: u16 = 0x86dd;
 const ETHERTYPE_TEB: u16 = 0x6558;
+/// ERSPAN types I and II, told apart by the GRE sequence number.
 const ETHERTYPE_ERSPAN_2: u16 = 0x88be;
 const ETHERTYPE_ERSPAN_3: u16 = 0x22eb;
 const ETHERTYPE_PPP: u16 = 0x880b;
@@ -61,7 +62,7 @@ pub(super) fn decapsulate(proto: u8, payload: &[u8]) -> Option<Inner<'_>> {
 }
 
 /// RFC 2784/2890 GRE (version 0: optional checksum, key, sequence number) and
-/// the enhanced GRE of PPTP (version 1, RFC 2637), with ERSPAN II/III mirrors.
+/// the enhanced GRE of PPTP (version 1, RFC 2637), with ERSPAN I/II/III mirrors.
 fn gre(b: &[u8]) -> Option<Inner<'_>> {
     let (flags, version) = (*b.first()?, *b.get(1)? & 0x07);
     let proto = be16(b, 2)?;
@@ -82,8 +83,12 @@ fn gre(b: &[u8]) -> Option<Inner<'_>> {
             match proto {
                 ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => Some(Inner::Ip(body)),
                 ETHERTYPE_TEB => Some(Inner::Ethernet(body)),
-                // ERSPAN type II: an 8-byte header (only with a sequence number).
+                // ERSPAN type II: a sequence number, then an 8-byte header.
                 ETHERTYPE_ERSPAN_2 if has(0x10) => Some(Inner::Ethernet(body.get(8..)?)),
+                // Type I: no sequence number and no ERSPAN header, the mirrored
+                // frame right after GRE (Wireshark's dissect_erspan_88BE, Zeek's
+                // GRE analyzer: the sequence bit alone decides).
+                ETHERTYPE_ERSPAN_2 => Some(Inner::Ethernet(body)),
                 // ERSPAN type III: 12 bytes, 8 more with the optional subheader.
                 ETHERTYPE_ERSPAN_3 => {
                     let o = body.get(11)? & 0x01 != 0;
@@ -217,6 +222,23 @@ mod tests {
         assert_eq!(eth_of(decapsulate(IPPROTO_GRE, &b)), Some(&[0xaa][..]));
         // Source routing is not followed.
         assert!(decapsulate(IPPROTO_GRE, &[0x40, 0, 8, 0, 0, 0, 0, 0]).is_none());
+    }
+
+    #[test]
+    fn erspan_is_told_apart_by_the_gre_sequence_number() {
+        // Type I: no sequence number, the mirrored frame right after GRE
+        // (with a key here), as Wireshark's packet-erspan.c and Zeek read it.
+        let b = [0x20, 0, 0x88, 0xbe, 0, 0, 0, 7, 0xaa];
+        assert_eq!(eth_of(decapsulate(IPPROTO_GRE, &b)), Some(&[0xaa][..]));
+        assert_eq!(
+            eth_of(decapsulate(IPPROTO_GRE, &[0, 0, 0x88, 0xbe, 0xaa])),
+            Some(&[0xaa][..])
+        );
+        // Type II: a sequence number, then the 8-byte ERSPAN header.
+        let b = [
+            0x10, 0, 0x88, 0xbe, 0, 0, 0, 1, 0x10, 0, 0, 3, 0, 0, 0, 0, 0xaa,
+        ];
+        assert_eq!(eth_of(decapsulate(IPPROTO_GRE, &b)), Some(&[0xaa][..]));
     }
 
     #[test]

@@ -84,6 +84,32 @@ const CASES: &[Case] = &[
         stderr: &["offset 5035", "6 packets before it"],
         packets: 6,
     },
+    Case {
+        file: "ts-backwards-1h.pcap",
+        code: 0,
+        stderr: &["packet 5 (offset 314)", "goes back 3599.999 s"],
+        packets: 16,
+    },
+    Case {
+        file: "ts-tsoffset-huge.pcapng",
+        code: 0,
+        stderr: &["packet 1 (offset 64)", "timestamp out of range"],
+        packets: 8,
+    },
+    Case {
+        file: "ts-tsresol-0.pcapng",
+        code: 0,
+        stderr: &["packet 1 (offset 60)", "timestamp out of range"],
+        packets: 8,
+    },
+    Case {
+        // A 2 GiB zstd window cannot be allocated under the 512 MiB limit
+        // (without it the file reads, tests/cli/formats.rs).
+        file: "zstd-long31.pcap.zst",
+        code: 2,
+        stderr: &["Allocation error", "zstd -d --long=31"],
+        packets: 0,
+    },
 ];
 
 /// Runs under a 512 MiB address-space limit, so an allocation sized by a length
@@ -165,6 +191,43 @@ fn every_bad_file_gets_a_clear_message_and_a_proper_exit_code() {
                 case.file
             );
         }
+    }
+}
+
+#[test]
+fn timestamps_going_back_or_out_of_range_warn_once_per_input() {
+    // Two jumps back by an hour in one file; every timestamp of the pcapng
+    // files out of range (make_edges.py). One warning each, in the report and
+    // on stderr, whatever the number of packets concerned.
+    let files = [
+        "bad/ts-backwards-1h.pcap",
+        "bad/ts-tsresol-0.pcapng",
+        "bad/ts-tsoffset-huge.pcapng",
+    ];
+    let paths: Vec<String> = files
+        .iter()
+        .map(|f| fixture(f).to_str().unwrap().to_string())
+        .collect();
+    let mut args = vec!["analyze", "--format", "json"];
+    args.extend(paths.iter().map(String::as_str));
+    let out = run(&args, None);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for (file, input) in files.iter().zip(report["inputs"].as_array().unwrap()) {
+        let warnings: Vec<&str> = input["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["message"].as_str().unwrap())
+            .filter(|m| m.contains("timestamp"))
+            .collect();
+        assert_eq!(warnings.len(), 1, "{file}: {warnings:?}");
+        let lines = stderr
+            .lines()
+            .filter(|l| l.contains(file) && l.contains("timestamp"))
+            .count();
+        assert_eq!(lines, 1, "{file}: {stderr}");
     }
 }
 

@@ -87,6 +87,20 @@ fn modified_pcap_is_recognised() {
 }
 
 #[test]
+fn big_endian_modified_pcap_is_read() {
+    // Magic a1b2cd34 in big-endian order, 24-byte record headers in the same
+    // order (fixtures/formats/make_edges.py); tshark reads it as "Modified
+    // tcpdump - pcap" and finds one connection of 8 packets.
+    let report = analyze_json(&[&fixture("formats/modified-be.pcap")]);
+    let input = &report["inputs"][0];
+    assert_eq!(input["format"], "pcap-modified", "{input}");
+    assert_eq!(input["packets"], 8);
+    assert_eq!(input["tcp_packets"], 8);
+    assert_eq!(report["connections"][0]["class"], "clean");
+    assert_eq!(report["connections"][0]["first_ts"], 1_700_000_000.0);
+}
+
+#[test]
 fn sll2_and_raw_ipv6_and_null_loopback_decode_tcp() {
     for (file, tcp) in [
         ("formats/sll2.pcap", 3),
@@ -104,4 +118,62 @@ fn pppoe_inside_qinq_is_unwrapped() {
     let report = analyze_json(&[&fixture("formats/one_http_stream_rst.pcap")]);
     assert_eq!(report["inputs"][0]["tcp_packets"], 10);
     assert_eq!(report["connections"][0]["class"], "reset");
+}
+
+#[test]
+fn vlan_stacks_deeper_than_three_tags_are_unwrapped() {
+    // An 802.1ad tag then 802.1Q tags, 4, 5 and 9 deep (make_edges.py): tshark
+    // finds the three connections, 8 packets each.
+    let report = analyze_json(&[&fixture("formats/vlan-stack-deep.pcap")]);
+    assert_eq!(report["inputs"][0]["tcp_packets"], 24);
+    let ports: Vec<u64> = report["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["client"]["port"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ports, [40004, 40005, 40009]);
+}
+
+#[test]
+fn erspan_type_i_mirrors_are_followed() {
+    // GRE 0x88BE without a sequence number carries the mirrored frame right
+    // after the GRE header (ERSPAN type I), with or without a GRE key; with a
+    // sequence number an 8-byte type II header comes first (make_edges.py).
+    // tshark decodes all three as ERSPAN and finds the inner connections.
+    let report = analyze_json(&[&fixture("formats/erspan-type1.pcap")]);
+    assert_eq!(report["inputs"][0]["tcp_packets"], 24);
+    let conns: Vec<(u64, &str)> = report["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["client"]["port"].as_u64().unwrap(),
+                c["class"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        conns,
+        [(40011, "clean"), (40012, "clean"), (40013, "clean")]
+    );
+}
+
+#[test]
+fn zstd_with_a_leading_skippable_frame_or_a_long_window_is_read() {
+    // make_edges.py: a skippable frame before the first zstd frame, and
+    // `zstd --long=30` of a stream (a 1 GiB window; the library's default
+    // limit is 128 MiB). Both decompress with `zstd -d --long=31`.
+    for file in [
+        "formats/skippable-leading.pcap.zst",
+        "formats/zstd-long30.pcap.zst",
+        "bad/zstd-long31.pcap.zst",
+    ] {
+        let report = analyze_json(&[&fixture(file)]);
+        let input = &report["inputs"][0];
+        assert_eq!(input["compression"], "zstd", "{file}");
+        assert_eq!(input["tcp_packets"], 8, "{file}: {input}");
+        assert_eq!(report["connections"][0]["class"], "clean", "{file}");
+    }
 }
