@@ -44,16 +44,14 @@ pub struct Segment {
     /// The acknowledgment number when the ACK bit is set.
     pub ack: Option<SeqNumber>,
     pub control: Control,
-    /// A FIN bit that rode along with a RST (FIN+RST); the RST decides.
-    pub fin_with_rst: bool,
-    pub psh: bool,
     pub window: u16,
     /// Payload length from the IP header's lengths.
     pub payload_len: u32,
     pub options: TcpOptions,
     /// The frame was cut by the snaplen before the end of the segment.
     pub truncated: bool,
-    /// Every control bit as sent (for Zeek's view; the tracker uses `control`).
+    /// Every control bit as sent: the one view of the flags, for Zeek, the
+    /// ladders and the rare combinations; the tracker decides on `control`.
     pub flags: TcpFlags,
     /// Length of the IP datagram as its header states it (0 in a TSO frame);
     /// what Zeek counts as IP bytes.
@@ -64,6 +62,11 @@ pub struct Segment {
 }
 
 impl Segment {
+    /// A FIN bit that rode along with a RST (FIN+RST); the RST decides.
+    pub fn fin_with_rst(&self) -> bool {
+        self.flags.fin && self.control == Control::Rst
+    }
+
     /// The sender's address and port.
     pub fn src_endpoint(&self) -> EndpointAddr {
         EndpointAddr {
@@ -459,8 +462,6 @@ fn segment_of_header(
         seq: SeqNumber(tcp.seq),
         ack: tcp.ack.map(SeqNumber),
         control: tcp.control,
-        fin_with_rst: tcp.fin_with_rst,
-        psh: tcp.psh,
         window: tcp.window,
         payload_len,
         options: tcp.options,

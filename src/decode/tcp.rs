@@ -32,7 +32,35 @@ pub struct TcpFlags {
     pub syn: bool,
     pub fin: bool,
     pub rst: bool,
+    pub psh: bool,
     pub ack: bool,
+}
+
+impl std::fmt::Display for TcpFlags {
+    /// `FIN, ACK`, `SYN`, `RST, ACK`... in Wireshark's order; `none` without any.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = [
+            (self.fin, "FIN"),
+            (self.syn, "SYN"),
+            (self.rst, "RST"),
+            (self.psh, "PSH"),
+            (self.ack, "ACK"),
+        ];
+        let mut first = true;
+        for (set, name) in names {
+            if set {
+                if !first {
+                    f.write_str(", ")?;
+                }
+                f.write_str(name)?;
+                first = false;
+            }
+        }
+        if first {
+            f.write_str("none")?;
+        }
+        Ok(())
+    }
 }
 
 /// The TCP options the tracker uses.
@@ -53,8 +81,6 @@ pub(crate) struct Header {
     pub ack: Option<u32>,
     pub control: Control,
     pub flags: TcpFlags,
-    pub fin_with_rst: bool,
-    pub psh: bool,
     pub window: u16,
     pub header_len: usize,
     pub options: TcpOptions,
@@ -117,10 +143,9 @@ impl Header {
                 syn: has(SYN),
                 fin: has(FIN),
                 rst: has(RST),
+                psh: has(PSH),
                 ack: has(ACK),
             },
-            fin_with_rst: has(RST) && has(FIN),
-            psh: has(PSH),
             window: be16(14),
             header_len,
             options: parse_options(&b[20..options_end]),
@@ -204,11 +229,11 @@ mod tests {
         assert_eq!(h.seq, 0x8000_0001);
         let h = Header::parse(&header(FIN | RST | ACK, &[])).unwrap();
         assert_eq!(h.control, Control::Rst);
-        assert!(h.fin_with_rst);
+        assert!(h.flags.fin && h.control == Control::Rst);
         let h = Header::parse(&header(FIN | PSH, &[])).unwrap();
         assert_eq!(h.control, Control::Fin);
         assert_eq!(h.ack, None);
-        assert!(h.psh);
+        assert!(h.flags.psh);
     }
 
     #[test]
@@ -265,5 +290,30 @@ mod tests {
             prop_assert_eq!(parse_options(&o), walk_options(&o));
             prop_assert_eq!(parse_options(&noise), walk_options(&noise));
         }
+    }
+
+    #[test]
+    fn flags_print_in_wiresharks_order() {
+        let f = TcpFlags {
+            fin: true,
+            psh: true,
+            ack: true,
+            ..TcpFlags::default()
+        };
+        assert_eq!(f.to_string(), "FIN, PSH, ACK");
+        assert_eq!(TcpFlags::default().to_string(), "none");
+        let syn_ack = TcpFlags {
+            syn: true,
+            ack: true,
+            ..TcpFlags::default()
+        };
+        assert_eq!(syn_ack.to_string(), "SYN, ACK");
+        // Every bit as sent: a SYN+FIN is drawn as both.
+        let syn_fin = TcpFlags {
+            syn: true,
+            fin: true,
+            ..TcpFlags::default()
+        };
+        assert_eq!(syn_fin.to_string(), "FIN, SYN");
     }
 }

@@ -659,7 +659,7 @@ impl Connection {
             at,
             seq: seg.seq,
             valid,
-            with_fin: seg.fin_with_rst,
+            with_fin: seg.fin_with_rst(),
             after_fin,
             after_close,
         };

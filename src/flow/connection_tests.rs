@@ -87,8 +87,6 @@ fn segment(
         seq,
         ack,
         control,
-        fin_with_rst: false,
-        psh: len > 0,
         window: WINDOW,
         payload_len: len,
         options: TcpOptions::default(),
@@ -97,6 +95,7 @@ fn segment(
             syn: control == Control::Syn,
             fin: control == Control::Fin,
             rst: control == Control::Rst,
+            psh: len > 0,
             ack: ack.is_some(),
         },
         ip_len: 40 + len,
@@ -169,13 +168,19 @@ impl SegmentExt for Segment {
     fn payload(self, len: u32) -> Segment {
         Segment {
             payload_len: len,
-            psh: true,
+            flags: crate::decode::TcpFlags {
+                psh: true,
+                ..self.flags
+            },
             ..self
         }
     }
     fn and_fin(self) -> Segment {
         Segment {
-            fin_with_rst: true,
+            flags: crate::decode::TcpFlags {
+                fin: true,
+                ..self.flags
+            },
             ..self
         }
     }

@@ -587,8 +587,6 @@ mod tests {
             seq: SeqNumber(1),
             ack: None,
             control: Control::None,
-            fin_with_rst: false,
-            psh: false,
             window: 0,
             payload_len: 0,
             options: TcpOptions::default(),

@@ -29,7 +29,7 @@ use crate::decode::{self, Control, EndpointAddr, Segment};
 use crate::flow::Side;
 use crate::report::ladder::{
     HEAD_PACKETS, Ladder, LadderPacket, LadderRequest, LadderRow, Ladders, MAX_KEPT, SeqBase,
-    TAIL_PACKETS, TcpFlags,
+    TAIL_PACKETS,
 };
 use crate::time::Timestamp;
 
@@ -77,7 +77,7 @@ impl Acc {
             input: seg.input,
             number: seg.number,
             from,
-            flags: TcpFlags::of(seg),
+            flags: seg.flags,
             rel_seq: 0,
             rel_ack: None,
             raw_ack: seg.ack.map(|a| a.0),
@@ -307,24 +307,6 @@ fn collect(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn flags_print_in_wiresharks_order() {
-        let f = TcpFlags {
-            fin: true,
-            psh: true,
-            ack: true,
-            ..TcpFlags::default()
-        };
-        assert_eq!(f.to_string(), "FIN, PSH, ACK");
-        assert_eq!(TcpFlags::default().to_string(), "none");
-        let syn_ack = TcpFlags {
-            syn: true,
-            ack: true,
-            ..TcpFlags::default()
-        };
-        assert_eq!(syn_ack.to_string(), "SYN, ACK");
-    }
 
     fn request(first_ts: i64, last_ts: i64) -> LadderRequest {
         LadderRequest {

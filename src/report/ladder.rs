@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::decode::{Control, EndpointAddr, Segment};
+use crate::decode::{EndpointAddr, TcpFlags};
 use crate::flow::Side;
 use crate::time::Timestamp;
 
@@ -31,55 +31,6 @@ pub struct LadderRequest {
     pub keep: Vec<(u16, u64)>,
 }
 
-/// TCP header flags of one packet, as Wireshark lists them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TcpFlags {
-    pub fin: bool,
-    pub syn: bool,
-    pub rst: bool,
-    pub psh: bool,
-    pub ack: bool,
-}
-
-impl TcpFlags {
-    pub(crate) fn of(seg: &Segment) -> TcpFlags {
-        TcpFlags {
-            fin: seg.control == Control::Fin || seg.fin_with_rst,
-            syn: seg.control == Control::Syn,
-            rst: seg.control == Control::Rst,
-            psh: seg.psh,
-            ack: seg.ack.is_some(),
-        }
-    }
-}
-
-impl std::fmt::Display for TcpFlags {
-    /// `FIN, ACK`, `SYN`, `RST, ACK`... in Wireshark's order; `none` without any.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names = [
-            (self.fin, "FIN"),
-            (self.syn, "SYN"),
-            (self.rst, "RST"),
-            (self.psh, "PSH"),
-            (self.ack, "ACK"),
-        ];
-        let mut first = true;
-        for (set, name) in names {
-            if set {
-                if !first {
-                    f.write_str(", ")?;
-                }
-                f.write_str(name)?;
-                first = false;
-            }
-        }
-        if first {
-            f.write_str("none")?;
-        }
-        Ok(())
-    }
-}
-
 /// One packet of a ladder.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LadderPacket {
@@ -89,6 +40,7 @@ pub struct LadderPacket {
     pub number: u64,
     /// Who sent it.
     pub from: Side,
+    /// Every control bit as sent.
     pub flags: TcpFlags,
     /// Sequence number relative to the sender's base (see [`Ladder::base`]).
     pub rel_seq: u32,

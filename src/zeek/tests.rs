@@ -46,6 +46,7 @@ fn seg_between(
         syn: flags.contains('S'),
         fin: flags.contains('F'),
         rst: flags.contains('R'),
+        psh: len > 0,
         ack: flags.contains('A'),
     };
     assert_eq!(f.ack, ack.is_some(), "ACK flag and number go together");
@@ -70,8 +71,6 @@ fn seg_between(
         seq: SeqNumber(seq),
         ack: ack.map(SeqNumber),
         control,
-        fin_with_rst: f.fin && f.rst,
-        psh: len > 0,
         window: 64240,
         payload_len: len,
         options: TcpOptions::default(),

@@ -605,12 +605,11 @@ mod tests {
     #[test]
     fn page_size_is_bounded_for_huge_captures() {
         use crate::classify::{Class, Flag};
-        use crate::decode::EndpointAddr;
+        use crate::decode::{EndpointAddr, TcpFlags};
         use crate::flow::Side;
         use crate::render::html;
         use crate::report::ladder::{
-            HEAD_PACKETS, Ladder, LadderPacket, LadderRow, Ladders, MAX_KEPT, SeqBase,
-            TAIL_PACKETS, TcpFlags,
+            HEAD_PACKETS, Ladder, LadderPacket, LadderRow, Ladders, MAX_KEPT, SeqBase, TAIL_PACKETS,
         };
         use crate::time::Timestamp;
 
