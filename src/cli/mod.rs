@@ -267,7 +267,7 @@ pub fn run() -> Result<ExitCode> {
 fn options_of(input: &InputArgs, extra_filter: Filter) -> Options {
     let mut filter = input.filter.to_filter();
     filter.merge(extra_filter);
-    let options = Options {
+    Options {
         inputs: input.inputs.clone(),
         thresholds: Thresholds {
             hang_after: input.thresholds.hang_after,
@@ -278,12 +278,7 @@ fn options_of(input: &InputArgs, extra_filter: Filter) -> Options {
         threads: threads_of(input),
         progress: !input.quiet && io::stderr().is_terminal(),
         max_connections: input.max_connections.max(1),
-    };
-    // The HTML report's second pass uses rayon: keep it to -j too.
-    let _ = rayon::ThreadPoolBuilder::new()
-        .num_threads(options.threads)
-        .build_global();
-    options
+    }
 }
 
 /// Address space a thread of the analysis may take: its allocator's own

@@ -208,7 +208,7 @@ impl Tracked {
         self.idle_key().1
     }
 
-    /// [`Connection::settled_at`]. A connection of one SYN has neither end
+    /// `Connection::settled_at`. A connection of one SYN has neither end
     /// closed, so it is never settled.
     fn settled_at(&self, msl_ns: i64, grace_ns: i64) -> Option<Timestamp> {
         match self {
@@ -282,7 +282,7 @@ impl Partition {
 ///
 /// Before that, connections that are over for good leave on their own: every
 /// half MSL of capture time (at least every second), a partition's next
-/// segment retires the connections that [`Connection::settled_at`] says are
+/// segment retires the connections that `Connection::settled_at` says are
 /// settled by then — both ends closed, TIME_WAIT outlived — so a long capture
 /// of many 4-tuples keeps only what is live, and its closed connections are
 /// not flagged `evicted`. Their observation ends at that segment; a later
@@ -435,7 +435,7 @@ impl Tracker {
 }
 
 /// Finishes the partition's connections that are settled by `seg`'s time
-/// ([`Connection::settled_at`]), their observation ending at `seg`.
+/// (`Connection::settled_at`), their observation ending at `seg`.
 #[allow(clippy::vec_box)]
 fn retire_settled(
     table: &mut Table,

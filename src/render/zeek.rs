@@ -5,7 +5,7 @@
 //! One line per Zeek row (`zeek` and `zeek.continued` of each connection in
 //! the JSON report), in report order: the order connections ended (Zeek too
 //! logs a connection when it removes its state, though its timers remove some
-//! sooner), so the log is written while the capture is read ([`ZeekSink`]).
+//! sooner), so the log is written while the capture is read ([`Zeek`]).
 //! The columns are conn.log's default
 //! ones: `service` is unset (there is no protocol detection), `local_orig`,
 //! `local_resp` are unset (as Zeek leaves them with `Site::local_nets` empty),

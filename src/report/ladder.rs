@@ -97,7 +97,7 @@ pub struct Ladder {
     pub missing: Vec<(u16, u64)>,
 }
 
-/// The result of [`collect_ladders`].
+/// The result of the second pass (`pipeline::ladders::collect_ladders`).
 #[derive(Clone, Debug, Default)]
 pub struct Ladders {
     /// By report id. Connections with no packet found are absent.

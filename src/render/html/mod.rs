@@ -25,7 +25,7 @@
 //! The page states the totals; the JSON report has every connection. Inputs,
 //! their interfaces and warnings are capped likewise.
 //!
-//! So is the memory it takes: [`HtmlSink`] gathers a [`Digest`] while the
+//! So is the memory it takes: [`Html`] gathers a [`Digest`] while the
 //! analysis runs — what the charts count, and only the connections the table
 //! and the ladders can choose from — instead of every record.
 //!
@@ -33,7 +33,7 @@
 //!
 //! The report keeps only evidence per connection, so the packets of the
 //! connections that get a ladder are read by a second pass over the inputs
-//! ([`crate::ladder::collect_ladders`]). Standard input cannot be read twice: the
+//! (`pipeline::ladders::collect_ladders`). Standard input cannot be read twice: the
 //! page then says so instead of drawing ladders.
 //!
 //! # Deterministic
@@ -117,7 +117,7 @@ pub fn write_html_with_ladders(
     render_page(&listed, &digest, ladders, out)
 }
 
-/// Renders the page from what an [`HtmlSink`] gathered: `report` holds the
+/// Renders the page from what an [`Html`] renderer gathered: `report` holds the
 /// connections the sink listed, in report order (its `summary` and `inputs`
 /// are the whole analysis's). Reads the inputs again for the ladders, with as
 /// many `threads` as the analysis.
@@ -271,7 +271,7 @@ type DurationBins = Vec<KindCounts>;
 /// each kind (in report order) are all the table and the ladders choose from.
 /// The timeline's bins depend on the capture's span, known only at the end, so
 /// it keeps each connection's last packet time and class (9 bytes). The counts
-/// per endpoint stay within [`TOP_TRACKED`] endpoints each.
+/// per endpoint stay within `TOP_TRACKED` endpoints each.
 #[derive(Debug)]
 pub struct Digest {
     /// Problem connections (a problem class or a TIME_WAIT reuse).

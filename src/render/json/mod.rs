@@ -2,7 +2,7 @@
 //!
 //! Output is compact (pipe it through `jq .` to read it). The command line
 //! streams it: [`write_json_head`] before the analysis, each connection as its
-//! shard serialized it ([`JsonSink`]) while the capture is read, then
+//! shard serialized it ([`JsonEncoder`]) while the capture is read, then
 //! [`write_json_tail`] with the inputs and the summary. The bytes are those of
 //! `serde_json::to_writer(report)` for the same report ([`write_json`]), whatever
 //! the number of threads.
