@@ -128,42 +128,55 @@ const BACKWARDS_WARN_NS: i64 = Timestamp::NANOS_PER_SEC;
 /// [`BACKWARDS_WARN_NS`] from the previous record's, or that does not fit in
 /// 64-bit nanoseconds (the reader saturated it). Such timestamps are kept as
 /// they are; the input gets one warning, not one per record.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct TimestampCheck {
-    last: Option<Timestamp>,
+    /// The previous record's timestamp (`i64::MIN` before the first).
+    last: Timestamp,
     warned: bool,
+}
+
+impl Default for TimestampCheck {
+    fn default() -> TimestampCheck {
+        TimestampCheck {
+            last: Timestamp(i64::MIN),
+            warned: false,
+        }
+    }
 }
 
 impl TimestampCheck {
     /// The warning for the record stamped `ts`, the first time there is one.
+    /// Called for every record: the common case is two comparisons, the
+    /// warning's text is made out of line.
     #[inline]
     pub(crate) fn check(&mut self, ts: Timestamp, saturated: bool) -> Option<String> {
-        if self.warned {
+        let prev = std::mem::replace(&mut self.last, ts);
+        if self.warned || (!saturated && prev.0.saturating_sub(ts.0) <= BACKWARDS_WARN_NS) {
             return None;
         }
-        let last = self.last.replace(ts);
+        self.warned = true;
+        Some(Self::warning(prev, ts, saturated))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn warning(prev: Timestamp, ts: Timestamp, saturated: bool) -> String {
         let problem = if saturated {
             "timestamp out of range: the interface's if_tsresol or if_tsoffset put it \
              past what 64-bit nanoseconds since 1970 hold (years 1678 to 2262), so it \
              was clamped"
                 .to_string()
         } else {
-            match last {
-                Some(prev) if prev.0.saturating_sub(ts.0) > BACKWARDS_WARN_NS => format!(
-                    "timestamp goes back {} s from the previous record's ({} to {}): \
-                     records are out of time order, so first and last times and durations \
-                     may be wrong",
-                    prev.secs_since(ts),
-                    prev.as_secs_f64(),
-                    ts.as_secs_f64()
-                ),
-                _ => return None,
-            }
+            format!(
+                "timestamp goes back {} s from the previous record's ({} to {}): \
+                 records are out of time order, so first and last times and durations \
+                 may be wrong",
+                prev.secs_since(ts),
+                prev.as_secs_f64(),
+                ts.as_secs_f64()
+            )
         };
-        self.warned = true;
-        Some(format!(
-            "{problem}; later timestamp problems in this input are not reported"
-        ))
+        format!("{problem}; later timestamp problems in this input are not reported")
     }
 }
 

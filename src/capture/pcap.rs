@@ -180,8 +180,11 @@ impl PcapReader {
         }
         // ts_sec, ts_usec (or nanoseconds), caplen, orig_len; the modified
         // format's 8 more bytes (interface index, protocol, packet type) are not used.
-        let (ts_sec, ts_frac) = (read_u32(buf, 0, big), read_u32(buf, 4, big));
-        let orig_len = read_u32(buf, 12, big);
+        let fields: &[u8; 16] = buf[..16]
+            .try_into()
+            .expect("a record header is 16 bytes or more");
+        let (ts_sec, ts_frac) = (read_u32(fields, 0, big), read_u32(fields, 4, big));
+        let orig_len = read_u32(fields, 12, big);
         let data = &buf[hlen..total];
         self.number += 1;
         self.pending = total;

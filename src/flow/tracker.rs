@@ -245,6 +245,7 @@ fn build(seg: &Segment, reuse: Option<Reuse>) -> Box<Connection> {
 }
 
 /// Feeds one segment to its connection and, beside it, to Zeek's view of it.
+#[inline]
 fn feed(conn: &mut Connection, seg: &Segment) {
     conn.zeek.on_segment(seg);
     conn.on_segment(seg);

@@ -135,6 +135,7 @@ impl ZeekState {
 
     /// Records one segment (every segment, duplicates included, as Zeek sees
     /// them).
+    #[inline]
     pub fn on_segment(&mut self, seg: &Segment) {
         if let Some(s) = self.current.as_mut() {
             // Zeek runs its timers before it looks the packet's connection up,
