@@ -23,7 +23,13 @@ impl Timestamp {
     /// JSON report carries: an f64 cannot hold nanoseconds at present-day epoch
     /// values, and rounding first keeps the printed decimals clean).
     pub fn as_secs_f64(self) -> f64 {
-        (self.0 as f64 / 1e3).round() / 1e6
+        self.micros() as f64 / 1e6
+    }
+
+    /// Whole microseconds since the epoch, as the report writes times
+    /// (rounded to the nearest).
+    pub fn micros(self) -> i64 {
+        (self.0 as f64 / 1e3).round() as i64
     }
 
     /// `self - earlier` in seconds; negative when timestamps go backwards.

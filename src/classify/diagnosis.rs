@@ -168,7 +168,7 @@ const TEXTS: &[Text] = &[
         ],
         checks: &[
             "Reuse connections (keep-alive, pools) and widen `net.ipv4.ip_local_port_range` on the client.",
-            "When the server holds TIME_WAIT (it closed first), Linux accepts the new SYN only if its timestamp or sequence number is higher than the old connection's (`reuse.kernel_accepts`); otherwise it answers with an ACK and the client retries.",
+            "When the server holds TIME_WAIT (it closed first), Linux accepts the new SYN only if its timestamp or sequence number is higher than the old connection's (`reuse.ts_advanced`, or `reuse.isn_advanced` without timestamps); otherwise it answers with an ACK and the client retries.",
             "`net.ipv4.tcp_tw_reuse` only affects outgoing connections (the client's own TIME_WAIT) and needs TCP timestamps; it does nothing for a server.",
             "`net.ipv4.tcp_tw_recycle` no longer exists: it was removed in Linux 4.12, and broke clients behind NAT before that.",
         ],

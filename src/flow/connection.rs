@@ -350,7 +350,7 @@ pub struct Connection {
 
 /// How a connection reused the 4-tuple of the previous one while it was in
 /// TIME_WAIT.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Reuse {
     /// Report id of the previous connection on this 4-tuple.
     pub previous: u64,

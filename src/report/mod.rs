@@ -1,14 +1,15 @@
 //! The report: one serde value that every renderer reads.
 //!
-//! # JSON format (`schema_version` 2)
+//! # JSON format (`schema_version` 4)
 //!
-//! The JSON report is public API; these structs *are* its schema, with a doc
+//! The JSON report is public API; these structs (and, for each connection,
+//! [`record::ConnectionRecord`]) *are* its schema, with a doc
 //! comment on every field. Timestamps are numbers of seconds since the Unix
 //! epoch; durations are numbers of seconds. Changing a field's meaning or removing
 //! one bumps [`SCHEMA_VERSION`]. `docs/json.md` shows an example.
 //!
 //! ```text
-//! { "schema_version": 3, "tool": {...}, "settings": {...},
+//! { "schema_version": 4, "tool": {...}, "settings": {...},
 //!   "connections": [ {...} ], "inputs": [ {...} ], "summary": {...} }
 //! ```
 //!
@@ -20,6 +21,7 @@
 
 pub mod filter;
 pub mod ladder;
+pub mod record;
 pub mod sink;
 
 use std::collections::BTreeMap;
@@ -42,8 +44,9 @@ pub use crate::zeek::{ZeekInfo, ZeekRow};
 /// Version of the JSON layout. 1: capture facts only; 2: verdicts, evidence;
 /// 3: connections in the order they ended, written before `inputs` and
 /// `summary`; ids are first-packet numbers; absent instead of `null` / `false` /
-/// empty for optional evidence and timings.
-pub const SCHEMA_VERSION: u32 = 3;
+/// empty for optional evidence and timings; 4: each fact said once
+/// ([`record`]).
+pub const SCHEMA_VERSION: u32 = 4;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -168,8 +171,9 @@ pub struct Summary {
     pub diagnoses: Vec<Diagnosis>,
 }
 
-/// One connection and its verdict.
-#[derive(Clone, Debug, Serialize)]
+/// One connection and its verdict, as the renderers read it; the JSON report
+/// writes it as a [`record::ConnectionRecord`] (schema 4).
+#[derive(Clone, Debug)]
 pub struct ConnectionReport {
     /// The connection's first packet: its frame number for a single input (as
     /// Wireshark numbers frames), its 1-based position among the records of all
@@ -179,7 +183,6 @@ pub struct ConnectionReport {
     /// Processing order of the packet that ended its observation (`u64::MAX`:
     /// the end of the capture); connections are reported in `(end_order, id)`
     /// order.
-    #[serde(skip)]
     pub end_order: u64,
     /// The endpoint that sent the opening SYN (or, without one, see
     /// `roles_guessed`).
@@ -205,12 +208,10 @@ pub struct ConnectionReport {
     pub closed_by: ClosedBy,
     /// For `reset`: who sent the RST and whether a FIN came before it (absent
     /// otherwise).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reset: Option<ResetReport>,
     /// The timings users ask about, in seconds (each absent when not applicable).
     pub timings: Timings,
     /// Present when this connection reused a 4-tuple still in TIME_WAIT.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reuse: Option<Reuse>,
     /// What Zeek would log for the same packets: `conn_state` and `history`
     /// (docs/zeek.md explains where Zeek's view and ours differ).
@@ -256,29 +257,24 @@ pub struct Timings {
     pub idle_before_close: Option<f32>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Evidence {
     /// The opening SYN (the one answered), the first SYN-ACK, and the ACK of the
     /// SYN-ACK; each absent when not seen.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub syn: Option<PacketRef>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub syn_ack: Option<PacketRef>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub handshake_ack: Option<PacketRef>,
     /// SYNs (or SYN-ACKs) sent by each side.
     pub syn_transmissions: PerSide<u32>,
     /// Each side's FIN, if it sent one, in order of first transmission (absent
     /// when neither did).
-    #[serde(skip_serializing_if = "arrayvec::ArrayVec::is_empty")]
     pub fins: arrayvec::ArrayVec<FinReport, 2>,
     /// The RSTs kept as evidence: each side's first acceptable one and the first
     /// few judged invalid (absent when none).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rsts: Vec<RstReport>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct FinReport {
     /// Who sent it.
     pub side: Side,
@@ -286,14 +282,12 @@ pub struct FinReport {
     pub relative_seq: Option<u32>,
     /// First and last transmission (`last` absent when it was sent once).
     pub first: PacketRef,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub last: Option<PacketRef>,
     pub transmissions: u32,
     /// It rode on a data segment.
     pub with_data: bool,
     /// The ACK that covered it (the first one; see `acks_lost`), absent when
     /// none did.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ack: Option<PacketRef>,
     /// It was sent again this many times after an ACK for it had been seen: those
     /// ACKs never reached its sender.
@@ -302,7 +296,7 @@ pub struct FinReport {
     pub acknowledged: bool,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct RstReport {
     /// Who sent it.
     pub side: Side,

@@ -81,37 +81,6 @@ pub struct ZeekInfo {
     pub continued: Vec<ZeekRow>,
 }
 
-/// `row`'s fields, then `continued` when there are such rows: what
-/// `#[serde(flatten)]` would write, written as a plain struct (flatten goes
-/// through serde's map machinery, a tenth of a JSON run's instructions). The
-/// test `info_serializes_as_its_row_flattened` keeps the two field lists equal.
-impl Serialize for ZeekInfo {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let r = &self.row;
-        let mut st = s.serialize_struct("ZeekInfo", 16)?;
-        st.serialize_field("conn_state", r.conn_state)?;
-        st.serialize_field("history", &r.history)?;
-        st.serialize_field("ts", &r.ts)?;
-        st.serialize_field("orig", &r.orig)?;
-        st.serialize_field("resp", &r.resp)?;
-        st.serialize_field("duration", &r.duration)?;
-        st.serialize_field("orig_bytes", &r.orig_bytes)?;
-        st.serialize_field("resp_bytes", &r.resp_bytes)?;
-        st.serialize_field("missed_bytes", &r.missed_bytes)?;
-        st.serialize_field("orig_pkts", &r.orig_pkts)?;
-        st.serialize_field("orig_ip_bytes", &r.orig_ip_bytes)?;
-        st.serialize_field("resp_pkts", &r.resp_pkts)?;
-        st.serialize_field("resp_ip_bytes", &r.resp_ip_bytes)?;
-        st.serialize_field("orig_state", r.orig_state)?;
-        st.serialize_field("resp_state", r.resp_state)?;
-        if !self.continued.is_empty() {
-            st.serialize_field("continued", &self.continued)?;
-        }
-        st.end()
-    }
-}
-
 impl ZeekInfo {
     /// Every row, in order.
     pub fn rows(&self) -> impl Iterator<Item = &ZeekRow> {

@@ -584,19 +584,6 @@ fn timestamps_at_the_end_of_time_do_not_overflow() {
     );
 }
 
-#[test]
-fn info_serializes_as_its_row_flattened() {
-    let mut v = exchange();
-    v.push(seg(60, C, "FA", c(100), Some(s(500)), 0));
-    let mut info = run(&v);
-    let row = serde_json::to_string(&info.row).unwrap();
-    assert_eq!(serde_json::to_string(&info).unwrap(), row);
-
-    info.continued = vec![info.row.clone()];
-    let with_continued = format!("{},\"continued\":[{row}]}}", &row[..row.len() - 1]);
-    assert_eq!(serde_json::to_string(&info).unwrap(), with_continued);
-}
-
 /// The base62 loop `uid_text` replaces: a 128-bit division per digit.
 fn uid_text_by_digit(mut n: u128) -> String {
     const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";

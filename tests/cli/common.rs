@@ -82,11 +82,35 @@ pub type ConnKey = (String, u64, String, u64);
 
 /// A connection's identity: client and server endpoints.
 pub fn conn_key(c: &Value) -> ConnKey {
+    let (client, client_port) = endpoint(&c["client"]);
+    let (server, server_port) = endpoint(&c["server"]);
+    (client, client_port, server, server_port)
+}
+
+/// An endpoint of the JSON report, `address:port` (`[address]:port` for
+/// IPv6), as its address and port.
+pub fn endpoint(v: &Value) -> (String, u64) {
+    let text = v.as_str().expect("an endpoint is address:port");
+    let (ip, port) = text.rsplit_once(':').unwrap();
+    let ip = ip.trim_start_matches('[').trim_end_matches(']');
+    (ip.to_string(), port.parse().unwrap())
+}
+
+/// An endpoint's port.
+pub fn port(v: &Value) -> u64 {
+    endpoint(v).1
+}
+
+/// A packet reference of connection `c` (`[packet, seconds after first_ts]`,
+/// `input` third from the second input on) as (time, input, packet).
+pub fn packet_ref(c: &Value, r: &Value) -> (f64, u64, u64) {
+    let a = r.as_array().expect("a packet reference is an array");
+    let first_us = (c["first_ts"].as_f64().unwrap() * 1e6).round() as i64;
+    let us = first_us + (a[1].as_f64().unwrap() * 1e6).round() as i64;
     (
-        c["client"]["ip"].as_str().unwrap().to_string(),
-        c["client"]["port"].as_u64().unwrap(),
-        c["server"]["ip"].as_str().unwrap().to_string(),
-        c["server"]["port"].as_u64().unwrap(),
+        us as f64 / 1e6,
+        a.get(2).and_then(Value::as_u64).unwrap_or(0),
+        a[0].as_u64().unwrap(),
     )
 }
 

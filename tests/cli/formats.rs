@@ -130,7 +130,7 @@ fn vlan_stacks_deeper_than_three_tags_are_unwrapped() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| c["client"]["port"].as_u64().unwrap())
+        .map(|c| port(&c["client"]))
         .collect();
     assert_eq!(ports, [40004, 40005, 40009]);
 }
@@ -147,12 +147,7 @@ fn erspan_type_i_mirrors_are_followed() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| {
-            (
-                c["client"]["port"].as_u64().unwrap(),
-                c["class"].as_str().unwrap(),
-            )
-        })
+        .map(|c| (port(&c["client"]), c["class"].as_str().unwrap()))
         .collect();
     assert_eq!(
         conns,

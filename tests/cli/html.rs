@@ -325,7 +325,7 @@ fn demo_page_shows_the_reports_counts_and_classes_in_chromium() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["client"]["port"] == 41008)
+        .find(|c| port(&c["client"]) == 41008)
         .unwrap()["id"]
         .clone();
     let ladder = &dom[dom.find(&format!("id=\"c{s8}\"")).unwrap()..];
@@ -430,7 +430,7 @@ fn filters_and_sorting_follow_the_link() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|c| c["server"]["port"] == 8018 && c.get("reuse").is_some())
+        .filter(|c| port(&c["server"]) == 8018 && c.get("reuse").is_some())
         .map(|c| (c["first_ts"].as_f64().unwrap(), c["id"].as_u64().unwrap()))
         .collect();
     reused.sort_by(|a, b| a.partial_cmp(b).unwrap());

@@ -165,13 +165,7 @@ fn first_fin(conn: &Value) -> Option<Side> {
     let fins = conn["evidence"]["fins"].as_array()?;
     fins.iter()
         .min_by(|a, b| {
-            let key = |f: &Value| {
-                (
-                    f["first"]["ts"].as_f64().unwrap(),
-                    f["first"]["input"].as_u64().unwrap_or(0),
-                    f["first"]["packet"].as_u64().unwrap(),
-                )
-            };
+            let key = |f: &Value| packet_ref(conn, &f["first"]);
             key(a).partial_cmp(&key(b)).unwrap()
         })
         .map(|f| match f["side"].as_str().unwrap() {

@@ -1,22 +1,23 @@
 //! A connection record written field by field, in the bytes serde's derived
-//! `Serialize` of [`ConnectionReport`] gives through [`Compact`] (and so
+//! `Serialize` of its [`ConnectionRecord`] gives through [`Compact`] (and so
 //! `serde_json::to_writer`).
 //!
-//! Through serde, each of a record's ~90 keys is its own call with a copy of
+//! Through serde, each of a record's keys is its own call with a copy of
 //! unknown length, each nested struct a `Compound` with its separator state,
 //! each `Option` a branch in the derived code and another in `skip_serializing_if`.
 //! Here the keys and punctuation between two values are one literal each (a
 //! copy of constant length), and the leaves (numbers, timestamps, addresses)
 //! are `Compact`'s own. The rare parts (`reset`, `reuse`, Zeek's `continued`
-//! rows, RSTs, IPv6 addresses, `closed_by`) still go through serde.
+//! rows, RSTs, IPv6 addresses, `closed_by`) still go through serde. What is
+//! written and what is left out is [`ConnectionRecord::of`]'s, not decided
+//! again here.
 //!
-//! The structs in `report/mod.rs` stay the schema: the tests below hold this
+//! The structs in `report/record.rs` stay the schema: the tests below hold this
 //! writer to `serde_json` on every connection of every fixture, and the
-//! `report::json` tests and the `pipeline` fuzz target compare the streamed
+//! `render::json` tests and the `pipeline` fuzz target compare the streamed
 //! report with serde's output of the collected one.
 
 use std::net::IpAddr;
-use std::ops::Range;
 
 use serde::Serialize;
 use serde::ser::Serializer;
@@ -24,17 +25,10 @@ use serde::ser::Serializer;
 use super::Compact;
 use crate::decode::EndpointAddr;
 use crate::decode::ipv4_text;
-use crate::flow::PacketRef;
-use crate::report::{ConnectionReport, Evidence, FinReport, Timings};
+use crate::report::ConnectionReport;
+use crate::report::Timings;
+use crate::report::record::{ConnectionRecord, EvidenceRecord, FinRecord, Ref, Same, ZeekRecord};
 use crate::time::Timestamp;
-use crate::zeek::ZeekInfo;
-
-/// Values already written into the record, and where their text is.
-struct Written {
-    client: (EndpointAddr, Range<usize>),
-    server: (EndpointAddr, Range<usize>),
-    first_ts: (Timestamp, Range<usize>),
-}
 
 impl Compact<'_> {
     #[inline(always)]
@@ -69,34 +63,31 @@ impl Compact<'_> {
         let _ = v.serialize(&mut *self);
     }
 
+    /// `"10.0.0.1:443"`, as `EndpointAddr`'s `Serialize` writes it.
     fn endpoint(&mut self, e: &EndpointAddr) {
-        self.raw(b"{\"ip\":");
         match e.ip {
             IpAddr::V4(v4) => {
                 self.out.push(b'"');
                 self.out.extend_from_slice(ipv4_text(v4).as_bytes());
+                self.out.push(b':');
+                self.uint(u64::from(e.port));
                 self.out.push(b'"');
             }
-            IpAddr::V6(_) => self.serde(&e.ip),
+            IpAddr::V6(_) => self.serde(e),
         }
-        self.raw(b",\"port\":");
-        self.uint(u64::from(e.port));
-        self.out.push(b'}');
     }
 
-    fn packet_ref(&mut self, p: &PacketRef) {
-        let input = p.input();
-        if input == 0 {
-            self.raw(b"{\"packet\":");
-        } else {
-            self.raw(b"{\"input\":");
-            self.uint(u64::from(input));
-            self.raw(b",\"packet\":");
+    /// `[packet,after]` or `[packet,after,input]`.
+    fn packet_ref(&mut self, p: &Ref) {
+        self.out.push(b'[');
+        self.uint(p.packet);
+        self.out.push(b',');
+        self.float(p.after_secs());
+        if p.input != 0 {
+            self.out.push(b',');
+            self.uint(u64::from(p.input));
         }
-        self.uint(p.packet());
-        self.raw(b",\"ts\":");
-        self.ts(p.ts);
-        self.out.push(b'}');
+        self.out.push(b']');
     }
 
     fn optional_uint(&mut self, v: Option<u64>) {
@@ -108,65 +99,57 @@ impl Compact<'_> {
 
     /// The record of one connection.
     pub(super) fn connection(&mut self, r: &ConnectionReport) {
+        let w = ConnectionRecord::of(r);
         self.raw(b"{\"id\":");
-        self.uint(r.id);
+        self.uint(w.id);
         self.raw(b",\"client\":");
-        let client = self.written(|w| w.endpoint(&r.client));
+        self.endpoint(w.client);
         self.raw(b",\"server\":");
-        let server = self.written(|w| w.endpoint(&r.server));
-        self.raw(if r.roles_guessed {
-            b",\"roles_guessed\":true,\"first_ts\":"
-        } else {
-            b",\"roles_guessed\":false,\"first_ts\":"
-        });
-        let first_ts = self.written(|w| w.ts(r.first_ts));
+        self.endpoint(w.server);
+        if w.roles_guessed {
+            self.raw(b",\"roles_guessed\":true");
+        }
+        self.raw(b",\"first_ts\":");
+        self.ts(w.first_ts);
         self.raw(b",\"last_ts\":");
-        self.ts(r.last_ts);
+        self.ts(w.last_ts);
         self.raw(b",\"packets\":{\"client\":");
-        self.uint(r.packets.client);
+        self.uint(w.packets.client);
         self.raw(b",\"server\":");
-        self.uint(r.packets.server);
+        self.uint(w.packets.server);
         self.raw(b"},\"bytes\":{\"client\":");
-        self.uint(r.bytes.client);
+        self.uint(w.bytes.client);
         self.raw(b",\"server\":");
-        self.uint(r.bytes.server);
+        self.uint(w.bytes.server);
         self.raw(b"},\"class\":");
-        self.name(r.class.name());
+        self.name(w.class.name());
         self.raw(b",\"flags\":[");
-        for (i, f) in r.flags.iter().enumerate() {
+        for (i, f) in w.flags.iter().enumerate() {
             if i > 0 {
                 self.out.push(b',');
             }
             self.name(f.name());
         }
         self.raw(b"],\"end_state\":{\"client\":");
-        self.name(r.end_state.client.name());
+        self.name(w.end_state.client.name());
         self.raw(b",\"server\":");
-        self.name(r.end_state.server.name());
+        self.name(w.end_state.server.name());
         self.raw(b"},\"closed_by\":");
-        self.serde(&r.closed_by);
-        if let Some(reset) = &r.reset {
+        self.serde(&w.closed_by);
+        if let Some(reset) = w.reset {
             self.raw(b",\"reset\":");
             self.serde(reset);
         }
         self.raw(b",\"timings\":");
-        self.timings(&r.timings);
-        if let Some(reuse) = &r.reuse {
+        self.timings(w.timings);
+        if let Some(reuse) = &w.reuse {
             self.raw(b",\"reuse\":");
             self.serde(reuse);
         }
         self.raw(b",\"zeek\":");
-        // Zeek's row nearly always begins with our first packet, and its
-        // originator and responder are nearly always our client and server:
-        // their text is copied from the record's own.
-        let same = Written {
-            client: (r.client, client),
-            server: (r.server, server),
-            first_ts: (r.first_ts, first_ts),
-        };
-        self.zeek(&r.zeek, &same);
+        self.zeek(&w.zeek);
         self.raw(b",\"evidence\":");
-        self.evidence(&r.evidence);
+        self.evidence(&w.evidence);
         self.out.push(b'}');
     }
 
@@ -204,74 +187,64 @@ impl Compact<'_> {
         *first = false;
     }
 
-    /// Runs `write` and returns where in the output it wrote.
-    #[inline(always)]
-    fn written(&mut self, write: impl FnOnce(&mut Self)) -> Range<usize> {
-        let start = self.out.len();
-        write(self);
-        start..self.out.len()
-    }
-
-    /// `e`, copied from the text of an endpoint already written when it is
-    /// the same.
-    fn endpoint_as(&mut self, e: &EndpointAddr, same: &Written) {
-        if *e == same.client.0 {
-            self.out.extend_from_within(same.client.1.clone());
-        } else if *e == same.server.0 {
-            self.out.extend_from_within(same.server.1.clone());
-        } else {
-            self.endpoint(e);
-        }
-    }
-
-    /// [`ZeekInfo`]'s own `Serialize`: its row's fields, then `continued`.
-    fn zeek(&mut self, z: &ZeekInfo, same: &Written) {
-        let r = &z.row;
+    fn zeek(&mut self, z: &ZeekRecord<'_>) {
         self.raw(b"{\"conn_state\":");
-        self.name(r.conn_state);
+        self.name(z.conn_state);
         self.raw(b",\"history\":");
-        self.string(&r.history);
-        self.raw(b",\"ts\":");
-        if r.ts == same.first_ts.0 {
-            self.out.extend_from_within(same.first_ts.1.clone());
-        } else {
-            self.ts(r.ts);
+        self.string(z.history);
+        if let Some(ts) = z.ts {
+            self.raw(b",\"ts\":");
+            self.ts(ts);
         }
-        self.raw(b",\"orig\":");
-        self.endpoint_as(&r.orig, same);
-        self.raw(b",\"resp\":");
-        self.endpoint_as(&r.resp, same);
+        if let Some(orig) = z.orig {
+            self.raw(b",\"orig\":");
+            self.endpoint(orig);
+        }
+        if let Some(resp) = z.resp {
+            self.raw(b",\"resp\":");
+            self.endpoint(resp);
+        }
         self.raw(b",\"duration\":");
-        match r.duration {
+        match z.duration {
             Some(d) => self.float(d),
             None => self.raw(b"null"),
         }
-        self.raw(b",\"orig_bytes\":");
-        self.optional_uint(r.orig_bytes);
-        self.raw(b",\"resp_bytes\":");
-        self.optional_uint(r.resp_bytes);
-        self.raw(b",\"missed_bytes\":");
-        self.uint(r.missed_bytes);
-        self.raw(b",\"orig_pkts\":");
-        self.uint(r.orig_pkts);
+        if let Same::Value(v) = z.orig_bytes {
+            self.raw(b",\"orig_bytes\":");
+            self.optional_uint(v);
+        }
+        if let Same::Value(v) = z.resp_bytes {
+            self.raw(b",\"resp_bytes\":");
+            self.optional_uint(v);
+        }
+        if z.missed_bytes != 0 {
+            self.raw(b",\"missed_bytes\":");
+            self.uint(z.missed_bytes);
+        }
+        if let Same::Value(v) = z.orig_pkts {
+            self.raw(b",\"orig_pkts\":");
+            self.uint(v);
+        }
         self.raw(b",\"orig_ip_bytes\":");
-        self.uint(r.orig_ip_bytes);
-        self.raw(b",\"resp_pkts\":");
-        self.uint(r.resp_pkts);
+        self.uint(z.orig_ip_bytes);
+        if let Same::Value(v) = z.resp_pkts {
+            self.raw(b",\"resp_pkts\":");
+            self.uint(v);
+        }
         self.raw(b",\"resp_ip_bytes\":");
-        self.uint(r.resp_ip_bytes);
+        self.uint(z.resp_ip_bytes);
         self.raw(b",\"orig_state\":");
-        self.name(r.orig_state);
+        self.name(z.orig_state);
         self.raw(b",\"resp_state\":");
-        self.name(r.resp_state);
+        self.name(z.resp_state);
         if !z.continued.is_empty() {
             self.raw(b",\"continued\":");
-            self.serde(&z.continued);
+            self.serde(z.continued);
         }
         self.out.push(b'}');
     }
 
-    fn evidence(&mut self, e: &Evidence) {
+    fn evidence(&mut self, e: &EvidenceRecord<'_>) {
         self.out.push(b'{');
         let mut first = true;
         for (key, value) in [
@@ -285,14 +258,17 @@ impl Compact<'_> {
                 self.packet_ref(p);
             }
         }
-        self.comma_unless_first(&mut first);
-        self.raw(b"\"syn_transmissions\":{\"client\":");
-        self.uint(u64::from(e.syn_transmissions.client));
-        self.raw(b",\"server\":");
-        self.uint(u64::from(e.syn_transmissions.server));
-        self.out.push(b'}');
+        if let Some(syns) = e.syn_transmissions {
+            self.comma_unless_first(&mut first);
+            self.raw(b"\"syn_transmissions\":{\"client\":");
+            self.uint(u64::from(syns.client));
+            self.raw(b",\"server\":");
+            self.uint(u64::from(syns.server));
+            self.out.push(b'}');
+        }
         if !e.fins.is_empty() {
-            self.raw(b",\"fins\":[");
+            self.comma_unless_first(&mut first);
+            self.raw(b"\"fins\":[");
             for (i, f) in e.fins.iter().enumerate() {
                 if i > 0 {
                     self.out.push(b',');
@@ -302,13 +278,14 @@ impl Compact<'_> {
             self.out.push(b']');
         }
         if !e.rsts.is_empty() {
-            self.raw(b",\"rsts\":");
+            self.comma_unless_first(&mut first);
+            self.raw(b"\"rsts\":");
             self.serde(&e.rsts);
         }
         self.out.push(b'}');
     }
 
-    fn fin(&mut self, f: &FinReport) {
+    fn fin(&mut self, f: &FinRecord) {
         self.raw(b"{\"side\":");
         self.name(f.side.name());
         self.raw(b",\"relative_seq\":");
@@ -319,24 +296,27 @@ impl Compact<'_> {
             self.raw(b",\"last\":");
             self.packet_ref(last);
         }
-        self.raw(b",\"transmissions\":");
-        self.uint(u64::from(f.transmissions));
-        self.raw(if f.with_data {
-            b",\"with_data\":true"
-        } else {
-            b",\"with_data\":false"
-        });
+        if f.transmissions != 1 {
+            self.raw(b",\"transmissions\":");
+            self.uint(u64::from(f.transmissions));
+        }
+        if f.with_data {
+            self.raw(b",\"with_data\":true");
+        }
         if let Some(ack) = &f.ack {
             self.raw(b",\"ack\":");
             self.packet_ref(ack);
         }
-        self.raw(b",\"acks_lost\":");
-        self.uint(u64::from(f.acks_lost));
-        self.raw(if f.acknowledged {
-            b",\"acknowledged\":true}"
-        } else {
-            b",\"acknowledged\":false}"
-        });
+        if f.acks_lost != 0 {
+            self.raw(b",\"acks_lost\":");
+            self.uint(u64::from(f.acks_lost));
+        }
+        match f.acknowledged {
+            Some(true) => self.raw(b",\"acknowledged\":true"),
+            Some(false) => self.raw(b",\"acknowledged\":false"),
+            None => {}
+        }
+        self.out.push(b'}');
     }
 }
 
@@ -445,7 +425,13 @@ mod tests {
             connection_to_vec(&mut ours, c);
             let ours = String::from_utf8(ours).unwrap();
             assert_eq!(ours, serde_json::to_string(c).unwrap());
-            with_input += usize::from(ours.contains("\"input\":1"));
+            // A packet of the second input: `[packet, after, 1]`.
+            let v: serde_json::Value = serde_json::from_str(&ours).unwrap();
+            with_input += usize::from(
+                v["evidence"]["syn"]
+                    .as_array()
+                    .is_some_and(|a| a.len() == 3),
+            );
         }
         assert!(with_input > 0);
     }
