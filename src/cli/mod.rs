@@ -143,7 +143,7 @@ struct AnalyzeArgs {
 
     /// Output format [default: text on a terminal, json otherwise].
     #[arg(short, long, value_enum)]
-    format: Option<OutputFormat>,
+    format: Option<Format>,
 
     /// Write the report to FILE (a temporary file, renamed into place once complete)
     /// instead of standard output.
@@ -207,29 +207,15 @@ struct ThresholdArgs {
     msl: Duration,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum OutputFormat {
-    /// A short summary for terminals.
-    Text,
-    /// The full report (schema in docs/json.md).
-    Json,
-    /// One JSON connection object per line.
-    Ndjson,
-    /// Zeek's conn.log (TSV): Zeek's conn_state and history (docs/zeek.md).
-    Zeek,
-    /// One self-contained page: summary, diagnoses, charts, problem table, ladders.
-    Html,
-}
+/// `--format`'s values are the render layer's formats, named and described
+/// there.
+impl ValueEnum for Format {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Format::ALL
+    }
 
-impl OutputFormat {
-    fn format(self) -> Format {
-        match self {
-            OutputFormat::Text => Format::Text,
-            OutputFormat::Json => Format::Json,
-            OutputFormat::Ndjson => Format::Ndjson,
-            OutputFormat::Zeek => Format::Zeek,
-            OutputFormat::Html => Format::Html,
-        }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()).help(self.about()))
     }
 }
 
@@ -365,16 +351,16 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     }
     let format = args.format.unwrap_or_else(|| {
         if args.output.is_none() && io::stdout().is_terminal() {
-            OutputFormat::Text
+            Format::Text
         } else {
-            OutputFormat::Json
+            Format::Json
         }
     });
     let options = options_of(&args.input, Filter::default());
     let mut unreadable = 0;
     write_output(args.output.as_deref(), |out| {
         let start = std::time::Instant::now();
-        let rendered = render::render(format.format(), &options, out);
+        let rendered = render::render(format, &options, out);
         // Messages first: they matter even when the output failed.
         tell(&args.input, &options, &rendered.analysis, start);
         unreadable = rendered.analysis.unreadable;

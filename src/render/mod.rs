@@ -4,7 +4,9 @@
 //! A renderer is a [`Sink`] (it receives the connections in report order,
 //! encoded by the shards as its encoder says) that also writes what comes
 //! after them once the analysis is over ([`Renderer::finish`]). A new format is
-//! a module here, a variant of [`Format`] and its line in [`render`].
+//! a module here, a variant of [`Format`] (the compiler asks for its name and
+//! help) and its line in [`render`]; `--format` offers every one of
+//! [`Format::ALL`].
 
 pub mod check;
 pub mod html;
@@ -20,16 +22,46 @@ use crate::report::sink::Sink;
 /// An output format of `teardown analyze`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
-    /// A short summary for terminals.
     Text,
-    /// The full report (schema in docs/json.md).
     Json,
-    /// One JSON connection object per line.
     Ndjson,
-    /// Zeek's conn.log (TSV): Zeek's conn_state and history (docs/zeek.md).
     Zeek,
-    /// One self-contained page: summary, diagnoses, charts, problem table, ladders.
     Html,
+}
+
+impl Format {
+    /// Every format, in the order `--help` lists them.
+    pub const ALL: [Format; 5] = [
+        Format::Text,
+        Format::Json,
+        Format::Ndjson,
+        Format::Zeek,
+        Format::Html,
+    ];
+
+    /// Its `--format` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Json => "json",
+            Format::Ndjson => "ndjson",
+            Format::Zeek => "zeek",
+            Format::Html => "html",
+        }
+    }
+
+    /// What it is, for `--help`.
+    pub fn about(self) -> &'static str {
+        match self {
+            Format::Text => "A short summary for terminals",
+            Format::Json => "The full report (schema in docs/json.md)",
+            Format::Ndjson => "One JSON connection object per line",
+            Format::Zeek => "Zeek's conn.log (TSV): Zeek's conn_state and history (docs/zeek.md)",
+            Format::Html => {
+                "One self-contained page: summary, diagnoses, charts, problem table, ladders"
+            }
+        }
+    }
 }
 
 /// A [`Sink`] that writes a whole report.
@@ -66,4 +98,23 @@ fn run<R: Renderer>(mut renderer: R, options: &Options) -> Rendered {
         None => renderer.finish(&analysis),
     };
     Rendered { analysis, output }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `ALL` lists every format once, so `--format` offers each.
+    #[test]
+    fn every_format_is_listed_once() {
+        for f in Format::ALL {
+            // Exhaustive: a new format does not compile until it is matched here.
+            let listed = match f {
+                Format::Text | Format::Json | Format::Ndjson | Format::Zeek | Format::Html => {
+                    Format::ALL.iter().filter(|g| **g == f).count()
+                }
+            };
+            assert_eq!(listed, 1, "{}", f.name());
+        }
+    }
 }
