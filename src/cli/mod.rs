@@ -15,6 +15,10 @@ use crate::render::{self, Format};
 use crate::report::filter::{Filter, parse_time};
 use crate::time::Timestamp;
 
+mod output;
+
+use output::{OUTPUT_BUFFER, append_to, guard_outputs, write_output, write_whole};
+
 /// The policy of a `check` failed.
 pub const EXIT_POLICY_FAILED: u8 = 1;
 /// Bad usage, or an input from which nothing could be read.
@@ -49,10 +53,11 @@ const CHECK_HELP: &str = "\
 TARGET is a class (clean, half_closed_hang, lost_fin, reset, refused, unanswered,
 open, incomplete) or a flag (time_wait_reuse, mid_stream, fin_retransmitted,
 syn_retransmitted, simultaneous_close, rst_after_close, data_after_fin,
-invalid_rst, truncated).
+invalid_rst, truncated, evicted).
 
 Policy file (TOML), which command-line rules add to:
   fail_on = [\"half_closed_hang\", \"lost_fin\"]
+  min_connections = 100
   [max]
   reset = 10
   refused = \"1%\"
@@ -169,6 +174,12 @@ struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
 
+    /// Fail when fewer than N connections survived the filters: a gate that
+    /// held on no evidence would be a silent failure [default: 1, or the
+    /// policy file's `min_connections`; 0 turns it off].
+    #[arg(long, value_name = "N")]
+    min_connections: Option<u64>,
+
     /// Verdict format on standard output.
     #[arg(short, long, value_enum, default_value = "text")]
     format: CheckFormat,
@@ -177,7 +188,8 @@ struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
 
-    /// Also write a Markdown summary (for a CI job summary page).
+    /// Also append a Markdown summary to FILE (for a CI job summary page such as
+    /// $GITHUB_STEP_SUMMARY, which every step of the job appends to).
     #[arg(long, value_name = "FILE")]
     summary: Option<PathBuf>,
 }
@@ -323,6 +335,32 @@ fn tell(input: &InputArgs, options: &Options, analysis: &Analysis, start: std::t
             eprintln!("{m}");
         }
     }
+    let s = &analysis.report.summary;
+    if s.connections == 0 && analysis.unreadable == 0 && !input.quiet {
+        let why = if s.filtered_out > 0 {
+            format!(
+                "{} left out by the filters",
+                plural(s.filtered_out, "connection")
+            )
+        } else if s.tcp_packets == 0 {
+            "the inputs hold no TCP segment".to_string()
+        } else {
+            "none in the inputs".to_string()
+        };
+        let mut names: Vec<String> = options
+            .inputs
+            .iter()
+            .take(3)
+            .map(|p| p.display().to_string())
+            .collect();
+        if options.inputs.len() > 3 {
+            names.push(format!("{} more", options.inputs.len() - 3));
+        }
+        eprintln!(
+            "teardown: warning: no connection was analyzed in {} ({why})",
+            names.join(", ")
+        );
+    }
     if input.stats {
         let s = &analysis.report.summary;
         let secs = start.elapsed().as_secs_f64();
@@ -338,6 +376,15 @@ fn tell(input: &InputArgs, options: &Options, analysis: &Analysis, start: std::t
     }
 }
 
+/// `1 connection`, `2 connections`.
+fn plural(n: u64, what: &str) -> String {
+    if n == 1 {
+        format!("{n} {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
 /// Peak resident memory of this process (Linux: `VmHWM` in /proc/self/status).
 fn peak_rss() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -346,9 +393,7 @@ fn peak_rss() -> Option<u64> {
 }
 
 fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
-    if let Some(out) = &args.output {
-        refuse_overwriting_input(out, &args.input.inputs)?;
-    }
+    guard_outputs(args.output.as_deref().as_slice(), &args.input.inputs)?;
     let format = args.format.unwrap_or_else(|| {
         if args.output.is_none() && io::stdout().is_terminal() {
             Format::Text
@@ -391,13 +436,19 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
     if policy.rules.is_empty() {
         bail!("no rules: give --fail-on, --max or --policy");
     }
-    for path in [&args.junit, &args.summary].into_iter().flatten() {
-        refuse_overwriting_input(path, &args.input.inputs)?;
-    }
+    let outputs: Vec<&Path> = [&args.junit, &args.summary]
+        .into_iter()
+        .flatten()
+        .map(PathBuf::as_path)
+        .collect();
+    guard_outputs(&outputs, &args.input.inputs)?;
     // The rules are applied as connections finish; only the records the
     // renderers may list are kept.
     let options = options_of(&args.input, policy.filter.clone());
-    let mut checker = policy::Checker::new(policy.rules.clone());
+    if let Some(n) = args.min_connections {
+        policy.min_connections = n;
+    }
+    let mut checker = policy::Checker::new(policy.rules.clone(), policy.min_connections);
     let start = std::time::Instant::now();
     let mut analysis = analyze_into(&options, &mut checker);
     tell(&args.input, &options, &analysis, start);
@@ -413,7 +464,9 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
         })?;
     }
     if let Some(path) = &args.summary {
-        write_whole(path, |out| {
+        // Appended: a CI job's summary file ($GITHUB_STEP_SUMMARY) is shared
+        // by all its steps.
+        append_to(path, |out| {
             render::check::markdown::write_markdown(&result, report, out)
         })?;
     }
@@ -432,101 +485,6 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(EXIT_POLICY_FAILED)
     })
-}
-
-/// Runs `render` on standard output, or on `path` written whole
-/// ([`write_whole`]).
-fn write_output(
-    path: Option<&Path>,
-    render: impl FnOnce(&mut (dyn Write + Send)) -> io::Result<()>,
-) -> Result<()> {
-    match path {
-        None => {
-            let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER, io::stdout());
-            render(&mut out)?;
-            out.flush()?;
-        }
-        Some(path) => write_whole(path, render)?,
-    }
-    Ok(())
-}
-
-/// Bytes buffered before each `write(2)` of a report. A JSON report is ~1.5 KB
-/// per connection: with std's 8 KiB default a 100 k-connection report took
-/// 20 k system calls, a quarter of the run's time on the benchmark capture.
-const OUTPUT_BUFFER: usize = 1 << 20;
-
-/// Writes a temporary file next to `path` and renames it into place only once
-/// complete: an interrupted run never leaves a half-written file, and an existing
-/// one is kept until the new one is complete. A path that exists and is not a regular
-/// file (`/dev/null`, `/dev/stdout`, a FIFO) is written directly: renaming over it
-/// would replace the device or pipe with a file.
-fn write_whole(
-    path: &Path,
-    render: impl FnOnce(&mut (dyn Write + Send)) -> io::Result<()>,
-) -> Result<()> {
-    if let Ok(meta) = std::fs::metadata(path)
-        && !meta.is_file()
-    {
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER, file);
-        render(&mut out).with_context(|| format!("cannot write {}", path.display()))?;
-        out.flush()
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        return Ok(());
-    }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
-    let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER, tmp);
-    render(&mut out).with_context(|| format!("cannot write {}", path.display()))?;
-    let tmp = out
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    // A new report gets the usual permissions (tempfile creates 0600); a replaced
-    // one keeps its own.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .map(|m| m.permissions())
-            .unwrap_or_else(|_| std::fs::Permissions::from_mode(0o644));
-        let _ = tmp.as_file().set_permissions(mode);
-    }
-    // The old report is removed before the new one is renamed into place: on
-    // ext4 (`auto_da_alloc`, the default) a rename over an existing file makes the
-    // kernel allocate and start writing back the whole new file inside the
-    // rename, which for a 400 MB report cost more system time than writing it.
-    // Past this point the report is complete, so the path holds either the old
-    // report, nothing for an instant, or the whole new one: never a partial one.
-    if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
-        std::fs::remove_file(path).with_context(|| format!("cannot replace {}", path.display()))?;
-    }
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
-}
-
-fn refuse_overwriting_input(out: &Path, inputs: &[PathBuf]) -> Result<()> {
-    let Ok(out_canon) = out.canonicalize() else {
-        return Ok(()); // does not exist yet: cannot be an input
-    };
-    for input in inputs {
-        if input.canonicalize().is_ok_and(|c| c == out_canon) {
-            bail!(
-                "refusing to write the report over the input {}",
-                input.display()
-            );
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -149,10 +149,23 @@ impl fmt::Display for Rule {
 }
 
 /// Rules and the filter they apply to.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Policy {
     pub rules: Vec<Rule>,
     pub filter: Filter,
+    /// The policy fails when fewer connections than this survived the filter:
+    /// a gate that held on no evidence would be a silent failure.
+    pub min_connections: u64,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            rules: Vec::new(),
+            filter: Filter::default(),
+            min_connections: 1,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -164,6 +177,7 @@ struct PolicyFile {
     max: BTreeMap<String, LimitRepr>,
     #[serde(default)]
     filter: Filter,
+    min_connections: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -192,6 +206,7 @@ impl Policy {
         Ok(Policy {
             rules,
             filter: file.filter,
+            min_connections: file.min_connections.unwrap_or(1),
         })
     }
 }
@@ -208,8 +223,13 @@ pub struct RuleResult {
     /// `observed` as a percentage of all connections checked.
     pub observed_percent: f64,
     /// The most connections the rule allows (0 for `fail-on`; for a percentage,
-    /// the count it amounts to, possibly fractional).
+    /// the count it amounts to, possibly fractional); for `min-connections`,
+    /// the fewest it requires (see `at_least`).
     pub allowed: f64,
+    /// `allowed` is a minimum: present, `true`, only for `min-connections`,
+    /// whose `observed` is every connection checked.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub at_least: bool,
     pub held: bool,
     /// Ids (as in the report) of the connections with the class or flag.
     pub connections: Vec<u64>,
@@ -252,6 +272,7 @@ impl CheckResult {
 /// log and the Markdown summary list the smallest ids of all failed rules).
 pub struct Checker {
     rules: Vec<Rule>,
+    min_connections: u64,
     /// Per rule, the ids of its connections, in report order.
     ids: Vec<Vec<u64>>,
     /// Per rule, the largest of its [`MAX_LISTED`] smallest ids on top.
@@ -262,10 +283,12 @@ pub struct Checker {
 }
 
 impl Checker {
-    pub fn new(rules: Vec<Rule>) -> Checker {
+    /// The checker of `rules`, failing also below `min_connections`.
+    pub fn new(rules: Vec<Rule>, min_connections: u64) -> Checker {
         let n = rules.len();
         Checker {
             rules,
+            min_connections,
             ids: vec![Vec::new(); n],
             smallest: vec![BinaryHeap::new(); n],
             kept: BTreeMap::new(),
@@ -333,11 +356,25 @@ impl Checker {
                         100.0 * observed as f64 / total as f64
                     },
                     allowed,
+                    at_least: false,
                     held: (observed as f64) <= allowed,
                     connections: ids,
                 }
             })
             .collect();
+        let mut results = results;
+        if self.min_connections > 0 {
+            results.push(RuleResult {
+                rule: format!("min-connections {}", self.min_connections),
+                target: "connections",
+                observed: total,
+                observed_percent: if total == 0 { 0.0 } else { 100.0 },
+                allowed: self.min_connections as f64,
+                at_least: true,
+                held: total >= self.min_connections,
+                connections: Vec::new(),
+            });
+        }
         let result = CheckResult {
             schema_version: crate::report::SCHEMA_VERSION,
             held: results.iter().all(|r| r.held),

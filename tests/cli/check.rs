@@ -136,7 +136,14 @@ fn junit_file_parses_and_holds_a_failing_testcase() {
             _ => {}
         }
     }
-    assert_eq!(cases, ["fail-on half_closed_hang", "max reset=10"]);
+    assert_eq!(
+        cases,
+        [
+            "fail-on half_closed_hang",
+            "max reset=10",
+            "min-connections 1"
+        ]
+    );
     assert_eq!(failures, 1);
     assert!(failure_text.contains("10.88.0.1:41005"), "{failure_text}");
 }
@@ -188,7 +195,7 @@ fn a_policy_file_and_command_line_rules_combine() {
         .lines()
         .filter(|l| l.starts_with("held") || l.starts_with("FAILED"))
         .collect();
-    assert_eq!(rules.len(), 3, "{out}");
+    assert_eq!(rules.len(), 4, "{out}");
     assert!(rules[0].starts_with("FAILED  fail-on refused"), "{out}");
     assert!(rules[1].starts_with("held    max reset=10"), "{out}");
     assert!(rules[2].starts_with("FAILED  max lost_fin=1"), "{out}");

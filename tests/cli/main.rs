@@ -11,5 +11,6 @@ mod kernel;
 mod mutation;
 mod parallel;
 mod suricata;
+mod trust;
 mod usage;
 mod zeek;

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 
-use super::text::fmt_allowed;
+use super::text::fmt_limit;
 use super::{by_id, describe};
 use crate::policy::{CheckResult, MAX_LISTED};
 use crate::report::Report;
@@ -36,13 +36,21 @@ pub fn write_junit(result: &CheckResult, report: &Report, out: &mut dyn Write) -
             continue;
         }
         w.write_event(Event::Start(case))?;
-        let message = format!(
-            "{} connections with {} ({:.1}%), allowed {}",
-            r.observed,
-            r.target,
-            r.observed_percent,
-            fmt_allowed(r.allowed)
-        );
+        let message = if r.at_least {
+            format!(
+                "{} connections checked, {}: the check has too little evidence",
+                r.observed,
+                fmt_limit(r)
+            )
+        } else {
+            format!(
+                "{} connections with {} ({:.1}%), {}",
+                r.observed,
+                r.target,
+                r.observed_percent,
+                fmt_limit(r)
+            )
+        };
         let mut failure = BytesStart::new("failure");
         failure.push_attribute(("message", message.as_str()));
         failure.push_attribute(("type", "policy"));

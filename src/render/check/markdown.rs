@@ -37,7 +37,11 @@ pub fn write_markdown(
             if r.held { "held" } else { "**failed**" },
             r.observed,
             r.observed_percent,
-            fmt_allowed(r.allowed)
+            if r.at_least {
+                format!("≥ {}", fmt_allowed(r.allowed))
+            } else {
+                fmt_allowed(r.allowed)
+            }
         )?;
     }
     writeln!(out, "\n| class | connections |")?;

@@ -100,7 +100,7 @@ mod tests {
             Rule::Max(Target::Class(Class::Reset), Limit::Count(1)),
             Rule::Max(Target::Class(Class::Open), Limit::Percent(50.0)),
         ];
-        let mut checker = Checker::new(rules.clone());
+        let mut checker = Checker::new(rules.clone(), 1);
         for c in &report.connections {
             checker.add(Box::new(c.clone()));
         }
@@ -120,6 +120,8 @@ mod tests {
             .filter(|c| c.class == Class::Clean)
             .count();
         assert_eq!(result.rules[0].observed, clean as u64);
+        // After the rules as given, min-connections.
+        assert_eq!(result.rules.last().unwrap().rule, "min-connections 1");
         assert!(!result.held);
         // Every renderer says the same with the kept records as with all.
         let kept = Report {

@@ -16,12 +16,12 @@ pub fn write_text(result: &CheckResult, report: &Report, out: &mut dyn Write) ->
     for r in &result.rules {
         writeln!(
             out,
-            "{:<6}  {:<32} observed {} ({:.1}%), allowed {}",
+            "{:<6}  {:<32} observed {} ({:.1}%), {}",
             if r.held { "held" } else { "FAILED" },
             r.rule,
             r.observed,
             r.observed_percent,
-            fmt_allowed(r.allowed),
+            fmt_limit(r),
         )?;
     }
     let offenders = result.offenders();
@@ -54,6 +54,15 @@ pub fn write_text(result: &CheckResult, report: &Report, out: &mut dyn Write) ->
             "result: FAILED ({failed} of {} rules)",
             result.rules.len()
         )
+    }
+}
+
+/// `allowed 10`, or `at least 1` for a minimum.
+pub(crate) fn fmt_limit(r: &crate::policy::RuleResult) -> String {
+    if r.at_least {
+        format!("at least {}", fmt_allowed(r.allowed))
+    } else {
+        format!("allowed {}", fmt_allowed(r.allowed))
     }
 }
 

@@ -1,0 +1,204 @@
+//! Trust (issue 29): the tool never writes over a capture, and `check` never
+//! holds on no evidence.
+
+use std::path::{Path, PathBuf};
+
+use crate::common::*;
+
+/// A directory holding two rotated captures, as `tcpdump -C` leaves them.
+fn rotated() -> (tempfile::TempDir, PathBuf, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let rot = dir.path().join("rot");
+    std::fs::create_dir(&rot).unwrap();
+    for name in ["client-rot0.pcap", "client-rot1.pcap"] {
+        std::fs::copy(fixture(&format!("kernel/{name}")), rot.join(name)).unwrap();
+    }
+    let before = std::fs::read(rot.join("client-rot0.pcap")).unwrap();
+    (dir, rot, before)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Exit 2 with a message naming the output, the input unchanged and no other
+/// file left in the directory.
+fn refused(args: &[&str], rot: &Path, before: &[u8]) {
+    let out = run(args, None);
+    assert_eq!(out.status.code(), Some(2), "{args:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refusing to write"), "{err}");
+    assert_eq!(std::fs::read(rot.join("client-rot0.pcap")).unwrap(), before);
+    let mut names: Vec<String> = std::fs::read_dir(rot)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert!(
+        names
+            .iter()
+            .all(|n| n.starts_with("client-rot") || n.starts_with("link")),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn a_report_inside_an_input_directory_is_refused() {
+    let (_dir, rot, before) = rotated();
+    let capture = rot.join("client-rot0.pcap");
+    refused(&["analyze", s(&rot), "-o", s(&capture)], &rot, &before);
+    // Not only over a capture: a new file there would be read as an input
+    // the next time.
+    refused(
+        &["analyze", s(&rot), "-o", s(&rot.join("report.json"))],
+        &rot,
+        &before,
+    );
+    for flag in ["--junit", "--summary"] {
+        refused(
+            &["check", s(&rot), "--fail-on", "reset", flag, s(&capture)],
+            &rot,
+            &before,
+        );
+    }
+}
+
+#[test]
+fn an_input_reached_through_another_path_or_a_link_is_refused() {
+    let (dir, rot, before) = rotated();
+    let capture = rot.join("client-rot0.pcap");
+    // Through `..`.
+    let other = rot.join("..").join("rot").join("client-rot0.pcap");
+    refused(&["analyze", s(&capture), "-o", s(&other)], &rot, &before);
+    // A hard link and a symbolic link to the input, outside its directory.
+    let hard = dir.path().join("hard.pcap");
+    std::fs::hard_link(&capture, &hard).unwrap();
+    refused(&["analyze", s(&capture), "-o", s(&hard)], &rot, &before);
+    #[cfg(unix)]
+    {
+        let soft = dir.path().join("soft.pcap");
+        std::os::unix::fs::symlink(&capture, &soft).unwrap();
+        refused(&["analyze", s(&capture), "-o", s(&soft)], &rot, &before);
+        // An input given as a link, the output its target.
+        refused(&["analyze", s(&soft), "-o", s(&capture)], &rot, &before);
+    }
+    // Beside the directory is fine.
+    let report = dir.path().join("report.json");
+    let out = run(&["analyze", s(&rot), "-o", s(&report)], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(report.is_file());
+}
+
+#[test]
+fn check_fails_on_no_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let demo = fixture("kernel/client.pcap");
+    let zero = fixture("bad/empty.pcapng");
+    for args in [
+        vec!["check", s(&zero), "--fail-on", "reset"],
+        // The README's own example, on a capture without port 443.
+        vec!["check", s(&demo), "--port", "443", "--fail-on", "reset"],
+    ] {
+        let out = run(&args, None);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("FAILED  min-connections 1"), "{text}");
+        assert!(text.contains("result: FAILED"), "{text}");
+    }
+    // An empty directory names no capture at all: that is bad input.
+    let out = run(&["check", s(&empty), "--fail-on", "reset"], None);
+    assert_ne!(out.status.code(), Some(0));
+    // With the evidence there, the rule holds; --min-connections 0 waives it.
+    let out = run(
+        &[
+            "check",
+            s(&demo),
+            "--max",
+            "reset=10",
+            "--min-connections",
+            "30",
+        ],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = run(
+        &[
+            "check",
+            s(&demo),
+            "--max",
+            "reset=10",
+            "--min-connections",
+            "31",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let out = run(
+        &[
+            "check",
+            s(&zero),
+            "--fail-on",
+            "reset",
+            "--min-connections",
+            "0",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn analyze_warns_when_nothing_was_analyzed() {
+    let demo = fixture("kernel/client.pcap");
+    let out = run(&["analyze", s(&demo), "--port", "443", "-f", "json"], None);
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: no connection")
+            && err.contains("30 connections left out by the filters"),
+        "{err}"
+    );
+    let out = run(
+        &["analyze", s(&fixture("bad/empty.pcapng")), "-f", "json"],
+        None,
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: no connection"));
+}
+
+#[test]
+fn the_job_summary_is_appended_to_and_the_junit_file_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("step_summary.md");
+    let junit = dir.path().join("junit.xml");
+    std::fs::write(&summary, "# an earlier step\n").unwrap();
+    std::fs::write(&junit, "old").unwrap();
+    let demo = fixture("kernel/client.pcap");
+    for _ in 0..2 {
+        let out = run(
+            &[
+                "check",
+                s(&demo),
+                "--max",
+                "reset=10",
+                "--summary",
+                s(&summary),
+                "--junit",
+                s(&junit),
+            ],
+            None,
+        );
+        assert_eq!(out.status.code(), Some(0));
+    }
+    let text = std::fs::read_to_string(&summary).unwrap();
+    assert!(text.starts_with("# an earlier step\n"), "{text}");
+    assert_eq!(text.matches("## teardown check").count(), 2, "{text}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.starts_with("<?xml") && xml.matches("<testsuite ").count() == 1);
+}
