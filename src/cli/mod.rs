@@ -91,7 +91,7 @@ struct InputArgs {
     /// 4-tuples; beyond a partition's share its least recently active are evicted
     /// (flagged `evicted`), the same ones for any -j. Bounds memory on floods and
     /// scans.
-    #[arg(long, value_name = "N", default_value_t = crate::flow::TrackerConfig::DEFAULT_MAX_TRACKED, value_parser = clap::value_parser!(usize))]
+    #[arg(long, value_name = "N", default_value_t = crate::flow::TrackerConfig::DEFAULT_MAX_TRACKED, value_parser = at_least_one)]
     max_connections: usize,
 
     /// Print run statistics on stderr at the end: time, packets per second,
@@ -121,10 +121,11 @@ struct FilterArgs {
     /// Keep connections with this port at either end (repeatable).
     #[arg(long, value_name = "PORT")]
     port: Vec<u16>,
-    /// Keep connections active at or after TIME (epoch seconds or RFC 3339).
+    /// Keep connections active at or after TIME: epoch seconds, or RFC 3339
+    /// with an offset (2026-11-21T12:00:00+01:00); without one, UTC.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     since: Option<Timestamp>,
-    /// Keep connections active at or before TIME (epoch seconds or RFC 3339).
+    /// Keep connections active at or before TIME (as --since).
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     until: Option<Timestamp>,
 }
@@ -146,12 +147,13 @@ struct AnalyzeArgs {
     #[command(flatten)]
     input: InputArgs,
 
-    /// Output format [default: text on a terminal, json otherwise].
+    /// Output format [default: what the name of the -o file says (.txt, .json,
+    /// .ndjson, .log or .zeek, .html), else text, terminal or not].
     #[arg(short, long, value_enum)]
     format: Option<Format>,
 
     /// Write the report to FILE (a temporary file, renamed into place once complete)
-    /// instead of standard output.
+    /// instead of standard output (`-`: standard output).
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
 }
@@ -205,7 +207,7 @@ enum CheckFormat {
 #[derive(Args, Debug)]
 struct ThresholdArgs {
     /// Silence after an acknowledged FIN that makes a half-close a hang
-    /// (FIN_WAIT_2 / CLOSE_WAIT). Units: ms, s, m; a bare number is seconds.
+    /// (FIN_WAIT_2 / CLOSE_WAIT). Units: us, ms, s, m, h; a bare number is seconds.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
     hang_after: Duration,
 
@@ -231,26 +233,29 @@ impl ValueEnum for Format {
     }
 }
 
-/// Parses `250ms`, `5s`, `2m` or a bare number of seconds.
+/// Parses `250ms`, `5s`, `2m`, `1h`, `500us` or a bare number of seconds.
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        (s, 1.0)
-    };
+    let units: [(&str, f64); 6] = [
+        ("us", 1e-6),
+        ("µs", 1e-6),
+        ("ms", 1e-3),
+        ("s", 1.0),
+        ("m", 60.0),
+        ("h", 3600.0),
+    ];
+    let (num, scale) = units
+        .iter()
+        .find_map(|&(unit, scale)| s.strip_suffix(unit).map(|n| (n, scale)))
+        .unwrap_or((s, 1.0));
     let v: f64 = num
         .trim()
         .parse()
-        .map_err(|_| format!("`{s}` is not a duration (e.g. 500ms, 5s, 2m)"))?;
+        .map_err(|_| format!("`{s}` is not a duration (e.g. 500ms, 5s, 2m, 1h)"))?;
     if !v.is_finite() || v < 0.0 {
         return Err(format!("`{s}` must be a non-negative duration"));
     }
-    Ok(Duration::from_secs_f64(v * scale))
+    Duration::try_from_secs_f64(v * scale).map_err(|_| format!("`{s}` is too long a duration"))
 }
 
 pub fn run() -> Result<ExitCode> {
@@ -259,6 +264,41 @@ pub fn run() -> Result<ExitCode> {
         Command::Analyze(args) => run_analyze(args),
         Command::Check(args) => run_check(args),
     }
+}
+
+/// The report's format: `--format`, or what the output file's name says
+/// (`report.html`), or text. The same whether or not standard output is a
+/// terminal, as tshark and ripgrep do: JSON when asked for.
+fn format_of(asked: Option<Format>, output: Option<&Path>) -> Result<Format> {
+    let named = output.and_then(Format::of_extension);
+    match (asked, named) {
+        (Some(a), Some(n)) if a != n => bail!(
+            "--format {} conflicts with the output file {}, whose name says {}; \
+             give one or the other",
+            a.name(),
+            output.map_or_else(String::new, |p| p.display().to_string()),
+            n.name()
+        ),
+        (Some(f), _) | (None, Some(f)) => Ok(f),
+        (None, None) => Ok(Format::Text),
+    }
+}
+
+/// A count of one or more (`--max-connections 0` would track nothing).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{s}` is not a count")),
+    }
+}
+
+/// Standard input can be read once: `-` named twice is refused.
+fn refuse_stdin_twice(inputs: &[PathBuf]) -> Result<()> {
+    if inputs.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+        bail!("standard input (-) can be read only once; name it once");
+    }
+    Ok(())
 }
 
 /// The analysis options for `analyze` and `check`.
@@ -275,7 +315,7 @@ fn options_of(input: &InputArgs, extra_filter: Filter) -> Options {
         filter,
         threads: threads_of(input),
         progress: !input.quiet && io::stderr().is_terminal(),
-        max_connections: input.max_connections.max(1),
+        max_connections: input.max_connections,
     }
 }
 
@@ -394,16 +434,12 @@ fn peak_rss() -> Option<u64> {
 
 fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     guard_outputs(args.output.as_deref().as_slice(), &args.input.inputs)?;
-    let format = args.format.unwrap_or_else(|| {
-        if args.output.is_none() && io::stdout().is_terminal() {
-            Format::Text
-        } else {
-            Format::Json
-        }
-    });
+    refuse_stdin_twice(&args.input.inputs)?;
+    let output = args.output.as_deref().filter(|p| p.as_os_str() != "-");
+    let format = format_of(args.format, output)?;
     let options = options_of(&args.input, Filter::default());
     let mut unreadable = 0;
-    write_output(args.output.as_deref(), |out| {
+    write_output(output, |out| {
         let start = std::time::Instant::now();
         let rendered = render::render(format, &options, out);
         // Messages first: they matter even when the output failed.
@@ -436,6 +472,7 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
     if policy.rules.is_empty() {
         bail!("no rules: give --fail-on, --max or --policy");
     }
+    refuse_stdin_twice(&args.input.inputs)?;
     let outputs: Vec<&Path> = [&args.junit, &args.summary]
         .into_iter()
         .flatten()
@@ -498,6 +535,9 @@ mod tests {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_duration("250us").unwrap(), Duration::from_micros(250));
+        assert!(parse_duration("1e300h").is_err());
         assert!(parse_duration("-1").is_err());
         assert!(parse_duration("soon").is_err());
     }

@@ -50,6 +50,20 @@ impl Format {
         }
     }
 
+    /// The format a report file's name asks for: `.txt`, `.json`, `.ndjson`
+    /// (or `.jsonl`), `.log` or `.zeek` (a conn.log), `.html` (or `.htm`).
+    pub fn of_extension(path: &std::path::Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "txt" => Format::Text,
+            "json" => Format::Json,
+            "ndjson" | "jsonl" => Format::Ndjson,
+            "log" | "zeek" => Format::Zeek,
+            "html" | "htm" => Format::Html,
+            _ => return None,
+        })
+    }
+
     /// What it is, for `--help`.
     pub fn about(self) -> &'static str {
         match self {

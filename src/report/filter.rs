@@ -59,19 +59,49 @@ impl Filter {
 }
 
 /// Parses a time given as seconds since the epoch (`1795261850.5`) or as RFC 3339
-/// (`2026-11-21T11:00:00Z`; without a zone, UTC).
+/// with its offset (`2026-11-21T11:00:00Z`, `2026-11-21T12:00:00+01:00`; a
+/// space for the `T`; without an offset, UTC, as a capture's clock is).
 pub fn parse_time(s: &str) -> Result<Timestamp, String> {
+    let s = s.trim();
     if let Ok(secs) = s.parse::<f64>()
         && secs.is_finite()
     {
         return Ok(Timestamp((secs * 1e9).round() as i64));
     }
-    let t = humantime::parse_rfc3339_weak(s.trim_end_matches('Z'))
-        .map_err(|e| format!("`{s}` is neither epoch seconds nor an RFC 3339 time: {e}"))?;
+    let bad = |why: &dyn std::fmt::Display| {
+        format!("`{s}` is neither epoch seconds nor an RFC 3339 time ({why})")
+    };
+    // The offset: `Z`, `+HH:MM` or `-HH:MM` after the time of day.
+    let (local, offset_s) = match s
+        .char_indices()
+        .rev()
+        .find(|&(i, c)| (c == '+' || c == '-') && i > 10 || c == 'Z' || c == 'z')
+    {
+        Some((i, 'Z' | 'z')) => (&s[..i], 0i64),
+        Some((i, sign)) => {
+            let (h, m) = s[i + 1..]
+                .split_once(':')
+                .ok_or_else(|| bad(&"an offset is +HH:MM or -HH:MM"))?;
+            let (h, m): (i64, i64) = (
+                h.parse().map_err(|_| bad(&"bad offset hours"))?,
+                m.parse().map_err(|_| bad(&"bad offset minutes"))?,
+            );
+            if h > 23 || m > 59 {
+                return Err(bad(&"offset out of range"));
+            }
+            let secs = h * 3600 + m * 60;
+            (&s[..i], if sign == '-' { -secs } else { secs })
+        }
+        None => (s, 0),
+    };
+    let t = humantime::parse_rfc3339_weak(local).map_err(|e| bad(&e))?;
     let d = t
         .duration_since(std::time::UNIX_EPOCH)
         .map_err(|_| format!("`{s}` is before 1970"))?;
-    Ok(Timestamp(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)))
+    let ns = i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
+    Ok(Timestamp(
+        ns.saturating_sub(offset_s.saturating_mul(1_000_000_000)),
+    ))
 }
 
 impl<'de> Deserialize<'de> for Timestamp {
@@ -105,6 +135,21 @@ mod tests {
             Timestamp(60_000_000_000)
         );
         assert!(parse_time("yesterday").is_err());
+    }
+
+    #[test]
+    fn times_with_an_offset_are_that_far_from_utc() {
+        let utc = parse_time("2026-11-21T11:00:00Z").unwrap();
+        assert_eq!(parse_time("2026-11-21T12:00:00+01:00").unwrap(), utc);
+        assert_eq!(parse_time("2026-11-21T06:30:00-04:30").unwrap(), utc);
+        assert_eq!(
+            parse_time("2026-11-21 12:00:00.5+01:00").unwrap().0,
+            utc.0 + 500_000_000
+        );
+        // Without an offset, UTC.
+        assert_eq!(parse_time("2026-11-21T11:00:00").unwrap(), utc);
+        assert!(parse_time("2026-11-21T11:00:00+1").is_err());
+        assert!(parse_time("2026-11-21T11:00:00+25:00").is_err());
     }
 
     #[test]

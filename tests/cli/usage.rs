@@ -170,3 +170,73 @@ fn report_files_get_the_usual_permissions_and_keep_them_when_replaced() {
     assert_eq!(analyze(), 0o640);
     assert_eq!(analyze(), 0o640);
 }
+
+#[test]
+fn the_output_files_name_picks_the_format_and_a_conflict_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = fixture("kernel/client.pcap");
+    let demo = demo.to_str().unwrap();
+    for (name, starts) in [
+        ("r.html", "<!DOCTYPE html>"),
+        ("r.json", "{\"schema_version\":"),
+        ("r.ndjson", "{\"id\":"),
+        ("conn.log", "#separator"),
+        ("r.txt", "teardown "),
+    ] {
+        let path = dir.path().join(name);
+        let out = run(&["analyze", demo, "-o", path.to_str().unwrap()], None);
+        assert_eq!(out.status.code(), Some(0), "{name}");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with(starts),
+            "{name}: {}",
+            &text[..40.min(text.len())]
+        );
+    }
+    // A conflict between -f and the name: refused, nothing written.
+    let clash = dir.path().join("clash.html");
+    let out = run(
+        &["analyze", demo, "-f", "json", "-o", clash.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("conflicts"));
+    assert!(!clash.exists());
+    // `-o -` is standard output; piped or not, text unless asked.
+    let out = run(&["analyze", demo, "-o", "-"], None);
+    assert!(String::from_utf8_lossy(&success(out)).starts_with("teardown "));
+    let out = run(&["analyze", demo, "-o", "-", "-f", "ndjson"], None);
+    assert!(String::from_utf8_lossy(&success(out)).starts_with("{\"id\":"));
+}
+
+#[test]
+fn impossible_values_are_refused_with_a_reason() {
+    let demo = fixture("kernel/client.pcap");
+    let demo = demo.to_str().unwrap();
+    for (args, says) in [
+        (
+            vec!["analyze", demo, "--max-connections", "0"],
+            "at least 1",
+        ),
+        (vec!["analyze", demo, "--net", "10.0.0.0/33"], "--net"),
+        (vec!["analyze", "-", "-"], "only once"),
+        (
+            vec!["analyze", demo, "--since", "2026-11-21T12:00:00+1"],
+            "offset",
+        ),
+    ] {
+        let out = run(&args, Some(b""));
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    // An offset is that far from UTC: the same window as its UTC time.
+    let count = |since: &str| {
+        let out = run(&["analyze", demo, "-f", "json", "--since", since], None);
+        let v: serde_json::Value = serde_json::from_slice(&success(out)).unwrap();
+        v["summary"]["connections"].as_u64().unwrap()
+    };
+    let utc = count("2026-11-21T11:51:04Z");
+    assert_eq!(count("2026-11-21T12:51:04+01:00"), utc);
+    assert!(utc > 0 && utc < 30, "{utc}");
+}
