@@ -16,6 +16,7 @@ use crate::report::filter::{Filter, parse_time};
 use crate::time::Timestamp;
 
 mod output;
+mod signals;
 
 use output::{OUTPUT_BUFFER, append_to, guard_outputs, write_output, write_whole};
 
@@ -23,12 +24,17 @@ use output::{OUTPUT_BUFFER, append_to, guard_outputs, write_output, write_whole}
 pub const EXIT_POLICY_FAILED: u8 = 1;
 /// Bad usage, or an input from which nothing could be read.
 pub const EXIT_TROUBLE: u8 = 2;
+/// Interrupted (Ctrl-C, SIGTERM) with `--interrupt-fails`, or by a second signal.
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  the analysis ran (inputs with warnings or cut short still count)
+  0  the analysis ran (inputs with warnings or cut short still count, and so
+     does a run stopped by Ctrl-C or SIGTERM: its report covers what was read)
   1  a `check` policy failed
-  2  bad usage, or an input from which nothing could be read";
+  2  bad usage, or an input from which nothing could be read
+  130  a second Ctrl-C aborted the run (nothing written), or the first one
+     with --interrupt-fails";
 
 /// How every TCP connection in a capture ended: clean FIN handshake, half-closed
 /// hang, lost FIN, reset, refused, unanswered, or still open.
@@ -67,7 +73,8 @@ Policy file (TOML), which command-line rules add to:
 Exit codes:
   0  the policy held
   1  the policy failed
-  2  bad usage, a bad policy file, or an input from which nothing could be read";
+  2  bad usage, a bad policy file, or an input from which nothing could be read
+  130  a second Ctrl-C aborted the run, or the first one with --interrupt-fails";
 
 /// What `analyze` and `check` share: the inputs, the thresholds, the filter.
 #[derive(Args, Debug)]
@@ -98,6 +105,13 @@ struct InputArgs {
     /// connections, peak memory (Linux).
     #[arg(long)]
     stats: bool,
+
+    /// On Ctrl-C or SIGTERM the report of what was read is still written
+    /// (marked interrupted) and the exit code is 0; with this flag, 130, as a
+    /// shell expects of an interrupted command. A second signal aborts at once
+    /// (130, nothing written).
+    #[arg(long)]
+    interrupt_fails: bool,
 
     /// Worker threads [default: all cores]. The output is the same for any value.
     /// With more than one, large files and compressed inputs are also read (and
@@ -316,6 +330,7 @@ fn options_of(input: &InputArgs, extra_filter: Filter) -> Options {
         threads: threads_of(input),
         progress: !input.quiet && io::stderr().is_terminal(),
         max_connections: input.max_connections,
+        interrupt: Some(signals::install()),
     }
 }
 
@@ -438,17 +453,20 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     let output = args.output.as_deref().filter(|p| p.as_os_str() != "-");
     let format = format_of(args.format, output)?;
     let options = options_of(&args.input, Filter::default());
-    let mut unreadable = 0;
+    let (mut unreadable, mut interrupted) = (0, false);
     write_output(output, |out| {
         let start = std::time::Instant::now();
         let rendered = render::render(format, &options, out);
         // Messages first: they matter even when the output failed.
         tell(&args.input, &options, &rendered.analysis, start);
         unreadable = rendered.analysis.unreadable;
+        interrupted = rendered.analysis.report.summary.interrupted;
         rendered.output
     })?;
     Ok(if unreadable > 0 {
         ExitCode::from(EXIT_TROUBLE)
+    } else if interrupted && args.input.interrupt_fails {
+        ExitCode::from(EXIT_INTERRUPTED)
     } else {
         ExitCode::SUCCESS
     })
@@ -517,11 +535,15 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
         }
     }
     out.flush()?;
-    Ok(if result.held {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(EXIT_POLICY_FAILED)
-    })
+    Ok(
+        if report.summary.interrupted && args.input.interrupt_fails {
+            ExitCode::from(EXIT_INTERRUPTED)
+        } else if result.held {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(EXIT_POLICY_FAILED)
+        },
+    )
 }
 
 #[cfg(test)]

@@ -56,6 +56,19 @@ pub(super) fn write_whole(
     };
     let tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+    // A second Ctrl-C aborts at once: it removes this file first.
+    super::signals::temp_file(Some(tmp.path()));
+    let written = finish_whole(path, tmp, render);
+    super::signals::temp_file(None);
+    written
+}
+
+/// Renders into `tmp`, then renames it over `path` ([`write_whole`]).
+fn finish_whole(
+    path: &Path,
+    tmp: tempfile::NamedTempFile,
+    render: impl FnOnce(&mut (dyn Write + Send)) -> io::Result<()>,
+) -> Result<()> {
     let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER, tmp);
     render(&mut out).with_context(|| format!("cannot write {}", path.display()))?;
     let tmp = out

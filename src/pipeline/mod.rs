@@ -24,7 +24,8 @@ mod shard;
 mod writer;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
 
 use inputs::{Input, capture_end, open_inputs, read_ahead};
@@ -56,6 +57,9 @@ pub struct Options {
     /// Most connections tracked at once, over all threads (memory bound; the
     /// least recently active are evicted beyond it).
     pub max_connections: usize,
+    /// Once set (by a signal handler, say), reading stops at the next segment
+    /// and the analysis finishes with what was read (`summary.interrupted`).
+    pub interrupt: Option<Arc<AtomicBool>>,
 }
 
 impl Options {
@@ -69,6 +73,7 @@ impl Options {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             progress: false,
             max_connections: TrackerConfig::DEFAULT_MAX_TRACKED,
+            interrupt: None,
         }
     }
 
@@ -201,6 +206,7 @@ impl Run<'_, '_> {
         let pending = pending.into_iter().map(|r| r.map(Routed::into_segment));
         let progress = &mut *self.progress;
         let output_error = &mut self.output_error;
+        let options = self.options;
         read_all(
             self.inputs,
             pending.collect(),
@@ -213,7 +219,7 @@ impl Run<'_, '_> {
                     merger.push(own.batch(seg.order));
                     merger.drain_to(sink, output_error);
                 }
-                output_error.is_none()
+                output_error.is_none() && !interrupted(options)
             },
         );
         let end = capture_end(self.inputs);
@@ -283,7 +289,7 @@ impl Run<'_, '_> {
             // (up to three threads) pays nothing for the located ones.
             if locate {
                 read_all(self.inputs, pending, tick, Input::next_routed, |seg| {
-                    router.route(seg)
+                    router.route(seg) && !interrupted(options)
                 });
             } else {
                 let pending = pending.into_iter().map(|r| r.map(Routed::into_segment));
@@ -292,7 +298,7 @@ impl Run<'_, '_> {
                     pending.collect(),
                     tick,
                     Input::next_segment,
-                    |seg| router.route(seg),
+                    |seg| router.route(seg) && !interrupted(options),
                 );
             }
             let batches = router.batches;
@@ -320,6 +326,15 @@ impl Run<'_, '_> {
             }
         });
     }
+}
+
+/// The run's interrupt flag is set.
+#[inline]
+fn interrupted(options: &Options) -> bool {
+    options
+        .interrupt
+        .as_ref()
+        .is_some_and(|f| f.load(Ordering::Relaxed))
 }
 
 /// The report (without its connections) and the messages for the user, once
@@ -356,6 +371,13 @@ fn assemble(
     }
     let mut summary = summarize(&counts, &input_reports, &t);
     summary.evicted = evicted;
+    summary.interrupted = interrupted(options);
+    if summary.interrupted {
+        messages.push(format!(
+            "teardown: warning: interrupted after {} packets: the report covers what was read until then (connections still open are reported as at a capture's end)",
+            summary.packets
+        ));
+    }
     if evicted > 0 {
         messages.push(format!(
             "teardown: warning: {evicted} connections were evicted to stay within --max-connections {} (flagged `evicted`; their verdicts cover what was seen until then)",

@@ -91,6 +91,12 @@ pub fn write_text_from(report: &Report, sink: &Listed, out: &mut dyn Write) -> i
         s.packets,
         s.tcp_packets,
     )?;
+    if s.interrupted {
+        writeln!(
+            out,
+            "interrupted: reading stopped before the end of the inputs; this covers what was read"
+        )?;
+    }
     writeln!(out, "\n{} connections", s.connections)?;
     let total = s.connections.max(1) as f64;
     for class in Class::ALL {

@@ -156,6 +156,11 @@ pub struct Summary {
     /// Connections evicted to stay within the cap on tracked connections
     /// (`--max-connections`); each is also flagged `evicted`.
     pub evicted: u64,
+    /// Reading was stopped (Ctrl-C, SIGTERM) before the inputs' end: the
+    /// report covers what was read until then, the connections still open
+    /// reported as at a capture's end. Present, `true`, only then.
+    #[serde(skip_serializing_if = "is_false")]
+    pub interrupted: bool,
     /// Packet records read over all inputs.
     pub packets: u64,
     /// Records that were TCP segments.
@@ -508,6 +513,7 @@ pub fn summarize(counts: &Counts, inputs: &[InputReport], thresholds: &Threshold
         connections: counts.connections,
         filtered_out: counts.filtered_out,
         evicted: 0,
+        interrupted: false,
         packets: inputs.iter().map(|i| i.packets).sum(),
         tcp_packets: inputs.iter().map(|i| i.tcp_packets).sum(),
         first_ts: inputs.iter().filter_map(|i| i.first_ts).min(),

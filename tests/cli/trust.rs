@@ -202,3 +202,90 @@ fn the_job_summary_is_appended_to_and_the_junit_file_replaced() {
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.starts_with("<?xml") && xml.matches("<testsuite ").count() == 1);
 }
+
+/// Sends `signal` to the child (the `kill` command: tests hold no libc).
+fn signal(child: &std::process::Child, signal: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {signal}");
+}
+
+/// A run reading standard input, fed the first half of the demo capture.
+fn half_fed(args: &[&str]) -> (std::process::Child, std::process::ChildStdin, Vec<u8>) {
+    use std::io::Write;
+    let capture = std::fs::read(fixture("kernel/client.pcap")).unwrap();
+    let mut child = teardown()
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // The pcap header and about half the records (records are whole at 20 KB:
+    // a cut record only waits for its tail).
+    stdin.write_all(&capture[..20_000]).unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    (child, stdin, capture)
+}
+
+#[test]
+fn ctrl_c_writes_the_report_of_what_was_read_and_marks_it() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("live.json");
+    let (child, mut stdin, capture) = half_fed(&["analyze", "-", "-o", s(&report), "-j", "1"]);
+    signal(&child, "-INT");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // Reading stops at the next segment: the rest is not analyzed.
+    let _ = stdin.write_all(&capture[20_000..]);
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("interrupted"), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(v["summary"]["interrupted"], true);
+    let n = v["summary"]["connections"].as_u64().unwrap();
+    assert!(n > 0 && n < 30, "{n} connections");
+    // Only the report is left: no temporary file.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+
+    // With --interrupt-fails, the same report and exit 130; the text says so.
+    let (child, stdin, _) = half_fed(&["analyze", "-", "-f", "text", "--interrupt-fails"]);
+    signal(&child, "-TERM");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("interrupted: reading stopped"));
+}
+
+#[test]
+fn a_second_ctrl_c_aborts_at_once_and_leaves_no_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("live.json");
+    // The input stays open: the run waits for more, so only the second
+    // signal ends it.
+    let (child, stdin, _) = half_fed(&["analyze", "-", "-o", s(&report), "-j", "1"]);
+    signal(&child, "-INT");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    signal(&child, "-INT");
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    assert_eq!(out.status.code(), Some(130));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing left behind"
+    );
+}

@@ -55,6 +55,8 @@ pub(super) struct Overview {
     pub(super) end: String,
     pub(super) span: String,
     pub(super) problems: usize,
+    /// Reading was stopped before the inputs' end (Ctrl-C).
+    pub(super) interrupted: bool,
 }
 
 pub(super) struct InputView {
@@ -142,6 +144,7 @@ impl<'a> Page<'a> {
                 .unwrap_or_else(|| "–".into()),
             span: duration(span),
             problems: digest.problems,
+            interrupted: s.interrupted,
         };
         let t = &report.settings;
         let settings = vec![
