@@ -62,8 +62,8 @@ const TEXTS: &[Text] = &[
         ],
         checks: &[
             "On the passive host: `ss -tanp state close-wait` shows which process holds the sockets; a count that only grows is a descriptor leak.",
-            "The kernel never times out CLOSE_WAIT; only the application's close() ends it. Fix the code path that handles end-of-file.",
-            "`net.ipv4.tcp_fin_timeout` (default 60 s) only limits FIN_WAIT_2 for orphaned sockets (already close()d). A peer that used shutdown(SHUT_WR) and still holds the descriptor stays in FIN_WAIT_2 indefinitely.",
+            "The kernel has no timer for CLOSE_WAIT: the socket stays until the application calls close(), unless a RST arrives, SO_KEEPALIVE probes go unanswered, or data it sends goes unacknowledged past `net.ipv4.tcp_retries2`. Fix the code path that handles end-of-file.",
+            "`net.ipv4.tcp_fin_timeout` (default 60 s) only limits FIN_WAIT_2 for orphaned sockets (already close()d). A closer that used shutdown(SHUT_WR) and still holds the descriptor stays in FIN_WAIT_2 indefinitely.",
         ],
     },
     Text {
@@ -78,7 +78,7 @@ const TEXTS: &[Text] = &[
         checks: &[
             "Compare `timings.idle_before_close` with the idle timeouts of firewalls, NAT gateways and load balancers on the path (Linux conntrack: `net.netfilter.nf_conntrack_tcp_timeout_established`).",
             "A FIN resent after its ACK was seen (`acks_lost` in the evidence) means the ACK vanished beyond the capture point: capture on the other side of the suspected device.",
-            "An orphaned socket retries its FIN `net.ipv4.tcp_orphan_retries` times (0 means the built-in default of 8) before giving up.",
+            "An orphaned socket (already close()d) gives up on its FIN after `net.ipv4.tcp_orphan_retries` back-offs (default 0, which means 8 while the RTO is under 120 s: about 100 s from a 200 ms RTO); one still open after shutdown(SHUT_WR) gives up after `net.ipv4.tcp_retries2` (default 15: about 15 minutes). Either way it is dropped without a RST.",
         ],
     },
     Text {
@@ -86,14 +86,14 @@ const TEXTS: &[Text] = &[
         title: "Aborted with RST instead of a FIN handshake",
         states: "CLOSED / CLOSED",
         causes: &[
-            "SO_LINGER with a zero timeout: a deliberate abort, used by some proxies and clients to avoid TIME_WAIT.",
-            "close() with unread data in the receive buffer makes Linux send RST instead of FIN (RFC 9293 §3.6 / RFC 2525).",
-            "Data arrived for a socket that had already been closed (a server writing after the client closed): see `reset.after_fin` and the `data_after_fin` flag.",
-            "A middlebox, idle timeout or crashed process killed the connection.",
+            "SO_LINGER with a zero timeout: close() aborts with a RST instead of a FIN (counted as TCPAbortOnData), used by some proxies and clients to avoid TIME_WAIT.",
+            "close() with unread data in the receive buffer makes Linux send RST instead of FIN (TCPAbortOnClose; RFC 9293 §3.6.1, RFC 2525 §2.17). A process that exits or crashes is closed the same way: FIN, or RST if data was unread.",
+            "Data arrived after the receiving application had closed its socket (a server writing after the client closed): the closed side answers with RST, usually counted as TCPAbortOnData there. See `reset.after_fin` and the `data_after_fin` flag.",
+            "A middlebox or idle timeout killed the connection, or the peer no longer knows it (host rebooted, socket long gone): Linux answers a segment for a connection it has no socket for with a RST.",
         ],
         checks: &[
             "Who sent it (`reset.by`) and whether a FIN came first (`reset.after_fin`).",
-            "On the sender: `nstat -az | grep TCPAbortOn` counts aborts by cause (TCPAbortOnData: unread data at close; TCPAbortOnClose; TCPAbortOnLinger; TCPAbortOnTimeout).",
+            "On the host that sent it: `nstat -az | grep TCPAbortOn` counts aborts by cause: TCPAbortOnClose (close() with unread data), TCPAbortOnData (data arriving after close(), or close() with SO_LINGER 0), TCPAbortOnLinger (close() in FIN_WAIT_2 with TCP_LINGER2 < 0), TCPAbortOnTimeout (retransmissions or probes ran out; only keepalive sends a RST), TCPAbortOnMemory (too many orphans, or out of TCP memory).",
             "Application use of SO_LINGER and request bodies left unread before close().",
         ],
     },
@@ -108,7 +108,7 @@ const TEXTS: &[Text] = &[
         checks: &[
             "`ss -ltn` on the server: is the service listening on this exact address and port?",
             "Service restarts or crashes at the times of the refused SYNs.",
-            "A full accept queue does not cause RSTs on Linux unless `net.ipv4.tcp_abort_on_overflow=1`; it drops instead (see unanswered).",
+            "A full accept queue never makes Linux answer a SYN with a RST: it drops the SYN (see unanswered). With `net.ipv4.tcp_abort_on_overflow=1` (default 0) it resets the handshake's final ACK instead, after its SYN-ACK: that shows as reset, not refused.",
         ],
     },
     Text {
@@ -117,12 +117,12 @@ const TEXTS: &[Text] = &[
         states: "SYN_SENT / (nothing)",
         causes: &[
             "The SYN is dropped: a firewall, a routing problem, or a host that is down.",
-            "The server's listen queue is full: Linux drops SYNs (and third ACKs) when the SYN or accept queue overflows.",
+            "The server's listen queue is full: Linux drops the SYN when the accept queue is full (TcpExtListenOverflows), or when the SYN queue is full and `net.ipv4.tcp_syncookies` is 0 (default 1: it answers with a SYN cookie instead). A final ACK that finds the accept queue full is dropped too, and the server resends its SYN-ACK.",
             "A SYN flood with spoofed sources: the SYN-ACKs (or SYN cookies) go to hosts that never answer.",
             "The capture saw only one direction of the traffic.",
         ],
         checks: &[
-            "On the server: `nstat -az TcpExtListenOverflows TcpExtListenDrops`; `ss -ltn` shows the accept queue (Recv-Q) against the backlog (Send-Q), bounded by `net.core.somaxconn`.",
+            "On the server: `nstat -az TcpExtListenOverflows TcpExtListenDrops TcpExtTCPReqQFullDrop`; `ss -ltn` shows the accept queue (Recv-Q) against the backlog (Send-Q), which listen() caps at `net.core.somaxconn` (default 4096 since Linux 5.4, 128 before).",
             "Firewall rules that DROP rather than REJECT.",
             "Whether the capture point sees both directions (asymmetric routing, one-sided mirror port).",
         ],
@@ -155,7 +155,7 @@ const TEXTS: &[Text] = &[
         states: "TIME_WAIT / CLOSED",
         causes: &["Both applications closed and every FIN was acknowledged."],
         checks: &[
-            "Nothing to fix. The side that closed first holds TIME_WAIT for 60 s on Linux (fixed, not a sysctl).",
+            "Nothing to fix. The side that closed first holds TIME_WAIT for 60 s on Linux (TCP_TIMEWAIT_LEN, fixed at build time: no sysctl in mainline kernels).",
         ],
     },
     Text {
@@ -169,7 +169,7 @@ const TEXTS: &[Text] = &[
         checks: &[
             "Reuse connections (keep-alive, pools) and widen `net.ipv4.ip_local_port_range` on the client.",
             "When the server holds TIME_WAIT (it closed first), Linux accepts the new SYN only if its timestamp or sequence number is higher than the old connection's (`reuse.ts_advanced`, or `reuse.isn_advanced` without timestamps); otherwise it answers with an ACK and the client retries.",
-            "`net.ipv4.tcp_tw_reuse` only affects outgoing connections (the client's own TIME_WAIT) and needs TCP timestamps; it does nothing for a server.",
+            "`net.ipv4.tcp_tw_reuse` only affects outgoing connections (the client's own TIME_WAIT), needs TCP timestamps on the old connection and waits about 1 s (`net.ipv4.tcp_tw_reuse_delay` on recent kernels); its default, 2, enables it for loopback only. A client that bind()s its port (with SO_REUSEADDR) before connect() reuses its TIME_WAIT whenever the old connection used timestamps, whatever the setting. It does nothing for a server.",
             "`net.ipv4.tcp_tw_recycle` no longer exists: it was removed in Linux 4.12, and broke clients behind NAT before that.",
         ],
     },
@@ -252,5 +252,88 @@ mod tests {
                 .iter()
                 .any(|t| t.topic == Topic::Flag(Flag::TimeWaitReuse))
         );
+    }
+
+    /// Every sentence a diagnosis can show.
+    fn all_words() -> Vec<String> {
+        let t = Thresholds::default();
+        TEXTS
+            .iter()
+            .flat_map(|text| {
+                let mut w: Vec<String> = vec![text.title.into(), text.states.into()];
+                w.extend(text.causes.iter().map(|s| s.to_string()));
+                w.extend(text.checks.iter().map(|s| s.to_string()));
+                w.push(meaning(text.topic, &t));
+                w
+            })
+            .collect()
+    }
+
+    /// The abort counters are named for what they count. close() with unread
+    /// data counts TCPAbortOnClose (net/ipv4/tcp.c `__tcp_close`);
+    /// TCPAbortOnData counts data arriving after close()
+    /// (net/ipv4/tcp_input.c `tcp_rcv_state_process`) and close() with
+    /// SO_LINGER 0. The diagnoses once said "TCPAbortOnData: unread data at
+    /// close".
+    #[test]
+    fn abort_counters_are_named_for_what_they_count() {
+        let words = all_words();
+        for w in &words {
+            for (at, _) in w.match_indices("TCPAbortOnData") {
+                let clause = &w[at..];
+                let end = clause.find([';', ')', '.']).unwrap_or(clause.len());
+                assert!(
+                    !clause[..end].contains("unread"),
+                    "TCPAbortOnData is not about unread data: {w}"
+                );
+            }
+            if w.contains("unread data") && w.contains("TCPAbortOn") {
+                assert!(w.contains("TCPAbortOnClose"), "{w}");
+            }
+        }
+        let check = words
+            .iter()
+            .find(|w| w.contains("grep TCPAbortOn"))
+            .expect("the abort counters' check");
+        assert!(
+            check.contains("TCPAbortOnClose (close() with unread data)"),
+            "{check}"
+        );
+        assert!(
+            check.contains("TCPAbortOnData (data arriving after close()"),
+            "{check}"
+        );
+    }
+
+    /// Every counter and sysctl the diagnoses name is in the table of
+    /// docs/teardown.md that gives its source and default.
+    #[test]
+    fn every_counter_and_setting_named_is_in_the_docs_table() {
+        let docs = include_str!("../../docs/teardown.md");
+        let table = docs
+            .split_once("## Counters and settings named in the diagnoses")
+            .expect("the table's section in docs/teardown.md")
+            .1;
+        let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.';
+        let mut names = Vec::new();
+        for w in all_words() {
+            for prefix in [
+                "net.ipv4.",
+                "net.core.",
+                "net.netfilter.",
+                "TcpExt",
+                "TCPAbortOn",
+            ] {
+                for (at, _) in w.match_indices(prefix) {
+                    let name: String = w[at..].chars().take_while(|&c| is_name(c)).collect();
+                    let name = name.trim_end_matches('.');
+                    names.push(name.trim_start_matches("TcpExt").to_string());
+                }
+            }
+        }
+        assert!(names.len() > 10, "{names:?}");
+        for name in names {
+            assert!(table.contains(&name), "{name} is not in the docs table");
+        }
     }
 }
