@@ -39,7 +39,7 @@ Exit codes:
 /// How every TCP connection in a capture ended: clean FIN handshake, half-closed
 /// hang, lost FIN, reset, refused, unanswered, or still open.
 #[derive(Parser, Debug)]
-#[command(name = "teardown", version, after_help = EXIT_CODES)]
+#[command(name = "teardown", version = VERSION, after_help = EXIT_CODES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -53,7 +53,25 @@ enum Command {
     /// Analyze captures, then apply a policy: exit 1 when it fails (for CI).
     #[command(after_help = CHECK_HELP)]
     Check(CheckArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Install, e.g.: teardown completions bash > ~/.local/share/bash-completion/completions/teardown"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff).
+    #[command(after_help = "Install, e.g.: teardown man > /usr/local/share/man/man1/teardown.1")]
+    Man,
 }
+
+/// The crate's version, and the commit it was built from when that was known
+/// (`build.rs`).
+const VERSION: &str = match option_env!("TEARDOWN_VERSION") {
+    Some(v) => v,
+    None => env!("CARGO_PKG_VERSION"),
+};
 
 const CHECK_HELP: &str = "\
 TARGET is a class (clean, half_closed_hang, lost_fin, reset, refused, unanswered,
@@ -91,33 +109,33 @@ struct InputArgs {
     filter: FilterArgs,
 
     /// Print nothing on stderr but errors (no warnings, no progress bar).
-    #[arg(short, long)]
+    #[arg(help_heading = "Run", short, long)]
     quiet: bool,
 
     /// Most connections tracked at once, shared evenly by partitions of the
     /// 4-tuples; beyond a partition's share its least recently active are evicted
     /// (flagged `evicted`), the same ones for any -j. Bounds memory on floods and
     /// scans.
-    #[arg(long, value_name = "N", default_value_t = crate::flow::TrackerConfig::DEFAULT_MAX_TRACKED, value_parser = at_least_one)]
+    #[arg(help_heading = "Run", long, value_name = "N", default_value_t = crate::flow::TrackerConfig::DEFAULT_MAX_TRACKED, value_parser = at_least_one)]
     max_connections: usize,
 
     /// Print run statistics on stderr at the end: time, packets per second,
     /// connections, peak memory (Linux).
-    #[arg(long)]
+    #[arg(help_heading = "Run", long)]
     stats: bool,
 
     /// On Ctrl-C or SIGTERM the report of what was read is still written
     /// (marked interrupted) and the exit code is 0; with this flag, 130, as a
     /// shell expects of an interrupted command. A second signal aborts at once
     /// (130, nothing written).
-    #[arg(long)]
+    #[arg(help_heading = "Run", long)]
     interrupt_fails: bool,
 
     /// Worker threads [default: all cores]. The output is the same for any value.
     /// With more than one, large files and compressed inputs are also read (and
     /// decompressed) on a thread of their own. Under an address-space limit
     /// (`ulimit -v`), only as many as fit (64 MiB each past 256 MiB).
-    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(help_heading = "Run", short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
 }
 
@@ -163,12 +181,12 @@ struct AnalyzeArgs {
 
     /// Output format [default: what the name of the -o file says (.txt, .json,
     /// .ndjson, .log or .zeek, .html), else text, terminal or not].
-    #[arg(short, long, value_enum)]
+    #[arg(help_heading = "Output", short, long, value_enum)]
     format: Option<Format>,
 
     /// Write the report to FILE (a temporary file, renamed into place once complete)
     /// instead of standard output (`-`: standard output).
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(help_heading = "Output", short, long, value_name = "FILE")]
     output: Option<PathBuf>,
 }
 
@@ -178,35 +196,41 @@ struct CheckArgs {
     input: InputArgs,
 
     /// Fail when any connection has this class or flag (repeatable).
-    #[arg(long, value_name = "TARGET")]
+    #[arg(help_heading = "Policy", long, value_name = "TARGET")]
     fail_on: Vec<String>,
 
     /// Fail when more than N connections, or more than P percent of them, have
     /// this class or flag: TARGET=N or TARGET=P% (repeatable).
-    #[arg(long, value_name = "TARGET=N|P%")]
+    #[arg(help_heading = "Policy", long, value_name = "TARGET=N|P%")]
     max: Vec<String>,
 
     /// Read rules (and a filter) from a TOML file; command-line rules add to it.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Policy", long, value_name = "FILE")]
     policy: Option<PathBuf>,
 
     /// Fail when fewer than N connections survived the filters: a gate that
     /// held on no evidence would be a silent failure [default: 1, or the
     /// policy file's `min_connections`; 0 turns it off].
-    #[arg(long, value_name = "N")]
+    #[arg(help_heading = "Policy", long, value_name = "N")]
     min_connections: Option<u64>,
 
     /// Verdict format on standard output.
-    #[arg(short, long, value_enum, default_value = "text")]
+    #[arg(
+        help_heading = "Output",
+        short,
+        long,
+        value_enum,
+        default_value = "text"
+    )]
     format: CheckFormat,
 
     /// Also write the verdict as JUnit XML (one test case per rule).
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Output", long, value_name = "FILE")]
     junit: Option<PathBuf>,
 
     /// Also append a Markdown summary to FILE (for a CI job summary page such as
     /// $GITHUB_STEP_SUMMARY, which every step of the job appends to).
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Output", long, value_name = "FILE")]
     summary: Option<PathBuf>,
 }
 
@@ -219,6 +243,7 @@ enum CheckFormat {
 }
 
 #[derive(Args, Debug)]
+#[command(next_help_heading = "Thresholds")]
 struct ThresholdArgs {
     /// Silence after an acknowledged FIN that makes a half-close a hang
     /// (FIN_WAIT_2 / CLOSE_WAIT). Units: us, ms, s, m, h; a bare number is seconds.
@@ -277,6 +302,22 @@ pub fn run() -> Result<ExitCode> {
     match cli.command {
         Command::Analyze(args) => run_analyze(args),
         Command::Check(args) => run_check(args),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "teardown", &mut io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = io::stdout().lock();
+            clap_mangen::Man::new(cmd.clone()).render(&mut out)?;
+            // A section per subcommand, as `man teardown` is the one page.
+            for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+                writeln!(out, ".SH \"TEARDOWN {}\"", sub.get_name().to_uppercase())?;
+                clap_mangen::Man::new(sub.clone()).render_options_section(&mut out)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -240,3 +240,42 @@ fn impossible_values_are_refused_with_a_reason() {
     assert_eq!(count("2026-11-21T12:51:04+01:00"), utc);
     assert!(utc > 0 && utc < 30, "{utc}");
 }
+
+#[test]
+fn help_groups_the_options_and_the_version_names_the_commit() {
+    let help = String::from_utf8(success(run(&["analyze", "--help"], None))).unwrap();
+    // Each option under its own heading, not under the filters'.
+    let at = |s: &str| help.find(s).unwrap_or_else(|| panic!("{s} missing"));
+    let filters = at("Connection filters");
+    let run_heading = at("\nRun:");
+    assert!(
+        filters < run_heading && run_heading < at("--quiet") && at("--quiet") < at("\nOutput:")
+    );
+    assert!(at("\nOutput:") < at("--format"));
+    let check = String::from_utf8(success(run(&["check", "--help"], None))).unwrap();
+    assert!(check.contains("evicted") && check.contains("--min-connections"));
+    let version = String::from_utf8(success(run(&["--version"], None))).unwrap();
+    assert!(version.starts_with("teardown 0."), "{version}");
+    // Built from this repository's checkout, it names the commit.
+    if std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".git")
+        .exists()
+    {
+        assert!(version.contains("(commit "), "{version}");
+    }
+}
+
+#[test]
+fn completions_and_the_man_page_are_generated() {
+    let bash = String::from_utf8(success(run(&["completions", "bash"], None))).unwrap();
+    assert!(bash.contains("_teardown()") && bash.contains("--max-connections"));
+    let zsh = String::from_utf8(success(run(&["completions", "zsh"], None))).unwrap();
+    assert!(zsh.contains("#compdef teardown"));
+    let man = String::from_utf8(success(run(&["man"], None))).unwrap();
+    assert!(man.contains(".TH teardown 1"));
+    assert!(
+        man.contains("TEARDOWN CHECK") && man.contains("min\\-connections"),
+        "{}",
+        &man[..400]
+    );
+}
