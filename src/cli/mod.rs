@@ -372,7 +372,24 @@ fn options_of(input: &InputArgs, extra_filter: Filter) -> Options {
         progress: !input.quiet && io::stderr().is_terminal(),
         max_connections: input.max_connections,
         interrupt: Some(signals::install()),
+        text_width: terminal_width(),
     }
+}
+
+/// The width of the terminal standard output is, if it is one.
+#[cfg(unix)]
+fn terminal_width() -> Option<usize> {
+    let stdout = io::stdout();
+    if !stdout.is_terminal() {
+        return None;
+    }
+    let size = rustix::termios::tcgetwinsize(&stdout).ok()?;
+    (size.ws_col > 0).then_some(usize::from(size.ws_col))
+}
+
+#[cfg(not(unix))]
+fn terminal_width() -> Option<usize> {
+    None
 }
 
 /// Address space a thread of the analysis may take: its allocator's own

@@ -60,6 +60,9 @@ pub struct Options {
     /// Once set (by a signal handler, say), reading stops at the next segment
     /// and the analysis finishes with what was read (`summary.interrupted`).
     pub interrupt: Option<Arc<AtomicBool>>,
+    /// The text summary wraps its prose to this many columns (a terminal's
+    /// width); `None`: no wrapping, one line per paragraph.
+    pub text_width: Option<usize>,
 }
 
 impl Options {
@@ -74,6 +77,7 @@ impl Options {
             progress: false,
             max_connections: TrackerConfig::DEFAULT_MAX_TRACKED,
             interrupt: None,
+            text_width: None,
         }
     }
 

@@ -97,7 +97,7 @@ pub struct Rendered {
 /// `out` while the capture is read.
 pub fn render(format: Format, options: &Options, out: &mut (dyn Write + Send)) -> Rendered {
     match format {
-        Format::Text => run(text::Text::new(out), options),
+        Format::Text => run(text::Text::new(out, options.text_width), options),
         Format::Json => run(json::Json::document(out, options), options),
         Format::Ndjson => run(json::Json::ndjson(out), options),
         Format::Zeek => run(zeek::Zeek::new(out), options),

@@ -35,13 +35,16 @@ impl Listed {
 pub struct Text<'o> {
     out: &'o mut (dyn Write + Send),
     listed: Listed,
+    /// Columns to wrap the prose to (`None`: no wrapping).
+    width: Option<usize>,
 }
 
 impl<'o> Text<'o> {
-    pub fn new(out: &'o mut (dyn Write + Send)) -> Text<'o> {
+    pub fn new(out: &'o mut (dyn Write + Send), width: Option<usize>) -> Text<'o> {
         Text {
             out,
             listed: Listed::default(),
+            width,
         }
     }
 }
@@ -58,7 +61,7 @@ impl Sink for Text<'_> {
 
 impl Renderer for Text<'_> {
     fn finish(&mut self, analysis: &Analysis) -> io::Result<()> {
-        write_text_from(&analysis.report, &self.listed, self.out)
+        write_text_from(&analysis.report, &self.listed, self.width, self.out)
     }
 }
 
@@ -70,12 +73,56 @@ pub fn write_text(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             listed.listed.push(c.clone());
         }
     }
-    write_text_from(report, &listed, out)
+    write_text_from(report, &listed, None, out)
+}
+
+/// `1 connection`, `2 connections`.
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A class's share: one decimal, `<0.1%` for a share that one decimal would
+/// show as none.
+fn share(n: u64, total: u64) -> String {
+    let pct = 100.0 * n as f64 / total.max(1) as f64;
+    if n > 0 && pct < 0.05 {
+        "<0.1%".to_string()
+    } else {
+        format!("{pct:.1}%")
+    }
+}
+
+/// Writes `text` indented by `indent` (and `first` before its first line),
+/// wrapped to `width` columns when given.
+fn paragraph(
+    out: &mut dyn Write,
+    width: Option<usize>,
+    first: &str,
+    indent: &str,
+    text: &str,
+) -> io::Result<()> {
+    match width {
+        Some(w) => {
+            let options = textwrap::Options::new(w.max(40))
+                .initial_indent(first)
+                .subsequent_indent(indent);
+            for line in textwrap::wrap(text, options) {
+                writeln!(out, "{line}")?;
+            }
+            Ok(())
+        }
+        None => writeln!(out, "{first}{text}"),
+    }
 }
 
 /// The summary of `report` (whose `connections` are not read) with the problem
-/// connections `sink` kept.
-pub fn write_text_from(report: &Report, sink: &Listed, out: &mut dyn Write) -> io::Result<()> {
+/// connections `sink` kept, its prose wrapped to `width` columns when given.
+pub fn write_text_from(
+    report: &Report,
+    sink: &Listed,
+    width: Option<usize>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let s = &report.summary;
     let span = match (s.first_ts, s.last_ts) {
         (Some(a), Some(b)) => format!(", {:.1} s", b.secs_since(a)),
@@ -83,12 +130,11 @@ pub fn write_text_from(report: &Report, sink: &Listed, out: &mut dyn Write) -> i
     };
     writeln!(
         out,
-        "{} {}: {} input{}, {} packets ({} TCP){span}",
+        "{} {}: {}, {} ({} TCP){span}",
         report.tool.name,
         report.tool.version,
-        report.inputs.len(),
-        if report.inputs.len() == 1 { "" } else { "s" },
-        s.packets,
+        count(report.inputs.len() as u64, "input", "inputs"),
+        count(s.packets, "packet", "packets"),
         s.tcp_packets,
     )?;
     if s.interrupted {
@@ -97,16 +143,26 @@ pub fn write_text_from(report: &Report, sink: &Listed, out: &mut dyn Write) -> i
             "interrupted: reading stopped before the end of the inputs; this covers what was read"
         )?;
     }
-    writeln!(out, "\n{} connections", s.connections)?;
-    let total = s.connections.max(1) as f64;
+    if let Some(filter) = &report.filter {
+        writeln!(
+            out,
+            "filter: {filter}; {} left out",
+            count(s.filtered_out, "connection", "connections")
+        )?;
+    }
+    writeln!(
+        out,
+        "\n{}",
+        count(s.connections, "connection", "connections")
+    )?;
     for class in Class::ALL {
         let n = s.classes.get(class.name()).copied().unwrap_or(0);
         writeln!(
             out,
-            "  {:<18} {:>8}  {:>5.1}%",
+            "  {:<18} {:>8}  {:>6}",
             class.name(),
             n,
-            100.0 * n as f64 / total
+            share(n, s.connections)
         )?;
     }
     let flags: Vec<String> = s
@@ -116,7 +172,8 @@ pub fn write_text_from(report: &Report, sink: &Listed, out: &mut dyn Write) -> i
         .map(|(f, n)| format!("{f} {n}"))
         .collect();
     if !flags.is_empty() {
-        writeln!(out, "\nflags: {}", flags.join(", "))?;
+        writeln!(out)?;
+        paragraph(out, width, "flags: ", "  ", &flags.join(", "))?;
     }
 
     if sink.problems > 0 {
@@ -150,19 +207,28 @@ pub fn write_text_from(report: &Report, sink: &Listed, out: &mut dyn Write) -> i
         if matches!(d.topic, "clean" | "open") {
             continue;
         }
-        writeln!(out, "\n{} ({}): {}", d.topic, d.count, d.title)?;
-        writeln!(out, "  {}", d.meaning)?;
+        writeln!(out)?;
+        paragraph(
+            out,
+            width,
+            "",
+            "  ",
+            &format!("{} ({}): {}", d.topic, d.count, d.title),
+        )?;
+        paragraph(out, width, "  ", "  ", &d.meaning)?;
         for c in &d.checks {
-            writeln!(out, "  - {c}")?;
+            paragraph(out, width, "  - ", "    ", c)?;
         }
     }
 
-    let warnings: usize = report.inputs.iter().map(|i| i.warnings.len()).sum();
-    let errors = report.inputs.iter().filter(|i| i.error.is_some()).count();
+    let warnings: u64 = report.inputs.iter().map(|i| i.warnings.len() as u64).sum();
+    let errors = report.inputs.iter().filter(|i| i.error.is_some()).count() as u64;
     if warnings + errors > 0 {
         writeln!(
             out,
-            "\ninput problems: {errors} input(s) stopped early, {warnings} warning(s); see stderr or the JSON report"
+            "\ninput problems: {} stopped early, {}; see stderr or the JSON report",
+            count(errors, "input", "inputs"),
+            count(warnings, "warning", "warnings")
         )?;
     }
     Ok(())
@@ -193,5 +259,45 @@ mod tests {
                 .unwrap();
             assert_eq!(String::from_utf8(got).unwrap(), want, "-j {threads}");
         }
+    }
+
+    #[test]
+    fn small_shares_and_single_things_read_as_they_should() {
+        assert_eq!(share(0, 10_000), "0.0%");
+        assert_eq!(share(1, 10_000), "<0.1%");
+        assert_eq!(share(5, 10_000), "0.1%");
+        assert_eq!(share(1, 3), "33.3%");
+        assert_eq!(count(1, "rule", "rules"), "1 rule");
+        assert_eq!(count(2, "rule", "rules"), "2 rules");
+    }
+
+    /// On a terminal the prose wraps to its width (here 60 columns); the
+    /// tables and connection lines do not change; a filter is said with
+    /// what it left out.
+    #[test]
+    fn prose_wraps_to_the_width_and_the_filter_is_said() {
+        let mut opts = options(1);
+        opts.filter.port = vec![8003, 8008];
+        let report = analyze(&opts).report;
+        let mut listed = Listed::default();
+        for c in &report.connections {
+            if listed.wants(c) {
+                listed.listed.push(c.clone());
+            }
+        }
+        let mut wrapped = Vec::new();
+        write_text_from(&report, &listed, Some(60), &mut wrapped).unwrap();
+        let wrapped = String::from_utf8(wrapped).unwrap();
+        assert!(wrapped.contains("filter: --port 8003 --port 8008; 28 connections left out"));
+        let mut long = Vec::new();
+        write_text_from(&report, &listed, None, &mut long).unwrap();
+        let long = String::from_utf8(long).unwrap();
+        assert!(long.lines().any(|l| l.chars().count() > 100));
+        for line in wrapped.lines().filter(|l| !l.starts_with("  #")) {
+            assert!(line.chars().count() <= 60, "{line:?}");
+        }
+        // The same words either way.
+        let words = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert_eq!(words(&wrapped), words(&long));
     }
 }

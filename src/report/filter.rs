@@ -58,6 +58,19 @@ impl Filter {
     }
 }
 
+impl std::fmt::Display for Filter {
+    /// The filter as the command line gives it: `--port 443 --host 10.0.0.5`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts: Vec<String> = Vec::new();
+        parts.extend(self.host.iter().map(|h| format!("--host {h}")));
+        parts.extend(self.net.iter().map(|n| format!("--net {n}")));
+        parts.extend(self.port.iter().map(|p| format!("--port {p}")));
+        parts.extend(self.since.map(|t| format!("--since {}", t.rfc3339())));
+        parts.extend(self.until.map(|t| format!("--until {}", t.rfc3339())));
+        f.write_str(&parts.join(" "))
+    }
+}
+
 /// Parses a time given as seconds since the epoch (`1795261850.5`) or as RFC 3339
 /// with its offset (`2026-11-21T11:00:00Z`, `2026-11-21T12:00:00+01:00`; a
 /// space for the `T`; without an offset, UTC, as a capture's clock is).

@@ -7,11 +7,12 @@ use crate::policy::{CheckResult, MAX_LISTED};
 use crate::report::Report;
 
 pub fn write_text(result: &CheckResult, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     writeln!(
         out,
-        "teardown check: {} connections, {} rules",
-        result.connections,
-        result.rules.len()
+        "teardown check: {}, {}",
+        plural(result.connections, "connection", "connections"),
+        plural(result.rules.len() as u64, "rule", "rules")
     )?;
     for r in &result.rules {
         writeln!(
