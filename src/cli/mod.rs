@@ -583,16 +583,24 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
             render::check::markdown::write_markdown(&result, report, out)
         })?;
     }
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER, stdout.lock());
-    match args.format {
-        CheckFormat::Text => render::check::text::write_text(&result, report, &mut out)?,
-        CheckFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &result)?;
-            writeln!(out)?;
+    let verdict = || -> io::Result<()> {
+        let stdout = io::stdout();
+        let mut out = io::BufWriter::with_capacity(OUTPUT_BUFFER, stdout.lock());
+        match args.format {
+            CheckFormat::Text => render::check::text::write_text(&result, report, &mut out)?,
+            CheckFormat::Json => {
+                serde_json::to_writer_pretty(&mut out, &result)?;
+                writeln!(out)?;
+            }
         }
+        out.flush()
+    };
+    match verdict() {
+        // `teardown check ... | head`: the reader went away, the verdict
+        // stands (a failed policy must not pass a `pipefail` job).
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        other => other?,
     }
-    out.flush()?;
     Ok(
         if report.summary.interrupted && args.input.interrupt_fails {
             ExitCode::from(EXIT_INTERRUPTED)

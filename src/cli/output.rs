@@ -50,6 +50,17 @@ pub(super) fn write_whole(
             .with_context(|| format!("cannot write {}", path.display()))?;
         return Ok(());
     }
+    // A symbolic link is written through: the file it names is replaced, the
+    // link stays.
+    let through;
+    let path = if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        through = path
+            .canonicalize()
+            .with_context(|| format!("cannot write {}: a link to nothing", path.display()))?;
+        through.as_path()
+    } else {
+        path
+    };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -75,28 +86,33 @@ fn finish_whole(
         .into_inner()
         .map_err(|e| e.into_error())
         .with_context(|| format!("cannot write {}", path.display()))?;
-    // A new report gets the usual permissions (tempfile creates 0600); a replaced
+    // A new report gets the permissions a new file gets here (tempfile creates
+    // 0600; 0666 less the umask, as `>` would: reports hold addresses and
+    // timings, and the umask is the user's say on who reads them); a replaced
     // one keeps its own.
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(path)
             .map(|m| m.permissions())
-            .unwrap_or_else(|_| std::fs::Permissions::from_mode(0o644));
+            .unwrap_or_else(|_| std::fs::Permissions::from_mode(0o666 & !umask()));
         let _ = tmp.as_file().set_permissions(mode);
     }
-    // The old report is removed before the new one is renamed into place: on
-    // ext4 (`auto_da_alloc`, the default) a rename over an existing file makes the
-    // kernel allocate and start writing back the whole new file inside the
-    // rename, which for a 400 MB report cost more system time than writing it.
-    // Past this point the report is complete, so the path holds either the old
-    // report, nothing for an instant, or the whole new one: never a partial one.
-    if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
-        std::fs::remove_file(path).with_context(|| format!("cannot replace {}", path.display()))?;
-    }
+    // Renamed over the old report, so the path holds the old report or the
+    // whole new one, at every instant: a kill at any point leaves one of them.
     tmp.persist(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
+}
+
+/// The process's umask (read by setting it, then setting it back: the
+/// analysis threads have ended when a report is renamed into place).
+#[cfg(unix)]
+fn umask() -> u32 {
+    use rustix::fs::Mode;
+    let old = rustix::process::umask(Mode::empty());
+    rustix::process::umask(old);
+    old.bits()
 }
 
 /// Appends what `render` writes to `path` (created when missing), in one

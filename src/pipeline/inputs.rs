@@ -166,47 +166,112 @@ pub(super) fn count_skip(s: &mut Skipped, skip: Skip) {
     }
 }
 
-/// Expands directories (recursively, sorted by path) into their files. Files found
-/// in a directory that are not captures are skipped with a message, not an error.
-pub(super) fn expand(inputs: &[PathBuf]) -> Vec<(PathBuf, bool)> {
-    let mut out = Vec::new();
-    for p in inputs {
+/// What the inputs name: each file, with the named directory it was found in
+/// (recursively, sorted by path; symbolic links followed, a loop cut where a
+/// directory comes round again), and the directories that could not be read.
+pub(super) struct Expanded {
+    /// The files, each with the index in `options.inputs` of the directory
+    /// it was found in (`None`: named itself).
+    pub(super) files: Vec<(PathBuf, Option<usize>)>,
+    /// Messages for directories or entries that could not be read.
+    pub(super) problems: Vec<String>,
+}
+
+pub(super) fn expand(inputs: &[PathBuf]) -> Expanded {
+    let mut out = Expanded {
+        files: Vec::new(),
+        problems: Vec::new(),
+    };
+    for (i, p) in inputs.iter().enumerate() {
         if p.is_dir() {
             let mut files = Vec::new();
-            walk(p, &mut files);
+            let mut seen = Vec::new();
+            walk(p, &mut files, &mut seen, &mut out.problems);
             files.sort();
-            out.extend(files.into_iter().map(|f| (f, true)));
+            out.files.extend(files.into_iter().map(|f| (f, Some(i))));
         } else {
-            out.push((p.clone(), false));
+            out.files.push((p.clone(), None));
         }
     }
     out
 }
 
-pub(super) fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
+/// The files under `dir`. `seen` holds the (device, inode) of the
+/// directories on the way down, so a link back up is not followed again.
+fn walk(
+    dir: &Path,
+    out: &mut Vec<PathBuf>,
+    seen: &mut Vec<(u64, u64)>,
+    problems: &mut Vec<String>,
+) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            problems.push(format!(
+                "teardown: {}: cannot read the directory: {e}",
+                dir.display()
+            ));
+            return;
+        }
     };
-    for e in entries.flatten() {
+    if let Ok(meta) = std::fs::metadata(dir) {
+        let id = file_id(&meta);
+        if seen.contains(&id) {
+            return;
+        }
+        seen.push(id);
+    }
+    for e in entries {
+        let e = match e {
+            Ok(e) => e,
+            Err(err) => {
+                problems.push(format!(
+                    "teardown: {}: cannot read the directory: {err}",
+                    dir.display()
+                ));
+                continue;
+            }
+        };
         let path = e.path();
-        match e.file_type() {
-            Ok(t) if t.is_dir() => walk(&path, out),
-            Ok(t) if t.is_file() => out.push(path),
-            _ => {}
+        // Through symbolic links: a link to a capture is a capture.
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_dir() => walk(&path, out, seen, problems),
+            Ok(m) if m.is_file() => out.push(path),
+            Ok(_) => {}
+            Err(err) => problems.push(format!("teardown: {}: {err}", path.display())),
         }
     }
+    seen.pop();
+}
+
+#[cfg(unix)]
+fn file_id(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+#[cfg(not(unix))]
+fn file_id(_meta: &std::fs::Metadata) -> (u64, u64) {
+    (0, 0)
 }
 
 pub(super) fn open_inputs(options: &Options, messages: &mut Vec<String>) -> (Vec<Input>, usize) {
     let mut inputs = Vec::new();
-    let mut unreadable = 0;
-    for (path, from_dir) in expand(&options.inputs) {
+    let expanded = expand(&options.inputs);
+    let mut unreadable = expanded.problems.len();
+    messages.extend(expanded.problems);
+    // Captures opened from each named directory.
+    let mut found = vec![0usize; options.inputs.len()];
+    for (path, from_dir) in expanded.files {
         let name = path.display().to_string();
         match CaptureReader::open(&path) {
             Ok((reader, compression)) => {
                 let mut report = empty_input_report(name);
                 report.format = Some(reader.format());
                 report.compression = compression;
+                if let Some(d) = from_dir {
+                    found[d] += 1;
+                }
                 inputs.push(Input {
                     index: 0,
                     total_len: reader.progress().1,
@@ -215,7 +280,7 @@ pub(super) fn open_inputs(options: &Options, messages: &mut Vec<String>) -> (Vec
                     final_progress: 0,
                 });
             }
-            Err(CaptureError::NotACapture(_) | CaptureError::Empty) if from_dir => {
+            Err(CaptureError::NotACapture(_) | CaptureError::Empty) if from_dir.is_some() => {
                 messages.push(format!("teardown: {name}: skipped, not a capture file"));
             }
             Err(e) => {
@@ -223,6 +288,15 @@ pub(super) fn open_inputs(options: &Options, messages: &mut Vec<String>) -> (Vec
                 unreadable += 1;
                 inputs.push(Input::failed(name, &e));
             }
+        }
+    }
+    for (dir, n) in options.inputs.iter().zip(found) {
+        if n == 0 && dir.is_dir() {
+            messages.push(format!(
+                "teardown: {}: no capture file in this directory",
+                dir.display()
+            ));
+            unreadable += 1;
         }
     }
     for (i, input) in inputs.iter_mut().enumerate() {

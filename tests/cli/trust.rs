@@ -289,3 +289,131 @@ fn a_second_ctrl_c_aborts_at_once_and_leaves_no_temporary_file() {
         "nothing left behind"
     );
 }
+
+#[test]
+fn a_failed_check_stays_failed_when_its_reader_goes_away() {
+    // `teardown check ... | true` under pipefail: the pipe closes before the
+    // verdict is written; the exit code is still the policy's (1).
+    let demo = fixture("kernel/client.pcap");
+    let script = format!(
+        "set -o pipefail; {} check {} --fail-on reset | true",
+        env!("CARGO_BIN_EXE_teardown"),
+        s(&demo)
+    );
+    let status = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
+}
+
+#[test]
+fn directories_follow_links_to_captures_and_say_what_they_could_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let caps = dir.path().join("caps");
+    std::fs::create_dir(&caps).unwrap();
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(fixture("kernel/client.pcap"), caps.join("client.pcap"))
+            .unwrap();
+        // A loop back up the tree is cut, not followed forever.
+        std::os::unix::fs::symlink(&caps, caps.join("again")).unwrap();
+    }
+    let out = run(&["analyze", s(&caps), "-f", "json"], None);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["summary"]["connections"], 30);
+    // A link to nothing is named, and it makes the run's exit code 2.
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(dir.path().join("gone.pcap"), caps.join("gone.pcap")).unwrap();
+    let out = run(&["analyze", s(&caps), "-f", "json"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("gone.pcap"));
+    // A named directory without a capture is an input that yields nothing.
+    let notes = dir.path().join("notes");
+    std::fs::create_dir(&notes).unwrap();
+    std::fs::write(notes.join("README"), "not a capture").unwrap();
+    let out = run(&["analyze", s(&notes)], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no capture file in this directory"));
+}
+
+#[cfg(unix)]
+#[test]
+fn new_reports_honour_the_umask_and_links_are_written_through() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let demo = fixture("kernel/client.pcap");
+    let report = dir.path().join("private.json");
+    let script = format!(
+        "umask 077; {} analyze {} -o {}",
+        env!("CARGO_BIN_EXE_teardown"),
+        s(&demo),
+        s(&report)
+    );
+    assert!(
+        std::process::Command::new("sh")
+            .args(["-c", &script])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mode = std::fs::metadata(&report).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{mode:o}");
+    // -o naming a symbolic link: the file it names gets the report, the link stays.
+    let target = dir.path().join("target.json");
+    std::fs::write(&target, "old").unwrap();
+    let link = dir.path().join("latest.json");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    success(run(&["analyze", s(&demo), "-o", s(&link)], None));
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(
+        std::fs::read_to_string(&target)
+            .unwrap()
+            .starts_with("{\"schema_version\"")
+    );
+}
+
+#[test]
+fn an_unwritable_output_is_found_before_anything_is_read() {
+    // Standard input is never written to: a run that read before finding
+    // its output unwritable would wait here.
+    for format in ["html", "text", "json"] {
+        let mut child = teardown()
+            .args([
+                "analyze",
+                "-",
+                "-f",
+                format,
+                "-o",
+                "/nonexistent-dir/report",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() > std::time::Duration::from_secs(10) {
+                let _ = child.kill();
+                panic!("-f {format}: still reading after 10 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        assert_eq!(status.code(), Some(2), "-f {format}");
+    }
+}
