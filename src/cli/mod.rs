@@ -13,6 +13,7 @@ use crate::pipeline::{Analysis, Options, analyze_into};
 use crate::policy::{self, Policy, Rule, Target};
 use crate::render::{self, Format};
 use crate::report::filter::{Filter, parse_time};
+use crate::report::printable;
 use crate::time::Timestamp;
 
 mod output;
@@ -445,7 +446,9 @@ fn address_space_limit() -> Option<u64> {
 fn tell(input: &InputArgs, options: &Options, analysis: &Analysis, start: std::time::Instant) {
     for m in &analysis.messages {
         if !input.quiet || !m.contains(": warning: ") {
-            eprintln!("{m}");
+            // File names and capture text, escaped: a control character in
+            // a file name must not act on the terminal.
+            eprintln!("{}", printable(m));
         }
     }
     let s = &analysis.report.summary;
@@ -471,7 +474,7 @@ fn tell(input: &InputArgs, options: &Options, analysis: &Analysis, start: std::t
         }
         eprintln!(
             "teardown: warning: no connection was analyzed in {} ({why})",
-            names.join(", ")
+            printable(&names.join(", "))
         );
     }
     if input.stats {

@@ -318,6 +318,28 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+/// Text from a capture or a file name, made safe to show: control characters
+/// (C0, DEL, C1: an escape sequence would act on a terminal) and the bidi
+/// controls that reorder what follows them become `\u{..}`.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// The report record of one finished connection.
 pub fn report_of(c: &Connection, thresholds: &Thresholds) -> ConnectionReport {
     let verdict = classify(c, thresholds, c.observed_until);

@@ -417,3 +417,19 @@ fn an_unwritable_output_is_found_before_anything_is_read() {
         assert_eq!(status.code(), Some(2), "-f {format}");
     }
 }
+
+#[test]
+fn control_characters_in_file_names_do_not_reach_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    // An escape sequence that would clear the screen, and a bidi override.
+    let evil = dir.path().join("x\u{1b}[2J\u{202e}.pcap");
+    std::fs::write(&evil, b"not a capture at all, just text").unwrap();
+    let out = run(&["analyze", evil.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains('\u{1b}') && !err.contains('\u{202e}'),
+        "{err:?}"
+    );
+    assert!(err.contains("\\u{1b}[2J\\u{202e}"), "{err:?}");
+}

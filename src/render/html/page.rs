@@ -5,6 +5,7 @@ use super::charts::*;
 use super::diagrams::*;
 use super::problems::*;
 use super::*;
+use crate::report::printable;
 
 #[derive(Template)]
 #[template(
@@ -350,7 +351,7 @@ pub(super) fn input_view(i: &crate::report::InputReport) -> InputView {
     .map(|(n, what)| format!("{n} {what}"))
     .collect();
     InputView {
-        path: i.path.clone(),
+        path: printable(&i.path).into_owned(),
         format: format!("{format}{compression}"),
         link_types: i
             .link_types
@@ -368,8 +369,8 @@ pub(super) fn input_view(i: &crate::report::InputReport) -> InputView {
             .iter()
             .take(MAX_MESSAGES_PER_INPUT)
             .map(|f| InterfaceView {
-                name: f.name.clone().unwrap_or_default(),
-                description: f.description.clone().unwrap_or_default(),
+                name: printable(f.name.as_deref().unwrap_or_default()).into_owned(),
+                description: printable(f.description.as_deref().unwrap_or_default()).into_owned(),
                 linktype: f.linktype.to_string(),
             })
             .collect(),
@@ -378,10 +379,10 @@ pub(super) fn input_view(i: &crate::report::InputReport) -> InputView {
             .warnings
             .iter()
             .take(MAX_MESSAGES_PER_INPUT)
-            .map(|w| w.to_string())
+            .map(|w| printable(&w.to_string()).into_owned())
             .collect(),
         warnings_hidden: i.warnings.len().saturating_sub(MAX_MESSAGES_PER_INPUT),
-        error: i.error.clone(),
+        error: i.error.as_deref().map(|e| printable(e).into_owned()),
     }
 }
 
