@@ -19,7 +19,7 @@ type Events = arrayvec::ArrayVec<(Side, Event), 8>;
 /// At most this many transitions are kept per endpoint (unit tests only).
 #[cfg(test)]
 const MAX_TRANSITIONS: usize = 32;
-/// At most this many invalid RSTs are kept per endpoint (the rest are counted).
+/// At most this many RSTs not taken are kept per endpoint (the rest are counted).
 const MAX_INVALID_RSTS: usize = 8;
 /// Duplicates seen twice by `tcpdump -i any` (once per interface) arrive within
 /// microseconds; a real retransmission takes at least Linux's 200 ms minimum RTO
@@ -148,8 +148,12 @@ pub struct FinEvidence {
 pub struct RstEvidence {
     pub at: PacketRef,
     pub seq: SeqNumber,
-    /// Within the receiver's window (RFC 9293 §3.10.7.3 / RFC 5961 §3).
+    /// Taken by its receiver (RFC 9293 §3.10.7.3 / RFC 5961 §3): the
+    /// connection was reset.
     pub valid: bool,
+    /// Not taken although inside the receiver's window: not at its RCV.NXT,
+    /// so challenged (RFC 5961 §3.2).
+    pub challenged: bool,
     /// The RST segment also had FIN set.
     pub with_fin: bool,
     /// A FIN (from either side) was seen before it.
@@ -207,8 +211,10 @@ pub struct Endpoint {
     pub fin: Option<Box<FinEvidence>>,
     /// First acceptable RST it sent.
     pub rst: Option<RstEvidence>,
-    /// RSTs it sent that were far outside the receiver's window.
+    /// The first RSTs it sent that the receiver did not take (far outside its
+    /// window, or challenged), at most [`MAX_INVALID_RSTS`].
     pub invalid_rsts: Vec<RstEvidence>,
+    /// Of those, every one far outside the receiver's window.
     pub invalid_rst_count: u32,
     /// RSTs it sent inside the receiver's window but not where the receiver
     /// would take them (RCV.NXT, RCV.NXT-1 after the FIN): Linux answers such a
@@ -799,21 +805,23 @@ impl Connection {
         // says nothing of the sender's old socket.
         let from_new_socket = self.held_syns.as_ref().is_some_and(|h| h.side == side);
         let me = self.pair_mut(side).0;
-        if fate == RstFate::Challenged {
-            me.challenged_rsts += 1;
-            return;
-        }
         let valid = fate == RstFate::Resets;
+        let challenged = fate == RstFate::Challenged;
         let evidence = RstEvidence {
             at,
             seq: seg.seq,
             valid,
+            challenged,
             with_fin: seg.fin_with_rst(),
             after_fin,
             after_close,
         };
         if !valid {
-            me.invalid_rst_count += 1;
+            if challenged {
+                me.challenged_rsts += 1;
+            } else {
+                me.invalid_rst_count += 1;
+            }
             if me.invalid_rsts.len() < MAX_INVALID_RSTS {
                 me.invalid_rsts.push(evidence);
             }

@@ -932,6 +932,9 @@ mod established {
             assert!(c.client.rst.is_none(), "{i:?}");
             assert_eq!(c.client.challenged_rsts, 1);
             assert_eq!(c.client.invalid_rst_count, 0);
+            let kept = &c.client.invalid_rsts[0];
+            assert!(kept.challenged && !kept.valid);
+            assert_eq!((kept.at, kept.seq), (frame(50, 7), cs + 1_000));
             // Its sequence number is not the client's: its data still is new.
             assert_eq!(c.client.next_seq, Some(cs));
             assert_eq!(c.first_close, None);

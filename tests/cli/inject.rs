@@ -58,3 +58,26 @@ fn a_syn_meeting_last_ack_leaves_the_challenge_and_its_rst_to_the_old_connection
     assert!(new["evidence"].get("rsts").is_none(), "{}", new["evidence"]);
     assert_eq!(new["evidence"]["syn_transmissions"]["client"], 2);
 }
+
+/// The two forged RSTs of rst_in_window_twice (frames 8 and 10) are kept as
+/// evidence, challenged: the second got no challenge ACK (Linux's 500 ms
+/// per-socket limit) and was ignored all the same.
+#[test]
+fn challenged_rsts_are_in_the_evidence() {
+    let report = analyze_json(&[&fixture("inject/rst_in_window_twice.pcap")]);
+    let rsts = report["connections"][0]["evidence"]["rsts"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let at: Vec<_> = rsts.iter().map(|r| r["at"][0].clone()).collect();
+    assert_eq!(at, [8, 10]);
+    for r in &rsts {
+        assert_eq!(r["valid"], false);
+        assert_eq!(r["challenged"], true);
+    }
+    // A RST far outside the window is not challenged (the key is absent).
+    let report = analyze_json(&[&fixture("inject/rst_out_of_window.pcap")]);
+    let r = &report["connections"][0]["evidence"]["rsts"][0];
+    assert_eq!(r["valid"], false);
+    assert!(r.get("challenged").is_none(), "{r}");
+}
