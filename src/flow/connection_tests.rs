@@ -2512,6 +2512,43 @@ mod tracker {
         }
     }
 
+    /// The usual reuse after a close the capture did not see: the SYN meets
+    /// a receiver that looks ESTABLISHED and is held, and the receiver's
+    /// SYN-ACK (or RST refusing it) acknowledges the new ISN: the new
+    /// connection opens at the SYN, and the old one ignored nothing.
+    #[test]
+    fn held_syn_opens_the_next_connection_when_the_receiver_acknowledges_it() {
+        for i in ISNS {
+            let n = next_isn(i, 1_000_000);
+            for refused in [false, true] {
+                let answer = if refused {
+                    rst(S, SeqNumber(0), Some(n.client + 1)).at(501)
+                } else {
+                    syn_ack(n.server, n.client + 1).at(501)
+                };
+                let segs = opening(i)
+                    .into_iter()
+                    .chain([syn(n.client).at(500), answer]);
+                let conns = track(segs, 1_000);
+                assert_eq!(conns.len(), 2, "{i:?} {refused}");
+                let (old, new) = (&conns[0], &conns[1]);
+                assert_eq!(old.client.ignored, 0);
+                assert_eq!(old.last, frame(11, 6));
+                assert_eq!(states(old), (State::Established, State::Established));
+                assert_eq!(new.first, frame(500, 7));
+                assert_eq!(new.client.isn, Some(n.client));
+                let v = classify(new, &Thresholds::default(), ms(1_000));
+                let want = if refused {
+                    Class::Refused
+                } else {
+                    Class::Unanswered
+                };
+                assert_eq!(v.class, want, "{i:?}");
+                assert_eq!(flags(&v), []);
+            }
+        }
+    }
+
     /// A SYN that met a synchronized receiver and got no answer at all, sent
     /// again: the receiver is not that connection's socket any more, and the
     /// SYNs open a connection of their own.
