@@ -1,4 +1,4 @@
-//! Diagnoses: what a class (or the `time_wait_reuse` flag) means, what usually
+//! Diagnoses: what a class (or the `time_wait_reuse` or `challenged_rst` flag) means, what usually
 //! causes it, and what to check, in words correct for current Linux kernels.
 //! Carried in the report's summary so every renderer shows the same words.
 
@@ -173,9 +173,22 @@ const TEXTS: &[Text] = &[
             "`net.ipv4.tcp_tw_recycle` no longer exists: it was removed in Linux 4.12, and broke clients behind NAT before that.",
         ],
     },
+    Text {
+        topic: Topic::Flag(Flag::ChallengedRst),
+        title: "RST in the window but not at the expected sequence number: challenged, ignored",
+        states: "",
+        causes: &[
+            "A RST forged or injected on the path (a firewall, IPS or censor resetting connections, or an off-path attack guessing the sequence number): its IP TTL or IP id often differs from the other packets of its claimed sender.",
+            "A stack or middlebox that resets at a stale or guessed sequence number (after losing track of the data it sent).",
+        ],
+        checks: &[
+            "Compare the RST's IP TTL and IP id with the other packets of its claimed sender (Wireshark: `ip.ttl`, `ip.id`).",
+            "On the receiver, `nstat -az TcpExtTCPChallengeACK TcpExtTCPACKSkippedChallenge` counts the challenge ACKs sent and skipped (at most one per `net.ipv4.tcp_invalid_ratelimit`, 500 ms, per socket).",
+        ],
+    },
 ];
 
-/// Diagnoses for every class and for `time_wait_reuse` with a non-zero count,
+/// Diagnoses for every class and for `time_wait_reuse` and `challenged_rst` with a non-zero count,
 /// problems first.
 pub fn for_counts(
     classes: &BTreeMap<&'static str, u64>,
@@ -226,6 +239,7 @@ fn meaning(topic: Topic, t: &Thresholds) -> String {
         Topic::Flag(Flag::TimeWaitReuse) => format!(
             "A new connection's SYN reused the 4-tuple less than {tw} s (2×MSL) after the previous connection on it entered TIME_WAIT."
         ),
+        Topic::Flag(Flag::ChallengedRst) => "A RST arrived inside the receiver's window but not at its next expected sequence number (RCV.NXT). Linux (RFC 5961 §3.2) answers such a RST with a challenge ACK and keeps the connection, so the RST decides nothing: the connection's class comes from what followed.".into(),
         // Every class has its words: a new one does not compile until it does.
         Topic::Flag(_) => String::new(),
     }
@@ -247,11 +261,10 @@ mod tests {
             assert_eq!(texts.len(), 1, "{}", class.name());
             assert!(!meaning(texts[0].topic, &Thresholds::default()).is_empty());
         }
-        assert!(
-            TEXTS
-                .iter()
-                .any(|t| t.topic == Topic::Flag(Flag::TimeWaitReuse))
-        );
+        for flag in [Flag::TimeWaitReuse, Flag::ChallengedRst] {
+            assert!(TEXTS.iter().any(|t| t.topic == Topic::Flag(flag)));
+            assert!(!meaning(Topic::Flag(flag), &Thresholds::default()).is_empty());
+        }
     }
 
     /// Every sentence a diagnosis can show.

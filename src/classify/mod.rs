@@ -98,6 +98,14 @@ pub enum Flag {
     DataAfterFin,
     /// A RST far outside the receiver's window was seen and ignored.
     InvalidRst,
+    /// A RST inside the receiver's window but not at its RCV.NXT was seen: Linux
+    /// answers it with a challenge ACK and the connection goes on (RFC 5961
+    /// §3.2), so it does not decide the class.
+    ChallengedRst,
+    /// Segments the receiver discards before they change anything were seen and
+    /// left out: without ACK (neither SYN nor RST), or a SYN with a new ISN on
+    /// a synchronized connection (challenged, RFC 5961 §4).
+    IgnoredSegments,
     /// Frames were cut by the snaplen (the verdict still holds: lengths come from
     /// the IP header).
     Truncated,
@@ -107,7 +115,7 @@ pub enum Flag {
 }
 
 impl Flag {
-    pub const ALL: [Flag; 10] = [
+    pub const ALL: [Flag; 12] = [
         Flag::TimeWaitReuse,
         Flag::MidStream,
         Flag::FinRetransmitted,
@@ -116,6 +124,8 @@ impl Flag {
         Flag::RstAfterClose,
         Flag::DataAfterFin,
         Flag::InvalidRst,
+        Flag::ChallengedRst,
+        Flag::IgnoredSegments,
         Flag::Truncated,
         Flag::Evicted,
     ];
@@ -130,6 +140,8 @@ impl Flag {
             Flag::RstAfterClose => "rst_after_close",
             Flag::DataAfterFin => "data_after_fin",
             Flag::InvalidRst => "invalid_rst",
+            Flag::ChallengedRst => "challenged_rst",
+            Flag::IgnoredSegments => "ignored_segments",
             Flag::Truncated => "truncated",
             Flag::Evicted => "evicted",
         }
@@ -429,6 +441,8 @@ fn flags(c: &Connection) -> FlagSet {
     );
     set(any(&|e| e.data_after_peer_fin > 0), Flag::DataAfterFin);
     set(any(&|e| e.invalid_rst_count > 0), Flag::InvalidRst);
+    set(any(&|e| e.challenged_rsts > 0), Flag::ChallengedRst);
+    set(any(&|e| e.ignored > 0), Flag::IgnoredSegments);
     set(any(&|e| e.truncated), Flag::Truncated);
     set(c.evicted, Flag::Evicted);
     out

@@ -78,7 +78,7 @@ const CHECK_HELP: &str = "\
 TARGET is a class (clean, half_closed_hang, lost_fin, reset, refused, unanswered,
 open, incomplete) or a flag (time_wait_reuse, mid_stream, fin_retransmitted,
 syn_retransmitted, simultaneous_close, rst_after_close, data_after_fin,
-invalid_rst, truncated, evicted).
+invalid_rst, challenged_rst, ignored_segments, truncated, evicted).
 
 Policy file (TOML), which command-line rules add to:
   fail_on = [\"half_closed_hang\", \"lost_fin\"]
@@ -618,6 +618,21 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `check --help` names every target `--fail-on` takes.
+    #[test]
+    fn check_help_names_every_class_and_flag() {
+        let words: Vec<&str> = CHECK_HELP
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .collect();
+        let names = crate::classify::Class::ALL
+            .map(|c| c.name())
+            .into_iter()
+            .chain(crate::classify::Flag::ALL.map(|f| f.name()));
+        for name in names {
+            assert!(words.contains(&name), "check --help lacks {name}");
+        }
+    }
 
     #[test]
     fn durations_accept_units_and_bare_seconds() {

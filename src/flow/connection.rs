@@ -19,7 +19,7 @@ type Events = arrayvec::ArrayVec<(Side, Event), 8>;
 /// At most this many transitions are kept per endpoint (unit tests only).
 #[cfg(test)]
 const MAX_TRANSITIONS: usize = 32;
-/// At most this many invalid RSTs are kept per endpoint (the rest are counted).
+/// At most this many RSTs not taken are kept per endpoint (the rest are counted).
 const MAX_INVALID_RSTS: usize = 8;
 /// Duplicates seen twice by `tcpdump -i any` (once per interface) arrive within
 /// microseconds; a real retransmission takes at least Linux's 200 ms minimum RTO
@@ -148,8 +148,12 @@ pub struct FinEvidence {
 pub struct RstEvidence {
     pub at: PacketRef,
     pub seq: SeqNumber,
-    /// Within the receiver's window (RFC 9293 §3.10.7.3 / RFC 5961 §3).
+    /// Taken by its receiver (RFC 9293 §3.10.7.3 / RFC 5961 §3): the
+    /// connection was reset.
     pub valid: bool,
+    /// Not taken although inside the receiver's window: not at its RCV.NXT,
+    /// so challenged (RFC 5961 §3.2).
+    pub challenged: bool,
     /// The RST segment also had FIN set.
     pub with_fin: bool,
     /// A FIN (from either side) was seen before it.
@@ -207,9 +211,22 @@ pub struct Endpoint {
     pub fin: Option<Box<FinEvidence>>,
     /// First acceptable RST it sent.
     pub rst: Option<RstEvidence>,
-    /// RSTs it sent that were far outside the receiver's window.
+    /// The first RSTs it sent that the receiver did not take (far outside its
+    /// window, or challenged), at most [`MAX_INVALID_RSTS`].
     pub invalid_rsts: Vec<RstEvidence>,
+    /// Of those, every one far outside the receiver's window.
     pub invalid_rst_count: u32,
+    /// RSTs it sent inside the receiver's window but not where the receiver
+    /// would take them (RCV.NXT, RCV.NXT-1 after the FIN): Linux answers such a
+    /// RST with a challenge ACK and the connection goes on (RFC 5961 §3.2).
+    pub challenged_rsts: u32,
+    /// Segments it sent that the receiver discards before they change anything:
+    /// without ACK (and neither SYN nor RST) to a receiver past LISTEN, or a SYN
+    /// with a new ISN to a synchronized one (challenged, RFC 5961 §4).
+    pub ignored: u32,
+    /// Its latest segment carried SACK blocks, whose edges are not kept: a RST
+    /// at the right edge of one is also taken (`tcp_validate_incoming`).
+    sack_blocks: bool,
     pub packets: u64,
     /// TCP payload bytes it sent (retransmissions included; duplicates excluded).
     pub bytes: u64,
@@ -253,6 +270,9 @@ impl Endpoint {
             rst: None,
             invalid_rsts: Vec::new(),
             invalid_rst_count: 0,
+            challenged_rsts: 0,
+            ignored: 0,
+            sack_blocks: false,
             packets: 0,
             bytes: 0,
             duplicates: 0,
@@ -346,6 +366,43 @@ pub struct Connection {
     /// this connection by the tracker ([`super::tracker`]): our state machine
     /// and Zeek's never read each other.
     pub zeek: ZeekState,
+    /// SYNs with a new ISN that met this connection while their receiver was
+    /// synchronized, held by the tracker until it knows whether they open the
+    /// next connection on the 4-tuple (see [`HeldSyns`]).
+    pub held_syns: Option<Box<HeldSyns>>,
+}
+
+/// SYNs (one, and its retransmissions) with a new ISN that reached a
+/// synchronized receiver of this connection. Linux answers them with a
+/// challenge ACK in this connection's sequence space and discards them (RFC
+/// 5961 §4). They open the next connection only once the receiver takes them:
+/// its SYN-ACK (or RST) acknowledges the new ISN, or the SYN comes again when
+/// the receiver is no longer synchronized (the sender's answer to the
+/// challenge ACK, a RST at RCV.NXT, ended it) or has stayed silent since. Until
+/// then this connection's segments stay this connection's; if it ends first,
+/// they count as its ignored segments.
+#[derive(Clone, Debug)]
+pub struct HeldSyns {
+    /// Who sent them.
+    pub side: Side,
+    /// In capture order, all with the first one's sequence number.
+    pub segs: Vec<Segment>,
+    /// The receiver's packet count when the first one came.
+    pub receiver_packets: u64,
+}
+
+/// At most this many SYNs are held (further ones count as ignored at once).
+const MAX_HELD_SYNS: usize = 8;
+
+/// What becomes of a RST (decided before it changes anything).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RstFate {
+    /// The receiver takes it: the connection is reset.
+    Resets,
+    /// Inside the window but not at RCV.NXT: a challenge ACK, nothing else.
+    Challenged,
+    /// Far outside the window: dropped.
+    OutOfWindow,
 }
 
 /// How a connection reused the 4-tuple of the previous one while it was in
@@ -407,6 +464,62 @@ impl Connection {
             reuse: None,
             evicted: false,
             zeek: ZeekState::new(),
+            held_syns: None,
+        }
+    }
+
+    /// Holds a SYN with a new ISN that met a synchronized receiver (the tracker
+    /// calls this instead of feeding it; see [`HeldSyns`]).
+    pub fn hold_syn(&mut self, seg: &Segment) {
+        let side = self.side_of(seg);
+        if let Some(held) = self.held_syns.as_mut()
+            && held.side == side
+            && held.segs[0].seq == seg.seq
+        {
+            if held.segs.len() < MAX_HELD_SYNS {
+                held.segs.push(seg.clone());
+            } else {
+                self.pair_mut(side).0.ignored += 1;
+            }
+            return;
+        }
+        self.drop_held_syns();
+        let receiver_packets = self.endpoint(side.other()).packets;
+        self.held_syns = Some(Box::new(HeldSyns {
+            side,
+            segs: vec![seg.clone()],
+            receiver_packets,
+        }));
+    }
+
+    /// The state of `side` if the observation ended at `now`: an ACK of a FIN
+    /// that was already lost once does not count yet (see [`Connection::finish`]).
+    pub fn state_at(&self, side: Side, now: Timestamp, grace_ns: i64) -> State {
+        let ep = self.endpoint(side);
+        match ep
+            .fin
+            .as_deref()
+            .and_then(|f| f.ack_in_doubt(now, grace_ns))
+        {
+            Some(acked) if !self.reset_since(acked) => step(ep.state, Event::FinAckLost),
+            _ => ep.state,
+        }
+    }
+
+    /// A RST that its receiver took came at or after `t`.
+    fn reset_since(&self, t: PacketRef) -> bool {
+        [&self.client.rst, &self.server.rst]
+            .into_iter()
+            .flatten()
+            .any(|r| r.valid && r.at.ts >= t.ts)
+    }
+
+    /// The held SYNs went nowhere: they were ignored segments of this connection.
+    fn drop_held_syns(&mut self) {
+        if let Some(held) = self.held_syns.take() {
+            let n = u32::try_from(held.segs.len()).unwrap_or(u32::MAX);
+            let me = self.pair_mut(held.side).0;
+            me.ignored = me.ignored.saturating_add(n);
         }
     }
 
@@ -461,6 +574,25 @@ impl Connection {
         me.last_ts = Some(seg.ts);
         me.truncated |= seg.truncated;
 
+        // The receiver's acceptance test, before anything changes: a segment
+        // with neither ACK, SYN nor RST is dropped by any socket past LISTEN
+        // (`tcp_rcv_established`'s slow path, `tcp_rcv_state_process`,
+        // `tcp_check_req`), whatever its sequence number; a SYN with a new ISN
+        // to a synchronized socket is challenged and dropped (RFC 5961 §4).
+        let ignored = match seg.control {
+            Control::None | Control::Fin => seg.ack.is_none() && peer.state != State::Closed,
+            Control::Syn => {
+                seg.ack.is_none() && peer.state.challenges_syn() && me.isn != Some(seg.seq)
+            }
+            Control::Rst => false,
+        };
+        if ignored {
+            me.ignored += 1;
+            return;
+        }
+        // A RST's fate, before it moves the sender's sequence space.
+        let rst_fate = (seg.control == Control::Rst).then(|| rst_fate(seg, me, peer, scaled));
+
         let tsval = seg.options.timestamp.map(|(v, _)| v);
         let sig = Signature {
             seq: seg.seq,
@@ -481,6 +613,7 @@ impl Connection {
         me.last_sig = Some(sig);
         me.bytes += u64::from(seg.payload_len);
         me.window = seg.window;
+        me.sack_blocks = seg.options.sack;
         if let Some(v) = tsval {
             me.first_tsval.get_or_insert(v);
             me.last_tsval = Some(v);
@@ -508,7 +641,11 @@ impl Connection {
             }
         }
         let seg_end = seg.seq + seg.seq_len();
-        me.next_seq = Some(me.next_seq.map_or(seg_end, |n| n.max(seg_end)));
+        // A RST the receiver does not take says nothing of the sender's
+        // sequence space (it may be forged, anywhere in the window).
+        if rst_fate.is_none_or(|f| f == RstFate::Resets) {
+            me.next_seq = Some(me.next_seq.map_or(seg_end, |n| n.max(seg_end)));
+        }
 
         // At most: mid-stream pick-up, two per ACK part, two per control part.
         let mut events = Events::new();
@@ -534,7 +671,10 @@ impl Connection {
             self.ack(side, seg, at, &mut events);
             match seg.control {
                 Control::Fin => self.fin(side, seg, at, &mut events),
-                Control::Rst => self.rst(side, seg, at, scaled, &mut events),
+                Control::Rst => {
+                    let fate = rst_fate.unwrap_or(RstFate::Resets);
+                    self.rst(side, seg, at, fate, &mut events);
+                }
                 _ => {}
             }
         }
@@ -649,22 +789,39 @@ impl Connection {
         }
     }
 
-    fn rst(&mut self, side: Side, seg: &Segment, at: PacketRef, scaled: bool, events: &mut Events) {
+    fn rst(
+        &mut self,
+        side: Side,
+        seg: &Segment,
+        at: PacketRef,
+        fate: RstFate,
+        events: &mut Events,
+    ) {
         let after_fin = self.client.fin.is_some() || self.server.fin.is_some();
         let after_close = self.close_completed();
         let last_data = self.client.last_data.max(self.server.last_data);
-        let (me, peer) = self.pair_mut(side);
-        let valid = rst_acceptable(seg, peer, scaled);
+        // Its sender has a SYN held: the RST is the new socket's answer (from
+        // SYN_SENT, `tcp_rcv_synsent_state_process`) to the challenge ACK, and
+        // says nothing of the sender's old socket.
+        let from_new_socket = self.held_syns.as_ref().is_some_and(|h| h.side == side);
+        let me = self.pair_mut(side).0;
+        let valid = fate == RstFate::Resets;
+        let challenged = fate == RstFate::Challenged;
         let evidence = RstEvidence {
             at,
             seq: seg.seq,
             valid,
+            challenged,
             with_fin: seg.fin_with_rst(),
             after_fin,
             after_close,
         };
         if !valid {
-            me.invalid_rst_count += 1;
+            if challenged {
+                me.challenged_rsts += 1;
+            } else {
+                me.invalid_rst_count += 1;
+            }
             if me.invalid_rsts.len() < MAX_INVALID_RSTS {
                 me.invalid_rsts.push(evidence);
             }
@@ -672,7 +829,9 @@ impl Connection {
         }
         // Every acceptable RST closes (a refused SYN may be retried and refused
         // again); the first one is kept as evidence.
-        events.push((side, Event::SendRst));
+        if !from_new_socket {
+            events.push((side, Event::SendRst));
+        }
         events.push((side.other(), Event::RecvRst));
         if me.rst.is_none() {
             me.rst = Some(evidence);
@@ -741,6 +900,7 @@ impl Connection {
     /// only if the capture went on long enough to show the FIN was not sent again.
     pub fn finish(&mut self, capture_end: Timestamp, msl_ns: i64, grace_ns: i64) {
         self.observed_until = capture_end;
+        self.drop_held_syns();
         let at = self.last.at_time(capture_end);
         for side in [Side::Client, Side::Server] {
             let ep = match side {
@@ -748,13 +908,16 @@ impl Connection {
                 Side::Server => &mut self.server,
             };
             let mut lost = false;
-            if let Some(fin) = ep.fin.as_mut()
-                && let Some(needed) = fin.lost_ack_window(grace_ns)
-                && let Some(acked) = fin.acked
-                && capture_end.0.saturating_sub(acked.ts.0) < needed
+            if let Some(acked) = ep
+                .fin
+                .as_deref()
+                .and_then(|f| f.ack_in_doubt(capture_end, grace_ns))
             {
-                fin.acked = None;
-                lost = true;
+                if let Some(fin) = ep.fin.as_mut() {
+                    fin.acked = None;
+                }
+                // A RST taken after that ACK closed the endpoint anyway.
+                lost = !self.reset_since(acked);
             }
             if lost {
                 self.apply(side, Event::FinAckLost, at);
@@ -771,6 +934,14 @@ impl Connection {
 }
 
 impl FinEvidence {
+    /// Its ACK, when that ACK does not count yet at `now`: the FIN was already
+    /// sent again after an earlier ACK, and this one has not stood long enough
+    /// (see [`FinEvidence::lost_ack_window`]).
+    fn ack_in_doubt(&self, now: Timestamp, grace_ns: i64) -> Option<PacketRef> {
+        let needed = self.lost_ack_window(grace_ns)?;
+        self.acked.filter(|a| now.0.saturating_sub(a.ts.0) < needed)
+    }
+
     /// For a FIN already sent again after an ACK of it was seen (so that ACK was
     /// lost beyond the capture point), how long its latest ACK must stand
     /// unchallenged before it counts: the grace period, or the next
@@ -785,26 +956,49 @@ impl FinEvidence {
     }
 }
 
-/// RFC 9293 §3.10.7.3 with RFC 5961's tolerance, seen from outside: in SYN-SENT a
-/// RST is acceptable when it acknowledges the SYN; otherwise when its sequence
-/// number is within a window of the receiver's RCV.NXT (its highest ACK sent). We
-/// allow one window on either side (at least 64 KiB) because the observer's RCV.NXT
-/// lags or leads the host's: only a RST *far* outside is called invalid.
-fn rst_acceptable(seg: &Segment, receiver: &Endpoint, scaled: bool) -> bool {
+/// RFC 9293 §3.10.7.3 and RFC 5961 §3.2 as Linux applies them
+/// (`tcp_validate_incoming`, `tcp_reset_check`), seen from outside.
+///
+/// In SYN-SENT a RST is taken when it acknowledges the SYN. Otherwise it must be
+/// within a window of the receiver's RCV.NXT (its highest ACK sent): we allow
+/// one window on either side (at least 64 KiB) because the observer's RCV.NXT
+/// lags or leads the host's, so only a RST *far* outside is out of the window.
+/// A synchronized receiver then takes it only at RCV.NXT exactly — its highest
+/// ACK, or the sender's next sequence number (where RCV.NXT is once the data
+/// in flight arrives) — or at RCV.NXT-1 after the sender's FIN, or (not
+/// checked: the edges are not kept) at the right edge of its highest SACK
+/// block, so any RST while it was sending SACK blocks is taken. Any other RST
+/// in the window is challenged.
+fn rst_fate(seg: &Segment, sender: &Endpoint, receiver: &Endpoint, scaled: bool) -> RstFate {
     if receiver.state == State::SynSent {
         // Without an ACK that acknowledges the SYN, RFC 9293 drops the RST.
-        return match (seg.ack, receiver.isn) {
+        let taken = match (seg.ack, receiver.isn) {
             (Some(ack), Some(isn)) => ack == isn + 1,
             (Some(_), None) => true,
             (None, _) => false,
         };
+        return if taken {
+            RstFate::Resets
+        } else {
+            RstFate::OutOfWindow
+        };
     }
     let Some(rcv_nxt) = receiver.highest_ack else {
-        return true;
+        return RstFate::Resets;
     };
     let window = receiver.window_bytes(scaled).max(65_535);
     let d = i64::from(seg.seq.diff(rcv_nxt));
-    -window <= d && d <= window
+    if !(-window <= d && d <= window) {
+        return RstFate::OutOfWindow;
+    }
+    let exact = d == 0
+        || sender.next_seq == Some(seg.seq)
+        || sender.fin.as_ref().is_some_and(|f| f.seq == seg.seq);
+    if exact || !receiver.state.synchronized() || receiver.sack_blocks {
+        RstFate::Resets
+    } else {
+        RstFate::Challenged
+    }
 }
 
 #[cfg(test)]

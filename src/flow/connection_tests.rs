@@ -858,15 +858,15 @@ mod established {
     }
 
     #[test]
-    fn rst_within_the_window_resets_the_connection() {
+    fn rst_at_rcv_nxt_resets_the_connection() {
         for i in ISNS {
             let (cs, s) = (i.c(), i.s());
             let mut c = established(i);
-            send(&mut c, rst(C, cs + 1_000, Some(s)).at(50));
+            send(&mut c, rst(C, cs, Some(s)).at(50));
             assert_eq!(states(&c), (State::Closed, State::Closed), "{i:?}");
             let r = rst_of(&c, C);
             assert!(r.valid && !r.after_fin && !r.after_close && !r.with_fin);
-            assert_eq!(r.seq, cs + 1_000);
+            assert_eq!(r.seq, cs);
             assert_eq!(c.first_close, Some((C, frame(50, 7))));
             assert_eq!(c.last_data_before_close, Some(ms(10)));
             let v = verdict(&mut c, 10_000);
@@ -917,23 +917,85 @@ mod established {
         }
     }
 
+    /// Linux takes a RST in a synchronized state only at RCV.NXT exactly
+    /// (`tcp_validate_incoming`, RFC 5961 §3.2); any other RST in the window
+    /// gets a challenge ACK and the connection goes on.
+    #[test]
+    fn rst_in_the_window_but_not_at_rcv_nxt_is_challenged_and_changes_nothing() {
+        for i in ISNS {
+            let (cs, s) = (i.c(), i.s());
+            let mut c = established(i);
+            send(&mut c, rst(C, cs + 1_000, None).at(50));
+            // The challenge ACK, then the connection goes on and closes.
+            send(&mut c, ack(S, s, cs).at(50));
+            assert_eq!(states(&c), (State::Established, State::Established));
+            assert!(c.client.rst.is_none(), "{i:?}");
+            assert_eq!(c.client.challenged_rsts, 1);
+            assert_eq!(c.client.invalid_rst_count, 0);
+            let kept = &c.client.invalid_rsts[0];
+            assert!(kept.challenged && !kept.valid);
+            assert_eq!((kept.at, kept.seq), (frame(50, 7), cs + 1_000));
+            // Its sequence number is not the client's: its data still is new.
+            assert_eq!(c.client.next_seq, Some(cs));
+            assert_eq!(c.first_close, None);
+            send_all(&mut c, later(client_close(i), 100));
+            let v = verdict(&mut c, 10_000);
+            assert_eq!(v.class, Class::Clean, "{i:?}");
+            assert_eq!(v.closed_by, ClosedBy::Client);
+            assert_eq!(flags(&v), [Flag::ChallengedRst]);
+            assert_eq!(states(&c), (State::TimeWait, State::Closed));
+        }
+    }
+
+    /// Where RCV.NXT is: the receiver's highest ACK, the sender's next sequence
+    /// number (RCV.NXT once the data in flight arrives), or, after the sender's
+    /// FIN, the FIN's own number (`tcp_reset_check`: RCV.NXT-1 in CLOSE_WAIT,
+    /// LAST_ACK, CLOSING).
+    #[test]
+    fn rst_is_taken_at_the_receivers_ack_the_senders_next_seq_or_its_fin() {
+        for i in ISNS {
+            let (cs, s) = (i.c(), i.s());
+            // Data in flight: the server has not acknowledged it yet.
+            let mut c = established(i);
+            send(&mut c, data(C, cs, s, 500).at(40));
+            send(&mut c, rst(C, cs + 500, None).at(41));
+            assert!(rst_of(&c, C).valid, "{i:?}");
+            assert_eq!(states(&c), (State::Closed, State::Closed));
+            // One past the data in flight is not RCV.NXT.
+            let mut c = established(i);
+            send(&mut c, data(C, cs, s, 500).at(40));
+            send(&mut c, rst(C, cs + 501, None).at(41));
+            assert_eq!(c.client.challenged_rsts, 1, "{i:?}");
+            // At the FIN's number, after the FIN.
+            let mut c = fin_wait_2(i);
+            send(&mut c, rst(C, cs, None).at(150));
+            assert!(rst_of(&c, C).valid && rst_of(&c, C).after_fin, "{i:?}");
+            assert_eq!(c.server.state, State::Closed);
+            // A receiver sending SACK blocks may take a RST at a block's edge,
+            // which is not kept: any RST in the window is taken then.
+            let mut c = established(i);
+            let mut sack = ack(S, s, cs).at(40);
+            sack.options.sack = true;
+            send(&mut c, sack);
+            send(&mut c, rst(C, cs + 3_000, None).at(41));
+            assert!(rst_of(&c, C).valid, "{i:?}");
+        }
+    }
+
     #[test]
     fn rst_window_is_at_least_64_kib_on_either_side() {
         for i in ISNS {
-            for (offset, valid) in [(65_535, true), (65_536, false)] {
+            for (offset, in_window) in [(65_535, true), (65_536, false)] {
                 let mut c = established(i);
                 send(&mut c, rst(C, i.c() + offset, Some(i.s())).at(50));
                 let mut c2 = established(i);
                 send(&mut c2, rst(C, i.c() - offset, Some(i.s())).at(50));
                 for c in [c, c2] {
-                    assert_eq!(c.client.rst.is_some(), valid, "{i:?} {offset}");
-                    assert_eq!(c.client.invalid_rst_count, u32::from(!valid));
-                    let expected = if valid {
-                        State::Closed
-                    } else {
-                        State::Established
-                    };
-                    assert_eq!(c.server.state, expected);
+                    // In the window, not at RCV.NXT: challenged.
+                    assert!(c.client.rst.is_none(), "{i:?} {offset}");
+                    assert_eq!(c.client.challenged_rsts, u32::from(in_window));
+                    assert_eq!(c.client.invalid_rst_count, u32::from(!in_window));
+                    assert_eq!(c.server.state, State::Established);
                 }
             }
         }
@@ -961,10 +1023,12 @@ mod established {
         for i in ISNS {
             let mut c = scaled(i, Some(7), Some(7));
             assert_eq!(c.server.window_scale, Some(7));
-            // 1000 << 7 = 128 000 bytes.
+            // 1000 << 7 = 128 000 bytes: in the window, so challenged (not
+            // out of the window).
             send(&mut c, rst(C, i.c() + 100_000, Some(i.s())).at(50));
-            assert!(rst_of(&c, C).valid, "{i:?}");
-            assert_eq!(states(&c), (State::Closed, State::Closed));
+            assert_eq!(c.client.challenged_rsts, 1, "{i:?}");
+            assert_eq!(c.client.invalid_rst_count, 0);
+            assert_eq!(states(&c), (State::Established, State::Established));
         }
     }
 
@@ -976,8 +1040,59 @@ mod established {
                 send(&mut c, rst(C, i.c() + 100_000, Some(i.s())).at(50));
                 assert!(c.client.rst.is_none(), "{i:?} {cw:?} {sw:?}");
                 assert_eq!(c.client.invalid_rst_count, 1);
+                assert_eq!(c.client.challenged_rsts, 0);
                 assert_eq!(states(&c), (State::Established, State::Established));
             }
+        }
+    }
+
+    /// A segment with neither ACK, SYN nor RST is dropped by a socket past
+    /// LISTEN before any sequence check (`tcp_rcv_established`'s slow path:
+    /// `if (!th->ack && !th->rst && !th->syn) goto discard`).
+    #[test]
+    fn fin_without_ack_is_ignored_wherever_it_lies() {
+        for i in ISNS {
+            for offset in [0, 1_000, 1 << 30] {
+                let cs = i.c();
+                let mut c = established(i);
+                send(
+                    &mut c,
+                    segment(C, cs + offset, None, Control::Fin, 0).at(50),
+                );
+                send(
+                    &mut c,
+                    segment(C, cs + offset, None, Control::None, 10).at(60),
+                );
+                assert!(c.client.fin.is_none(), "{i:?} {offset}");
+                assert_eq!(c.client.ignored, 2);
+                assert_eq!(c.client.next_seq, Some(cs));
+                assert_eq!(states(&c), (State::Established, State::Established));
+                send_all(&mut c, later(client_close(i), 100));
+                let v = verdict(&mut c, 10_000);
+                assert_eq!(v.class, Class::Clean, "{i:?} {offset}");
+                assert_eq!(v.closed_by, ClosedBy::Client);
+                assert_eq!(flags(&v), [Flag::IgnoredSegments]);
+                assert_eq!(fin_of(&c, C).transmissions, 1);
+                assert_eq!(fin_of(&c, C).first, frame(200, 9));
+                assert_eq!(c.client.packets, 8);
+            }
+        }
+    }
+
+    /// A SYN with a new ISN on a synchronized connection is challenged and
+    /// dropped (`tcp_validate_incoming`: `syn_challenge`, RFC 5961 §4).
+    #[test]
+    fn syn_with_a_new_isn_is_ignored() {
+        for i in ISNS {
+            let mut c = established(i);
+            send(&mut c, syn(SeqNumber(0x1357_9bdf)).at(50));
+            assert_eq!(c.client.isn, Some(i.client), "{i:?}");
+            assert_eq!(c.client.syn_count, 1);
+            assert_eq!(c.client.ignored, 1);
+            assert_eq!(states(&c), (State::Established, State::Established));
+            let v = verdict(&mut c, 10_000);
+            assert_eq!(v.class, Class::Open);
+            assert_eq!(flags(&v), [Flag::IgnoredSegments]);
         }
     }
 
@@ -2323,12 +2438,149 @@ mod tracker {
         }
     }
 
+    /// A forged SYN with a new ISN on an established connection: the server
+    /// answers with a challenge ACK in the old sequence space, the client's
+    /// kernel takes that for a duplicate ACK, and the connection goes on
+    /// (fixtures/inject/syn_on_established.pcap).
+    #[test]
+    fn syn_on_an_established_connection_does_not_split_it() {
+        for i in ISNS {
+            let (cs, s) = (i.c(), i.s());
+            let segs = opening(i)
+                .into_iter()
+                .chain([syn(cs + 58_119_589).at(50), ack(S, s, cs).at(50)])
+                .chain(later(client_close(i), 100));
+            let conns = track(segs, 10_000);
+            assert_eq!(conns.len(), 1, "{i:?}");
+            let c = &conns[0];
+            assert_eq!(c.client.ignored, 1);
+            assert_eq!(c.client.syn_count, 1);
+            assert_eq!(states(c), (State::TimeWait, State::Closed));
+            let v = classify(c, &Thresholds::default(), ms(10_000));
+            assert_eq!(v.class, Class::Clean, "{i:?}");
+            assert_eq!(flags(&v), [Flag::IgnoredSegments]);
+        }
+    }
+
+    /// fixtures/inject/syn_meets_last_ack.pcap: the client's last ACK never
+    /// reaches the server, which resends its FIN from LAST_ACK; the client's
+    /// new SYN gets a challenge ACK from that socket (old sequence space), the
+    /// client's SYN_SENT socket answers it with a RST at exactly the server's
+    /// RCV.NXT, which ends the old connection, and the SYN sent again 8 ms
+    /// later (`TCP_TIMEOUT_MIN`) opens the new one.
+    #[test]
+    fn syn_meeting_last_ack_leaves_the_challenge_and_the_rst_to_the_old_connection() {
+        for i in ISNS {
+            let (cs, s) = (i.c(), i.s());
+            let n = next_isn(i, 65_537);
+            let mut segs = client_closes(i);
+            // The server's FIN again, each time acknowledged again (lost).
+            for t in [400, 800, 1_200] {
+                segs.push(fin(S, s, cs + 1).at(t));
+                segs.push(ack(C, cs + 1, s + 1).at(t + 1));
+            }
+            segs.extend([
+                syn(n.client).at(1_300),
+                ack(S, s + 1, cs + 1).at(1_300),
+                rst(C, cs + 1, None).at(1_300),
+            ]);
+            segs.extend(later(opening(n), 1_308));
+            segs.extend(later(client_close(n), 1_308));
+            let conns = track(segs, 2_000);
+            assert_eq!(conns.len(), 2, "{i:?}");
+            let (old, new) = (&conns[0], &conns[1]);
+            // Frames 17 and 18 are the old connection's, and end it.
+            assert_eq!(old.last, frame(1_300, 19), "{i:?}");
+            assert_eq!(rst_of(old, C).at, frame(1_300, 19));
+            assert!(rst_of(old, C).valid && rst_of(old, C).after_close);
+            assert_eq!(states(old), (State::TimeWait, State::Closed));
+            let t = Thresholds::default();
+            let v = classify(old, &t, old.observed_until);
+            assert_eq!(v.class, Class::LostFin, "{i:?}");
+            assert_eq!(flags(&v), [Flag::FinRetransmitted, Flag::RstAfterClose]);
+            assert_eq!(v.closed_by, ClosedBy::Client);
+            // The new one opens at the challenged SYN (frame 17).
+            assert_eq!(new.serial, 16);
+            assert_eq!(new.first, frame(1_300, 17));
+            assert_eq!(new.client.syn_count, 2);
+            assert!(new.client.rst.is_none() && new.server.rst.is_none());
+            assert_eq!(new.reuse.as_ref().map(|r| r.time_wait_side), Some(C));
+            let v = classify(new, &t, ms(2_000));
+            assert_eq!(v.class, Class::Clean, "{i:?}");
+            assert_eq!(flags(&v), [Flag::TimeWaitReuse, Flag::SynRetransmitted]);
+            assert_eq!(states(new), (State::TimeWait, State::Closed));
+        }
+    }
+
+    /// The usual reuse after a close the capture did not see: the SYN meets
+    /// a receiver that looks ESTABLISHED and is held, and the receiver's
+    /// SYN-ACK (or RST refusing it) acknowledges the new ISN: the new
+    /// connection opens at the SYN, and the old one ignored nothing.
+    #[test]
+    fn held_syn_opens_the_next_connection_when_the_receiver_acknowledges_it() {
+        for i in ISNS {
+            let n = next_isn(i, 1_000_000);
+            for refused in [false, true] {
+                let answer = if refused {
+                    rst(S, SeqNumber(0), Some(n.client + 1)).at(501)
+                } else {
+                    syn_ack(n.server, n.client + 1).at(501)
+                };
+                let segs = opening(i)
+                    .into_iter()
+                    .chain([syn(n.client).at(500), answer]);
+                let conns = track(segs, 1_000);
+                assert_eq!(conns.len(), 2, "{i:?} {refused}");
+                let (old, new) = (&conns[0], &conns[1]);
+                assert_eq!(old.client.ignored, 0);
+                assert_eq!(old.last, frame(11, 6));
+                assert_eq!(states(old), (State::Established, State::Established));
+                assert_eq!(new.first, frame(500, 7));
+                assert_eq!(new.client.isn, Some(n.client));
+                let v = classify(new, &Thresholds::default(), ms(1_000));
+                let want = if refused {
+                    Class::Refused
+                } else {
+                    Class::Unanswered
+                };
+                assert_eq!(v.class, want, "{i:?}");
+                assert_eq!(flags(&v), []);
+            }
+        }
+    }
+
+    /// A SYN that met a synchronized receiver and got no answer at all, sent
+    /// again: the receiver is not that connection's socket any more, and the
+    /// SYNs open a connection of their own.
+    #[test]
+    fn syn_sent_again_without_any_answer_opens_its_own_connection() {
+        for i in ISNS {
+            let n = SeqNumber(0x2468_ace0);
+            let segs = opening(i)
+                .into_iter()
+                .chain([syn(n).at(500), syn(n).at(1_500)]);
+            let conns = track(segs, 2_000);
+            assert_eq!(conns.len(), 2, "{i:?}");
+            assert_eq!(conns[0].client.ignored, 0);
+            let new = &conns[1];
+            assert_eq!(new.first, frame(500, 7));
+            assert_eq!(new.client.syn_count, 2);
+            let v = classify(new, &Thresholds::default(), ms(2_000));
+            assert_eq!(v.class, Class::Unanswered);
+        }
+    }
+
+    /// The SYN meets the client ESTABLISHED, which challenges it (RFC 5961
+    /// §4): it opens a connection only once the client answers it with a
+    /// SYN-ACK (it had no connection any more).
     #[test]
     fn server_syn_after_the_handshake_starts_a_connection_with_reversed_roles() {
         for i in ISNS {
-            let segs = opening(i)
-                .into_iter()
-                .chain([syn_from(S, SeqNumber(0x5555_0000)).at(500)]);
+            let new_isn = SeqNumber(0x5555_0000);
+            let segs = opening(i).into_iter().chain([
+                syn_from(S, new_isn).at(500),
+                syn_ack_from(C, SeqNumber(0x0101_0101), new_isn + 1).at(501),
+            ]);
             let conns = track(segs, 1_000);
             assert_eq!(conns.len(), 2, "{i:?}");
             let new = &conns[1];

@@ -29,6 +29,31 @@ pub enum State {
 }
 
 impl State {
+    /// Past the handshake on this side (RFC 9293's synchronized states): Linux
+    /// checks a segment's sequence number, and RFC 5961's rules for RST and SYN,
+    /// before it changes anything (`tcp_validate_incoming`, and
+    /// `tcp_timewait_state_process` for TIME_WAIT).
+    pub fn synchronized(self) -> bool {
+        matches!(
+            self,
+            State::Established
+                | State::FinWait1
+                | State::FinWait2
+                | State::CloseWait
+                | State::Closing
+                | State::LastAck
+                | State::TimeWait
+        )
+    }
+
+    /// A SYN with a new ISN reaching this side is answered with a challenge ACK
+    /// and discarded (RFC 5961 §4; `tcp_validate_incoming`'s `syn_challenge`):
+    /// every synchronized state but TIME_WAIT, which may take the SYN as a new
+    /// connection (`tcp_timewait_state_process`).
+    pub fn challenges_syn(self) -> bool {
+        self.synchronized() && self != State::TimeWait
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             State::Closed => "CLOSED",

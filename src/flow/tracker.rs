@@ -373,18 +373,41 @@ impl Tracker {
             }
             Some(slot) => {
                 let current = slot.connection();
-                if starts_new_connection(current, seg) {
-                    self.opened += 1;
-                    let reuse = time_wait_reuse(current, seg, self.cfg.msl_ns);
-                    let mut previous =
-                        std::mem::replace(slot, Tracked::open(seg, reuse)).into_connection();
-                    // Nothing after this SYN belongs to the previous connection: its
-                    // observation ends here.
-                    previous.finish(seg.ts, self.cfg.msl_ns, self.cfg.fin_grace_ns);
-                    previous.end_order = seg.order;
-                    self.done.push(previous);
-                } else {
-                    feed(current, seg);
+                match route(current, seg, self.cfg.fin_grace_ns) {
+                    Route::Feed => feed(current, seg),
+                    Route::Hold => current.hold_syn(seg),
+                    route @ (Route::Open | Route::OpenHeld) => {
+                        self.opened += 1;
+                        let held = if route == Route::OpenHeld {
+                            current.held_syns.take()
+                        } else {
+                            None
+                        };
+                        let next = match held {
+                            None => {
+                                let reuse = time_wait_reuse(current, seg, self.cfg.msl_ns);
+                                Tracked::open(seg, reuse)
+                            }
+                            // The held SYNs open it, then this segment.
+                            Some(held) => {
+                                let mut segs = held.segs.iter();
+                                let first = segs.next().expect("a held SYN");
+                                let reuse = time_wait_reuse(current, first, self.cfg.msl_ns);
+                                let mut conn = build(first, reuse);
+                                for s in segs {
+                                    feed(&mut conn, s);
+                                }
+                                feed(&mut conn, seg);
+                                Tracked::Full(conn)
+                            }
+                        };
+                        let mut previous = std::mem::replace(slot, next).into_connection();
+                        // Nothing after this segment belongs to the previous
+                        // connection: its observation ends here.
+                        previous.finish(seg.ts, self.cfg.msl_ns, self.cfg.fin_grace_ns);
+                        previous.end_order = seg.order;
+                        self.done.push(previous);
+                    }
                 }
             }
         }
@@ -496,6 +519,62 @@ fn evict(
 /// current client, or any SYN from a side that has already closed, reset, or
 /// was only seen mid-stream. A SYN from the server side during the current
 /// handshake is a simultaneous open, not a new connection.
+/// What a segment on a tracked 4-tuple does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    /// It belongs to the current connection.
+    Feed,
+    /// A SYN with a new ISN that the current connection's synchronized
+    /// receiver challenges: held until it is known to open the next connection
+    /// (`Connection::hold_syn`).
+    Hold,
+    /// It opens the next connection.
+    Open,
+    /// The held SYNs open the next connection, and it is the next one's too.
+    OpenHeld,
+}
+
+/// Attributes a segment to the connection whose sequence space it belongs to.
+/// A SYN with a new ISN to a receiver that would challenge it is held: the
+/// challenge ACK and the answer to it (a RST at the old RCV.NXT) are the
+/// current connection's. The held SYNs open the next one when the receiver
+/// acknowledges the new ISN (SYN-ACK, or RST refusing it), when the sender uses
+/// the new sequence space, or when the SYN comes again and the receiver is no
+/// longer synchronized or has sent nothing since the first.
+fn route(current: &Connection, seg: &Segment, grace_ns: i64) -> Route {
+    let side = current.side_of(seg);
+    // The receiver's state as far as the capture has proved it by now (an ACK
+    // of a FIN already resent once may have been lost again).
+    let receiver_state = |side: Side| current.state_at(side, seg.ts, grace_ns);
+    if let Some(held) = current.held_syns.as_deref() {
+        let isn = held.segs[0].seq;
+        if side != held.side {
+            if seg.ack == Some(isn + 1) {
+                return Route::OpenHeld;
+            }
+        } else if seg.control == Control::Syn && seg.ack.is_none() && seg.seq == isn {
+            let receiver = current.endpoint(side.other());
+            return if !receiver_state(side.other()).challenges_syn()
+                || receiver.packets == held.receiver_packets
+            {
+                Route::OpenHeld
+            } else {
+                Route::Hold
+            };
+        } else if seg.seq == isn + 1 && seg.control != Control::Syn {
+            return Route::OpenHeld;
+        }
+    }
+    if !starts_new_connection(current, seg) {
+        return Route::Feed;
+    }
+    if receiver_state(side.other()).challenges_syn() {
+        Route::Hold
+    } else {
+        Route::Open
+    }
+}
+
 fn starts_new_connection(current: &Connection, seg: &Segment) -> bool {
     if seg.control != Control::Syn || seg.ack.is_some() {
         return false;

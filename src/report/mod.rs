@@ -306,8 +306,11 @@ pub struct RstReport {
     /// Who sent it.
     pub side: Side,
     pub at: PacketRef,
-    /// Its sequence number was acceptable for the receiver's window.
+    /// Its receiver took it: the connection was reset.
     pub valid: bool,
+    /// Not taken although inside the receiver's window (not at its RCV.NXT):
+    /// challenged.
+    pub challenged: bool,
     /// The segment had FIN set too.
     pub with_fin: bool,
     /// Both FINs had been acknowledged before it.
@@ -454,6 +457,7 @@ fn evidence(c: &Connection) -> Evidence {
                 side,
                 at: r.at,
                 valid: r.valid,
+                challenged: r.challenged,
                 with_fin: r.with_fin,
                 after_close: r.after_close,
             });

@@ -236,8 +236,13 @@ pub struct RstRecord {
     /// Who sent it.
     pub side: Side,
     pub at: Ref,
-    /// Its sequence number was acceptable for the receiver's window.
+    /// Its receiver took it: the connection was reset (else it was far
+    /// outside the receiver's window, or challenged).
     pub valid: bool,
+    /// Not taken although inside the receiver's window, as it was not at the
+    /// receiver's RCV.NXT: challenged (absent when not).
+    #[serde(skip_serializing_if = "is_false")]
+    pub challenged: bool,
     /// The segment had FIN set too.
     pub with_fin: bool,
     /// Both FINs had been acknowledged before it.
@@ -386,6 +391,7 @@ impl<'a> EvidenceRecord<'a> {
                     side: x.side,
                     at: Ref::of(&x.at, first),
                     valid: x.valid,
+                    challenged: x.challenged,
                     with_fin: x.with_fin,
                     after_close: x.after_close,
                 })
@@ -626,7 +632,10 @@ mod tests {
         if let Some(Value::Array(rsts)) = e.get_mut("rsts") {
             for r in rsts {
                 let at = ref_of(&r["at"], first_us);
-                r.as_object_mut().unwrap().insert("at".into(), at);
+                let r = r.as_object_mut().unwrap();
+                r.insert("at".into(), at);
+                // New in schema 4, not in schema 3.
+                r.remove("challenged");
             }
         }
         m.insert("evidence".into(), Value::Object(e));

@@ -12,11 +12,22 @@ use crate::common::*;
 
 /// Compares a report with an expected.tsv (see fixtures/kernel/NOTES.md).
 fn check_expected(report: &Value, expected: &Path) {
-    let rows = read_tsv(expected);
+    check_rows(report, &read_tsv(expected), &["flags"], false);
+}
+
+/// Compares a report with rows of an expected.tsv, one row a connection:
+/// class, the flags of the columns `flag_columns` (every one present; with
+/// `exact_flags`, no other), end states (`?` for either) and closer.
+pub fn check_rows(
+    report: &Value,
+    rows: &[std::collections::HashMap<String, String>],
+    flag_columns: &[&str],
+    exact_flags: bool,
+) {
     let conns = report["connections"].as_array().unwrap();
     assert_eq!(conns.len(), rows.len(), "connection count");
     let mut failures = Vec::new();
-    for r in &rows {
+    for r in rows {
         let key = (
             r["client_ip"].clone(),
             r["client_port"].parse::<u64>().unwrap(),
@@ -36,10 +47,21 @@ fn check_expected(report: &Value, expected: &Path) {
         if c["class"] != r["class"].as_str() {
             why.push(format!("class {} (want {})", c["class"], r["class"]));
         }
-        if r["flags"] != "-" {
-            for f in r["flags"].split(',') {
-                if !c["flags"].as_array().unwrap().iter().any(|x| x == f) {
-                    why.push(format!("lacks flag {f} (has {})", c["flags"]));
+        let want: Vec<&str> = flag_columns
+            .iter()
+            .flat_map(|col| r[*col].split(','))
+            .filter(|f| *f != "-")
+            .collect();
+        let has = c["flags"].as_array().unwrap();
+        for f in &want {
+            if !has.iter().any(|x| x == f) {
+                why.push(format!("lacks flag {f} (has {})", c["flags"]));
+            }
+        }
+        if exact_flags {
+            for f in has {
+                if !want.iter().any(|w| f == w) {
+                    why.push(format!("has flag {f} (want only {want:?})"));
                 }
             }
         }

@@ -7,6 +7,7 @@ mod common;
 mod floods;
 mod formats;
 mod html;
+mod inject;
 mod kernel;
 mod mutation;
 mod parallel;

@@ -98,6 +98,8 @@ pub(super) fn evidence_marks(
         let side = r.side.name();
         if r.valid {
             mark(&r.at, format!("{side} RST"), "rst");
+        } else if r.challenged {
+            mark(&r.at, format!("{side} RST, challenged (ignored)"), "bad");
         } else {
             mark(&r.at, format!("{side} RST, invalid (ignored)"), "bad");
         }
@@ -149,6 +151,8 @@ pub(super) fn facts(c: &ConnectionReport) -> Vec<String> {
     for r in &c.evidence.rsts {
         let what = if r.valid {
             "acceptable"
+        } else if r.challenged {
+            "inside the receiver's window but not at its next expected sequence number, challenged and ignored"
         } else {
             "outside the receiver's window, ignored"
         };
