@@ -7,7 +7,9 @@
 //! logs a connection when it removes its state, though its timers remove some
 //! sooner), so the log is written while the capture is read ([`Zeek`]).
 //! The columns are conn.log's default
-//! ones: `service` is unset (there is no protocol detection), `local_orig`,
+//! ones, then two of ours, `teardown_class` and `teardown_flags` (the verdict
+//! of the connection the row belongs to: Zeek's log format takes extra
+//! columns, named in `#fields` and typed in `#types`): `service` is unset (there is no protocol detection), `local_orig`,
 //! `local_resp` are unset (as Zeek leaves them with `Site::local_nets` empty),
 //! `tunnel_parents` is unset, and `#open`/`#close` carry the capture's first
 //! and last packet times rather than the wall clock, so the file depends only on
@@ -19,37 +21,43 @@ use std::io::{self, Write};
 use std::time::{Duration, SystemTime};
 
 use super::Renderer;
+use crate::classify::{Class, FlagSet};
 use crate::pipeline::Analysis;
 use crate::report::sink::{Records, Sink};
 use crate::report::{ConnectionReport, Report};
 use crate::time::Timestamp;
 use crate::zeek::ZeekRow;
 
-const FIELDS: &str = "ts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\ttunnel_parents";
-const TYPES: &str = "time\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\tcount\tcount\tstring\tbool\tbool\tcount\tstring\tcount\tcount\tcount\tcount\tset[string]";
+const FIELDS: &str = "ts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\ttunnel_parents\tteardown_class\tteardown_flags";
+const TYPES: &str = "time\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\tcount\tcount\tstring\tbool\tbool\tcount\tstring\tcount\tcount\tcount\tcount\tset[string]\tstring\tset[string]";
 
 /// The whole report as a conn.log.
 pub fn write_conn_log(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    let rows: Vec<&ZeekRow> = report
-        .connections
-        .iter()
-        .flat_map(|c| c.zeek.rows())
-        .collect();
-    write_rows(&rows, report.summary.first_ts, report.summary.last_ts, out)
+    write_header(report.summary.first_ts, out)?;
+    for c in &report.connections {
+        write_connection(c, out)?;
+    }
+    write_footer(report.summary.last_ts, out)
 }
 
-/// Header, rows and footer.
-pub fn write_rows(
-    rows: &[&ZeekRow],
-    open: Option<Timestamp>,
-    close: Option<Timestamp>,
-    out: &mut dyn Write,
-) -> io::Result<()> {
-    write_header(open, out)?;
-    for r in rows {
-        write_row(r, out)?;
+/// The verdict a row carries in its extra columns: its connection's.
+#[derive(Clone, Copy)]
+struct Verdict<'a> {
+    class: Class,
+    flags: &'a FlagSet,
+}
+
+/// Every Zeek row of one connection.
+fn write_connection(c: &ConnectionReport, out: &mut dyn Write) -> io::Result<()> {
+    let v = Verdict {
+        class: c.class,
+        flags: &c.flags,
+    };
+    let mut line = Vec::with_capacity(256);
+    for r in c.zeek.rows() {
+        row_line(r, v, &mut line);
     }
-    write_footer(close, out)
+    out.write_all(&line)
 }
 
 /// `--format zeek`, streamed: the header when the capture's first packet
@@ -72,10 +80,7 @@ impl Sink for Zeek<'_> {
     }
 
     fn connection(&mut self, c: Box<ConnectionReport>) -> io::Result<()> {
-        for r in c.zeek.rows() {
-            write_row(r, self.out)?;
-        }
-        Ok(())
+        write_connection(&c, self.out)
     }
 }
 
@@ -101,17 +106,11 @@ fn write_footer(close: Option<Timestamp>, out: &mut dyn Write) -> io::Result<()>
     writeln!(out, "#close\t{}", log_time(close))
 }
 
-fn write_row(r: &ZeekRow, out: &mut dyn Write) -> io::Result<()> {
-    let mut line = Vec::with_capacity(256);
-    row_line(r, &mut line);
-    out.write_all(&line)
-}
-
 /// One row's line, newline included, appended to `line`: what the `format!`
 /// of [`tests::reference_line`] writes, built without `core::fmt` for all but
 /// IPv6 addresses and the duration (a row per connection made that formatting
 /// a third of a `--format zeek` run's instructions).
-fn row_line(r: &ZeekRow, line: &mut Vec<u8>) {
+fn row_line(r: &ZeekRow, verdict: Verdict<'_>, line: &mut Vec<u8>) {
     let mut num = itoa::Buffer::new();
     let mut count = |line: &mut Vec<u8>, v: u64| line.extend_from_slice(num.format(v).as_bytes());
     let tab = |line: &mut Vec<u8>| line.push(b'\t');
@@ -125,7 +124,7 @@ fn row_line(r: &ZeekRow, line: &mut Vec<u8>) {
     };
     push_secs(r.ts, line);
     tab(line);
-    line.extend_from_slice(crate::zeek::uid(r.orig, r.resp, r.ts).as_bytes());
+    line.extend_from_slice(r.uid.text().as_bytes());
     tab(line);
     addr(line, &r.orig.ip);
     tab(line);
@@ -162,7 +161,19 @@ fn row_line(r: &ZeekRow, line: &mut Vec<u8>) {
         tab(line);
         count(line, v);
     }
-    line.extend_from_slice(b"\t-\n");
+    line.extend_from_slice(b"\t-\t");
+    line.extend_from_slice(verdict.class.name().as_bytes());
+    tab(line);
+    if verdict.flags.is_empty() {
+        line.extend_from_slice(b"(empty)");
+    }
+    for (i, f) in verdict.flags.iter().enumerate() {
+        if i > 0 {
+            line.push(b',');
+        }
+        line.extend_from_slice(f.name().as_bytes());
+    }
+    line.push(b'\n');
 }
 
 /// [`secs`], appended to `line`.
@@ -204,8 +215,26 @@ fn log_time(t: Option<Timestamp>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classify::Flag;
     use crate::decode::EndpointAddr;
+    use crate::zeek::Uid;
     use proptest::prelude::*;
+
+    /// Header, `rows` (each with its verdict) and footer.
+    fn write_rows(
+        rows: &[(&ZeekRow, Verdict<'_>)],
+        open: Option<Timestamp>,
+        close: Option<Timestamp>,
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
+        write_header(open, out)?;
+        let mut line = Vec::new();
+        for (r, v) in rows {
+            row_line(r, *v, &mut line);
+        }
+        out.write_all(&line)?;
+        write_footer(close, out)
+    }
 
     fn row(history: &str, duration: Option<f64>) -> ZeekRow {
         let a = |ip: &str, port| EndpointAddr {
@@ -216,6 +245,7 @@ mod tests {
             conn_state: "SF",
             history: history.to_string(),
             ts: Timestamp(1_362_692_526_869_344_499),
+            uid: Uid::of(1, Timestamp(1_362_692_526_869_344_499)),
             orig: a("141.142.228.5", 59856),
             resp: a("2001:db8::1", 80),
             duration,
@@ -234,9 +264,28 @@ mod tests {
     #[test]
     fn conn_log_has_zeeks_header_and_unset_fields() {
         let a = row("ShADadFf", Some(0.2123456));
-        let b = row("", None);
+        let mut b = row("", None);
+        b.uid = Uid::of(9, b.ts);
+        let mut flags = FlagSet::default();
+        flags.insert(Flag::ALL[0]);
+        flags.insert(Flag::ALL[1]);
+        let none = FlagSet::default();
+        let clean = Verdict {
+            class: Class::Clean,
+            flags: &none,
+        };
+        let flagged = Verdict {
+            class: Class::Reset,
+            flags: &flags,
+        };
         let mut out = Vec::new();
-        write_rows(&[&a, &b], Some(a.ts), Some(a.ts), &mut out).unwrap();
+        write_rows(
+            &[(&a, clean), (&b, flagged)],
+            Some(a.ts),
+            Some(a.ts),
+            &mut out,
+        )
+        .unwrap();
         insta::assert_snapshot!(String::from_utf8(out).unwrap(), @r"
         #separator \x09
         #set_separator	,
@@ -244,24 +293,24 @@ mod tests {
         #unset_field	-
         #path	conn
         #open	2013-03-07-21-42-06
-        #fields	ts	uid	id.orig_h	id.orig_p	id.resp_h	id.resp_p	proto	service	duration	orig_bytes	resp_bytes	conn_state	local_orig	local_resp	missed_bytes	history	orig_pkts	orig_ip_bytes	resp_pkts	resp_ip_bytes	tunnel_parents
-        #types	time	string	addr	port	addr	port	enum	string	interval	count	count	string	bool	bool	count	string	count	count	count	count	set[string]
-        1362692526.869344	C11iwwodUjSwmg1hXQ	141.142.228.5	59856	2001:db8::1	80	tcp	-	0.212346	136	5007	SF	-	-	0	ShADadFf	6	458	7	5379	-
-        1362692526.869344	C11iwwodUjSwmg1hXQ	141.142.228.5	59856	2001:db8::1	80	tcp	-	-	-	-	SF	-	-	0	-	6	458	7	5379	-
+        #fields	ts	uid	id.orig_h	id.orig_p	id.resp_h	id.resp_p	proto	service	duration	orig_bytes	resp_bytes	conn_state	local_orig	local_resp	missed_bytes	history	orig_pkts	orig_ip_bytes	resp_pkts	resp_ip_bytes	tunnel_parents	teardown_class	teardown_flags
+        #types	time	string	addr	port	addr	port	enum	string	interval	count	count	string	bool	bool	count	string	count	count	count	count	set[string]	string	set[string]
+        1362692526.869344	CgUFqa1MaZQDsJU9Ej	141.142.228.5	59856	2001:db8::1	80	tcp	-	0.212346	136	5007	SF	-	-	0	ShADadFf	6	458	7	5379	-	clean	(empty)
+        1362692526.869344	CCYdKRXgHov3xgdz8	141.142.228.5	59856	2001:db8::1	80	tcp	-	-	-	-	SF	-	-	0	-	6	458	7	5379	-	reset	time_wait_reuse,mid_stream
         #close	2013-03-07-21-42-06
         ");
     }
 
     /// The row as `format!` writes it: what [`row_line`] must match.
-    pub(super) fn reference_line(r: &ZeekRow) -> String {
+    pub(super) fn reference_line(r: &ZeekRow, v: Verdict<'_>) -> String {
         let unset = || "-".to_string();
         let count = |v: Option<u64>| v.map_or_else(unset, |v| v.to_string());
         let sign = if r.ts.0 < 0 { "-" } else { "" };
         let micros = (i128::from(r.ts.0).abs() + 500) / 1000;
         let ts = format!("{sign}{}.{:06}", micros / 1_000_000, micros % 1_000_000);
         format!(
-            "{ts}\t{uid}\t{oh}\t{op}\t{rh}\t{rp}\ttcp\t-\t{dur}\t{ob}\t{rb}\t{cs}\t-\t-\t{missed}\t{history}\t{opk}\t{oip}\t{rpk}\t{rip}\t-\n",
-            uid = crate::zeek::uid(r.orig, r.resp, r.ts),
+            "{ts}\t{uid}\t{oh}\t{op}\t{rh}\t{rp}\ttcp\t-\t{dur}\t{ob}\t{rb}\t{cs}\t-\t-\t{missed}\t{history}\t{opk}\t{oip}\t{rpk}\t{rip}\t-\t{class}\t{flags}\n",
+            uid = r.uid,
             oh = r.orig.ip,
             op = r.orig.port,
             rh = r.resp.ip,
@@ -280,6 +329,12 @@ mod tests {
             oip = r.orig_ip_bytes,
             rpk = r.resp_pkts,
             rip = r.resp_ip_bytes,
+            class = v.class.name(),
+            flags = if v.flags.is_empty() {
+                "(empty)".to_string()
+            } else {
+                v.flags.iter().map(Flag::name).collect::<Vec<_>>().join(",")
+            },
         )
     }
 
@@ -305,12 +360,23 @@ mod tests {
             counts in any::<[u64; 5]>(),
             history in "[ShADadFfRrTtWwCcIqg^]{0,12}",
             state in proptest::sample::select(vec!["S0", "SF", "REJ", "RSTOS0", "OTH"]),
+            uid in any::<(u32, u64)>(),
+            class in proptest::sample::select(Class::ALL.to_vec()),
+            flag_bits in any::<u16>(),
         ) {
+            let mut flags = FlagSet::default();
+            for (i, f) in Flag::ALL.iter().enumerate() {
+                if flag_bits & (1 << i) != 0 {
+                    flags.insert(*f);
+                }
+            }
+            let verdict = Verdict { class, flags: &flags };
             let ts = ts.clamp(i64::MIN + 1000, i64::MAX - 1000);
             let r = ZeekRow {
                 conn_state: state,
                 history,
                 ts: Timestamp(ts),
+                uid: Uid { high: uid.0, low: uid.1 },
                 orig: EndpointAddr { ip: oip, port: ports.0 },
                 resp: EndpointAddr { ip: rip, port: ports.1 },
                 duration,
@@ -325,8 +391,8 @@ mod tests {
                 resp_state: "TCP_CLOSED",
             };
             let mut line = Vec::new();
-            row_line(&r, &mut line);
-            proptest::prop_assert_eq!(String::from_utf8(line).unwrap(), reference_line(&r));
+            row_line(&r, verdict, &mut line);
+            proptest::prop_assert_eq!(String::from_utf8(line).unwrap(), reference_line(&r, verdict));
         }
     }
 

@@ -17,7 +17,7 @@ use super::{ConnectionReport, EndpointAddr, Evidence, PerSide, ResetReport, Timi
 use crate::classify::{Class, ClosedBy, FlagSet};
 use crate::flow::{PacketRef, Side, State};
 use crate::time::Timestamp;
-use crate::zeek::{ZeekInfo, ZeekRow};
+use crate::zeek::{Uid, ZeekInfo, ZeekRow};
 
 /// One connection and its verdict.
 #[derive(Serialize)]
@@ -27,6 +27,11 @@ pub struct ConnectionRecord<'a> {
     /// inputs merged in time order for several. Unique in the report, and the
     /// same whatever the filter or thread count.
     pub id: u64,
+    /// A Zeek-style uid, `C` and up to 17 base62 digits, from `id` and
+    /// `first_ts`: the `uid` of the connection's first row in `--format zeek`
+    /// (each `zeek.continued` row has its own). The same capture always gives
+    /// the same uids.
+    pub uid: Uid,
     /// The endpoint that sent the opening SYN (or, without one, see
     /// `roles_guessed`), as `address:port` (`[address]:port` for IPv6).
     pub client: &'a EndpointAddr,
@@ -310,6 +315,7 @@ impl<'a> ConnectionRecord<'a> {
     pub fn of(r: &'a ConnectionReport) -> ConnectionRecord<'a> {
         ConnectionRecord {
             id: r.id,
+            uid: r.zeek.row.uid,
             client: &r.client,
             server: &r.server,
             roles_guessed: r.roles_guessed,
@@ -438,6 +444,8 @@ mod tests {
         let Value::Object(mut m) = serde_json::to_value(r).unwrap() else {
             unreachable!()
         };
+        // New in schema 4.
+        m.remove("uid");
         m.insert("orig".into(), endpoint3(&r.orig));
         m.insert("resp".into(), endpoint3(&r.resp));
         m
@@ -564,6 +572,8 @@ mod tests {
     /// Schema 3 from a schema-4 record, by docs/json.md's rules alone.
     fn rebuild(v4: &Value) -> Value {
         let mut m = v4.as_object().unwrap().clone();
+        // New in schema 4, with no schema-3 field to rebuild.
+        m.remove("uid");
         let first_us = micros(&m["first_ts"]);
         let (client, server) = (m["client"].clone(), m["server"].clone());
         m.insert("client".into(), endpoint_of(&client));
@@ -598,6 +608,7 @@ mod tests {
         if let Some(Value::Array(rows)) = z.get_mut("continued") {
             for row in rows {
                 let r = row.as_object_mut().unwrap();
+                r.remove("uid");
                 let (o, p) = (endpoint_of(&r["orig"]), endpoint_of(&r["resp"]));
                 r.insert("orig".into(), o);
                 r.insert("resp".into(), p);

@@ -47,6 +47,9 @@ pub struct ZeekRow {
     pub history: String,
     /// Time of the row's first packet.
     pub ts: Timestamp,
+    /// The row's uid (the conn.log's `uid`): from its first packet, so the
+    /// first row's is the connection's.
+    pub uid: Uid,
     /// Zeek's originator and responder (after its flips; may be the reverse
     /// of our client and server).
     pub orig: EndpointAddr,
@@ -139,6 +142,7 @@ fn row_of(s: &Session) -> ZeekRow {
         conn_state: s.conn_state(),
         history: s.history.as_str().to_string(),
         ts: s.start,
+        uid: Uid::of(s.start_order, s.start),
         orig: orig.addr,
         resp: resp.addr,
         duration: timed.then(|| duration_ns as f64 / 1e9),
@@ -165,6 +169,7 @@ fn empty_row() -> ZeekRow {
         conn_state: "OTH",
         history: String::new(),
         ts: Timestamp(0),
+        uid: Uid::of(0, Timestamp(0)),
         orig: nobody,
         resp: nobody,
         duration: None,
@@ -180,57 +185,112 @@ fn empty_row() -> ZeekRow {
     }
 }
 
-/// `C` + base62 of the low 96 bits of FNV-1a-128 over originator address and
-/// port, responder address and port, and the start time in nanoseconds (all
-/// big-endian). The same packets always give the same uid; Zeek's own uids are
-/// random, so ours never equal them.
-pub fn uid(orig: EndpointAddr, resp: EndpointAddr, ts: Timestamp) -> String {
-    const OFFSET: u128 = 0x6c62272e07bb014262b821756295c58d;
-    const PRIME: u128 = 0x0000000001000000000000000000013b;
-    let mut h = OFFSET;
-    let mut eat = |bytes: &[u8]| {
-        for &b in bytes {
-            h ^= u128::from(b);
-            h = h.wrapping_mul(PRIME);
-        }
-    };
-    for a in [orig, resp] {
-        match a.ip {
-            std::net::IpAddr::V4(ip) => eat(&ip.octets()),
-            std::net::IpAddr::V6(ip) => eat(&ip.octets()),
-        }
-        eat(&a.port.to_be_bytes());
-    }
-    eat(&ts.0.to_be_bytes());
-    uid_text(h & ((1u128 << 96) - 1))
+/// A Zeek-style connection uid: 96 bits, written as Zeek writes its own
+/// (`UID::Base62`, src/UID.cc): `C`, then the base62 digits of the high 32
+/// bits and of the low 64 bits, each least significant digit first and without
+/// padding (`util::uitoa_n`, alphabet `0-9a-zA-Z`): at most 18 characters,
+/// usually 16 to 18.
+///
+/// Zeek's are random; ours come from the row's first packet: the low 64 bits
+/// are a bijection of its processing order (the connection's `id` for a
+/// connection's first row), so no two rows of a report share a uid, and the
+/// high 32 bits mix in its time, so two captures seldom do. The same capture
+/// always gives the same uids.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Uid {
+    pub high: u32,
+    pub low: u64,
 }
 
-/// `C` and the base62 digits of `n` (below 2^96), most significant first.
-fn uid_text(n: u128) -> String {
-    const DIGITS: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    /// 62^10, the largest power of 62 below 2^64: one 128-bit division splits
-    /// `n` into two 64-bit halves (a 128-bit division per digit was most of a
-    /// uid's cost).
-    const LOW: u128 = 62u128.pow(10);
-    // 96 bits are at most 17 base62 digits.
-    let mut text = [0u8; 18];
-    let mut at = text.len();
-    let mut put = |mut v: u64, min_digits: usize| {
-        let end = at;
-        while v > 0 || end - at < min_digits {
-            at -= 1;
-            text[at] = DIGITS[(v % 62) as usize];
-            v /= 62;
-        }
-    };
-    let (high, low) = ((n / LOW) as u64, (n % LOW) as u64);
-    if high > 0 {
-        put(low, 10);
-        put(high, 0);
-    } else {
-        put(low, 1);
+impl Uid {
+    /// The uid of a row whose first packet has processing order `order`
+    /// (its frame number for a single input) and time `ts`.
+    #[inline]
+    pub fn of(order: u64, ts: Timestamp) -> Uid {
+        // splitmix64's finalizer: a bijection of 64 bits.
+        let mix = |mut z: u64| {
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        let low = mix(order ^ 0x9e37_79b9_7f4a_7c15);
+        let high = (mix(low ^ (ts.0 as u64)) >> 32) as u32;
+        Uid { high, low }
     }
-    at -= 1;
-    text[at] = b'C';
-    text[at..].iter().map(|&b| char::from(b)).collect()
+
+    /// The text, in a buffer of its own (no allocation).
+    #[inline]
+    pub fn text(self) -> UidText {
+        let mut bytes = [b'C'; 20];
+        // 32 bits are at most 6 digits, 64 bits 11: 18 bytes hold both (a
+        // last pair may write one byte past them).
+        let at = put_base62(u64::from(self.high), &mut bytes, 1);
+        let len = put_base62(self.low, &mut bytes, at.min(7)) as u8;
+        UidText { bytes, len }
+    }
+}
+
+/// `util::uitoa_n`'s digits, least significant first.
+const DIGITS: &[u8; 62] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+/// Two digits at once, least significant first: one division by 62² for two
+/// by 62 (half a uid's cost).
+const DIGIT_PAIRS: [[u8; 2]; 62 * 62] = {
+    let mut t = [[0; 2]; 62 * 62];
+    let mut i = 0;
+    while i < t.len() {
+        t[i] = [DIGITS[i % 62], DIGITS[i / 62]];
+        i += 1;
+    }
+    t
+};
+
+/// The base62 digits of `v` (least significant first, at least one) from
+/// `at`; returns where they end.
+#[inline(always)]
+fn put_base62(mut v: u64, bytes: &mut [u8; 20], mut at: usize) -> usize {
+    loop {
+        let r = (v % (62 * 62)) as usize;
+        v /= 62 * 62;
+        let [a, b] = DIGIT_PAIRS[r];
+        bytes[at] = a;
+        bytes[at + 1] = b;
+        at += 2;
+        if v == 0 {
+            // The pair's second digit is a leading zero when r < 62.
+            return at - usize::from(r < 62);
+        }
+    }
+}
+
+/// A [`Uid`]'s text: `C` and at most 6 + 11 base62 digits.
+#[derive(Clone, Copy)]
+pub struct UidText {
+    bytes: [u8; 20],
+    len: u8,
+}
+
+impl UidText {
+    /// The text's bytes (ASCII letters and digits), for writers of bytes.
+    #[inline]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len).min(18)]
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII letters and digits are written.
+        std::str::from_utf8(self.as_bytes()).unwrap_or("C")
+    }
+}
+
+impl std::fmt::Display for Uid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.text().as_str())
+    }
+}
+
+impl Serialize for Uid {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.text().as_str())
+    }
 }

@@ -286,8 +286,9 @@ fn flip_without_syn_matches_zeek_in_json_too() {
     assert_eq!(port(z.get("orig").unwrap_or(&c["client"])), 6669);
     assert_eq!(z.get("orig_pkts").unwrap_or(&c["packets"]["client"]), 6);
     assert_eq!(z["resp_ip_bytes"], 5379);
-    // The uid is only in --format zeek.
+    // The row's uid is the record's.
     assert!(z.get("uid").is_none());
+    assert!(c["uid"].as_str().unwrap().starts_with('C'));
     assert!(z.get("continued").is_none());
 }
 
@@ -327,12 +328,116 @@ fn conn_log_has_zeeks_header() {
     assert!(lines[6].starts_with("#fields\tts\tuid\tid.orig_h\tid.orig_p"));
     assert!(lines.last().unwrap().starts_with("#close\t"));
     let row: Vec<&str> = lines[8].split('\t').collect();
-    assert_eq!(row.len(), 21);
+    assert_eq!(row.len(), 23);
     assert_eq!(
         &row[2..6],
         ["141.42.64.125", "56730", "125.190.109.199", "80"]
     );
     assert_eq!((row[11], row[15]), ("SF", "^hADdFaf"));
+    // Our verdict in two extra columns.
+    assert!(lines[6].ends_with("\ttunnel_parents\tteardown_class\tteardown_flags"));
+    assert!(lines[7].ends_with("\tset[string]\tstring\tset[string]"));
+    assert_eq!((row[21], row[22]), ("clean", "(empty)"));
+}
+
+/// What `zeek-cut` does with a log: the columns named on the command line,
+/// found by their names in `#fields`, of every row (zeek-cut itself is not
+/// installed here). Every row has as many columns as `#fields` and `#types`.
+fn zeek_cut(log: &str, names: &[&str]) -> Vec<Vec<String>> {
+    let header = |tag: &str| -> Vec<&str> {
+        log.lines()
+            .find_map(|l| l.strip_prefix(tag))
+            .unwrap_or_else(|| panic!("no {tag}line"))
+            .split('\t')
+            .collect()
+    };
+    let (fields, types) = (header("#fields\t"), header("#types\t"));
+    assert_eq!(fields.len(), types.len());
+    let at: Vec<usize> = names
+        .iter()
+        .map(|n| fields.iter().position(|f| f == n).expect(n))
+        .collect();
+    log.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let cols: Vec<&str> = l.split('\t').collect();
+            assert_eq!(cols.len(), fields.len(), "{l}");
+            at.iter().map(|&i| cols[i].to_string()).collect()
+        })
+        .collect()
+}
+
+/// The conn.log joins the JSON report: a connection's `uid` is its first
+/// row's, each `zeek.continued` row's that of its own line, no two lines share
+/// one, and each line carries its connection's class and flags.
+#[test]
+fn conn_log_uids_and_verdicts_join_the_json_report() {
+    let trace = fixture(
+        "zeek/scripts.base.protocols.ssh.half-duplex-client/ssh.client-side-half-duplex.pcap",
+    );
+    let report = analyze_json(&[&trace]);
+    let mut from_json = Vec::new();
+    for c in report["connections"].as_array().unwrap() {
+        let flags: Vec<&str> = c["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap())
+            .collect();
+        let flags = if flags.is_empty() {
+            "(empty)".to_string()
+        } else {
+            flags.join(",")
+        };
+        let verdict = (c["class"].as_str().unwrap().to_string(), flags);
+        let z = &c["zeek"];
+        assert!(
+            z.get("uid").is_none(),
+            "the first row's uid is the record's"
+        );
+        from_json.push((
+            c["uid"].as_str().unwrap().to_string(),
+            z["conn_state"].as_str().unwrap().to_string(),
+            verdict.clone(),
+        ));
+        for r in z["continued"].as_array().into_iter().flatten() {
+            from_json.push((
+                r["uid"].as_str().unwrap().to_string(),
+                r["conn_state"].as_str().unwrap().to_string(),
+                verdict.clone(),
+            ));
+        }
+    }
+    let out = run(
+        &["analyze", "--format", "zeek", trace.to_str().unwrap()],
+        None,
+    );
+    let log = String::from_utf8(out.stdout).unwrap();
+    let from_log: Vec<_> = zeek_cut(
+        &log,
+        &["uid", "conn_state", "teardown_class", "teardown_flags"],
+    )
+    .into_iter()
+    .map(|r| (r[0].clone(), r[1].clone(), (r[2].clone(), r[3].clone())))
+    .collect();
+    assert_eq!(from_log.len(), 25);
+    assert_eq!(from_log, from_json);
+    let uids: std::collections::HashSet<&str> = from_log.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(uids.len(), from_log.len());
+    for u in uids {
+        assert!(
+            u.starts_with('C')
+                && u.len() <= 18
+                && u[1..].bytes().all(|b| b.is_ascii_alphanumeric()),
+            "{u}"
+        );
+    }
+    // The same capture, the same uids.
+    let again = run(
+        &["analyze", "--format", "zeek", trace.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(String::from_utf8(again.stdout).unwrap(), log);
 }
 
 /// The conn.log is written as the capture is read: rows come in the order the

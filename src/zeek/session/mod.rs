@@ -45,6 +45,8 @@ pub(super) struct Session {
     pub history: History,
     /// Time of the first packet (`start_time`).
     pub start: Timestamp,
+    /// Processing order of the first packet (what its uid comes from).
+    pub start_order: u64,
     /// `Conn()->LastTime()`: the last packet before both sides closed.
     pub last_time: Timestamp,
     is_partial: bool,
@@ -83,6 +85,7 @@ impl Session {
             orig_ix: 0,
             history: History::default(),
             start: seg.ts,
+            start_order: seg.order,
             last_time: seg.ts,
             is_partial: false,
             first_packet_seen: 0,

@@ -102,7 +102,9 @@ impl Compact<'_> {
         let w = ConnectionRecord::of(r);
         self.raw(b"{\"id\":");
         self.uint(w.id);
-        self.raw(b",\"client\":");
+        self.raw(b",\"uid\":\"");
+        self.raw(w.uid.text().as_bytes());
+        self.raw(b"\",\"client\":");
         self.endpoint(w.client);
         self.raw(b",\"server\":");
         self.endpoint(w.server);
