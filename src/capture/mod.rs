@@ -238,9 +238,11 @@ impl CaptureReader {
 
     /// Interfaces declared in a pcapng file (names and descriptions are capture text:
     /// renderers must escape them).
-    pub fn interfaces(&self) -> Vec<pcapng::InterfaceInfo> {
+    /// A pcapng file's interfaces (the first `MAX_INTERFACES_LISTED`) and how
+    /// many more it declared.
+    pub fn interfaces(&self) -> (Vec<pcapng::InterfaceInfo>, u64) {
         match self {
-            CaptureReader::Pcap(_) => Vec::new(),
+            CaptureReader::Pcap(_) => (Vec::new(), 0),
             CaptureReader::Pcapng(r) => r.interface_infos(),
         }
     }

@@ -86,6 +86,26 @@ struct Interface {
     offset_secs: i64,
 }
 
+/// Interfaces listed per input; the rest are counted (a file may declare
+/// thousands, each with 64 KB of text: issue 35, D2).
+pub const MAX_INTERFACES_LISTED: usize = 100;
+/// Bytes kept of an interface's name or description (then `…`).
+pub const MAX_INTERFACE_TEXT: usize = 256;
+
+/// `text` cut to [`MAX_INTERFACE_TEXT`] bytes at a character boundary, `…`
+/// marking the cut.
+fn bounded(text: &[u8]) -> String {
+    let text = String::from_utf8_lossy(text);
+    if text.len() <= MAX_INTERFACE_TEXT {
+        return text.into_owned();
+    }
+    let mut end = MAX_INTERFACE_TEXT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 /// What the report says about an interface. Both strings come from the capture.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct InterfaceInfo {
@@ -100,8 +120,10 @@ pub struct PcapNgReader {
     src: Source,
     big_endian: bool,
     interfaces: Vec<Interface>,
-    /// Every interface of every section, for the report.
+    /// The interfaces of every section, for the report: the first
+    /// [`MAX_INTERFACES_LISTED`], and how many more there were.
     all_interfaces: Vec<InterfaceInfo>,
+    interfaces_omitted: u64,
     number: u64,
     pending: usize,
     last_ts: Timestamp,
@@ -117,6 +139,7 @@ impl PcapNgReader {
             big_endian: false,
             interfaces: Vec::new(),
             all_interfaces: Vec::new(),
+            interfaces_omitted: 0,
             number: 0,
             pending: 0,
             last_ts: Timestamp::default(),
@@ -138,8 +161,9 @@ impl PcapNgReader {
         self.src.offset() + self.pending as u64
     }
 
-    pub fn interface_infos(&self) -> Vec<InterfaceInfo> {
-        self.all_interfaces.clone()
+    /// The interfaces listed, and how many more the file declared.
+    pub fn interface_infos(&self) -> (Vec<InterfaceInfo>, u64) {
+        (self.all_interfaces.clone(), self.interfaces_omitted)
     }
 
     fn warn(&mut self, offset: u64, packet: Option<u64>, message: String) {
@@ -335,10 +359,8 @@ impl PcapNgReader {
                         i64::from_le_bytes(b)
                     };
                 }
-                OPT_IF_NAME => name = Some(String::from_utf8_lossy(value).into_owned()),
-                OPT_IF_DESCRIPTION => {
-                    description = Some(String::from_utf8_lossy(value).into_owned())
-                }
+                OPT_IF_NAME => name = Some(bounded(value)),
+                OPT_IF_DESCRIPTION => description = Some(bounded(value)),
                 _ => {}
             }
         }
@@ -349,11 +371,15 @@ impl PcapNgReader {
                 "interface description options are malformed; later options ignored".into(),
             );
         }
-        self.all_interfaces.push(InterfaceInfo {
-            linktype,
-            name,
-            description,
-        });
+        if self.all_interfaces.len() < MAX_INTERFACES_LISTED {
+            self.all_interfaces.push(InterfaceInfo {
+                linktype,
+                name,
+                description,
+            });
+        } else {
+            self.interfaces_omitted += 1;
+        }
         self.interfaces.push(Interface {
             linktype,
             snaplen,

@@ -300,6 +300,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 pub fn run() -> Result<ExitCode> {
     let cli = Cli::parse();
+    raise_open_file_limit();
     match cli.command {
         Command::Analyze(args) => run_analyze(args),
         Command::Check(args) => run_check(args),
@@ -392,6 +393,22 @@ fn terminal_width() -> Option<usize> {
 fn terminal_width() -> Option<usize> {
     None
 }
+
+/// Raises the soft limit on open files to the hard one: a directory of
+/// rotated captures is opened whole (issue 35, D10: 4,000 files under the
+/// usual soft limit of 1,024 lost most of them).
+#[cfg(unix)]
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        let _ = setrlimit(Resource::Nofile, limit);
+    }
+}
+
+#[cfg(not(unix))]
+fn raise_open_file_limit() {}
 
 /// Address space a thread of the analysis may take: its allocator's own
 /// segments (mimalloc maps 32 MiB ones per thread, aligned to 32 MiB), its stack,

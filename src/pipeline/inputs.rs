@@ -91,7 +91,7 @@ impl Input {
         if let Some(mut reader) = self.reader.take() {
             self.final_progress = reader.progress().0;
             self.report.warnings.extend(reader.take_warnings());
-            self.report.interfaces = reader.interfaces();
+            (self.report.interfaces, self.report.interfaces_omitted) = reader.interfaces();
         }
         for lt in &self.report.link_types {
             if !lt.linktype.is_supported() {
@@ -131,6 +131,7 @@ pub(super) fn empty_input_report(path: String) -> InputReport {
         link_types: Vec::new(),
         skipped: Skipped::default(),
         interfaces: Vec::new(),
+        interfaces_omitted: 0,
         warnings: Vec::new(),
         error: None,
     }

@@ -111,9 +111,13 @@ pub struct InputReport {
     pub link_types: Vec<LinkTypeCount>,
     /// Records that yielded no TCP segment, by reason.
     pub skipped: Skipped,
-    /// pcapng interfaces (names and descriptions are text from the capture).
+    /// pcapng interfaces (names and descriptions are text from the capture,
+    /// each cut to 256 bytes), the first 100.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub interfaces: Vec<InterfaceInfo>,
+    /// Interfaces the file declared beyond those listed (absent when none).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub interfaces_omitted: u64,
     /// Problems that skipped part of the input; reading went on.
     pub warnings: Vec<Warning>,
     /// The problem that stopped reading this input early, if any. What was read
@@ -315,6 +319,10 @@ pub struct RstReport {
     pub with_fin: bool,
     /// Both FINs had been acknowledged before it.
     pub after_close: bool,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn is_false(b: &bool) -> bool {

@@ -433,3 +433,98 @@ fn control_characters_in_file_names_do_not_reach_the_terminal() {
     );
     assert!(err.contains("\\u{1b}[2J\\u{202e}"), "{err:?}");
 }
+
+/// A pcapng section with `n` interfaces, each named with `name_len` bytes.
+fn interface_bomb(n: usize, name_len: usize) -> Vec<u8> {
+    let mut f = Vec::new();
+    let block = |f: &mut Vec<u8>, kind: u32, body: &[u8]| {
+        let len = (12 + body.len()) as u32;
+        f.extend_from_slice(&kind.to_le_bytes());
+        f.extend_from_slice(&len.to_le_bytes());
+        f.extend_from_slice(body);
+        f.extend_from_slice(&len.to_le_bytes());
+    };
+    let mut shb = Vec::new();
+    shb.extend_from_slice(&0x1A2B_3C4Du32.to_le_bytes());
+    shb.extend_from_slice(&1u16.to_le_bytes());
+    shb.extend_from_slice(&0u16.to_le_bytes());
+    shb.extend_from_slice(&(-1i64).to_le_bytes());
+    block(&mut f, 0x0A0D_0D0A, &shb);
+    let name = vec![b'n'; name_len];
+    for _ in 0..n {
+        let mut idb = Vec::new();
+        idb.extend_from_slice(&1u16.to_le_bytes()); // Ethernet
+        idb.extend_from_slice(&0u16.to_le_bytes());
+        idb.extend_from_slice(&65535u32.to_le_bytes());
+        idb.extend_from_slice(&2u16.to_le_bytes()); // if_name
+        idb.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        idb.extend_from_slice(&name);
+        idb.resize(idb.len().next_multiple_of(4), 0);
+        idb.extend_from_slice(&[0, 0, 0, 0]); // opt_endofopt
+        block(&mut f, 1, &idb);
+    }
+    f
+}
+
+#[test]
+fn thousands_of_long_interface_names_take_bounded_room() {
+    // Issue 35, D2: 4,000 interfaces of 64 KB names took 1.3 GB.
+    let dir = tempfile::tempdir().unwrap();
+    let bomb = dir.path().join("ifnames.pcapng");
+    std::fs::write(&bomb, interface_bomb(1_000, 60_000)).unwrap();
+    let out = run(&["analyze", s(&bomb), "-f", "json"], None);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let input = &v["inputs"][0];
+    let listed = input["interfaces"].as_array().unwrap();
+    assert_eq!(listed.len(), 100);
+    assert_eq!(input["interfaces_omitted"], 900);
+    for i in listed {
+        let name = i["name"].as_str().unwrap();
+        assert!(name.len() <= 259 && name.ends_with('…'), "{}", name.len());
+    }
+    assert!(
+        out.stdout.len() < 100_000,
+        "{} bytes of report",
+        out.stdout.len()
+    );
+    let page = dir.path().join("page.html");
+    success(run(&["analyze", s(&bomb), "-o", s(&page)], None));
+    assert!(std::fs::metadata(&page).unwrap().len() < 2_000_000);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_directory_of_more_captures_than_the_soft_file_limit_is_read_whole() {
+    // Issue 35, D10: the soft limit (here 64) is raised to the hard one.
+    let dir = tempfile::tempdir().unwrap();
+    let caps = dir.path().join("rotated");
+    std::fs::create_dir(&caps).unwrap();
+    let one = fixture("formats/one_tcp_stream.pcap");
+    for i in 0..200 {
+        std::fs::copy(&one, caps.join(format!("part{i:03}.pcap"))).unwrap();
+    }
+    let script = format!(
+        "ulimit -S -n 64; {} analyze {} -f json",
+        env!("CARGO_BIN_EXE_teardown"),
+        s(&caps)
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["inputs"].as_array().unwrap().len(), 200);
+    assert!(
+        v["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["error"].is_null())
+    );
+}

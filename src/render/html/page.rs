@@ -374,7 +374,8 @@ pub(super) fn input_view(i: &crate::report::InputReport) -> InputView {
                 linktype: f.linktype.to_string(),
             })
             .collect(),
-        interfaces_hidden: i.interfaces.len().saturating_sub(MAX_MESSAGES_PER_INPUT),
+        interfaces_hidden: i.interfaces.len().saturating_sub(MAX_MESSAGES_PER_INPUT)
+            + usize::try_from(i.interfaces_omitted).unwrap_or(usize::MAX),
         warnings: i
             .warnings
             .iter()
