@@ -180,6 +180,28 @@ impl TimestampCheck {
     }
 }
 
+/// The 32-bit field at `at` of `b`, in the file's byte order.
+pub(crate) fn read_u32(b: &[u8], at: usize, big: bool) -> u32 {
+    let x = [b[at], b[at + 1], b[at + 2], b[at + 3]];
+    if big {
+        u32::from_be_bytes(x)
+    } else {
+        u32::from_le_bytes(x)
+    }
+}
+
+/// A file's device and inode: the same file, whatever path or link led to it.
+#[cfg(unix)]
+pub(crate) fn file_id(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+#[cfg(not(unix))]
+pub(crate) fn file_id(_meta: &std::fs::Metadata) -> (u64, u64) {
+    (0, 0)
+}
+
 /// A reader for either container format.
 pub enum CaptureReader {
     Pcap(pcap::PcapReader),

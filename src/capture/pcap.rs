@@ -12,6 +12,7 @@ use pcap_parser::pcap::{PcapHeader, parse_pcap_header};
 
 use super::{
     CaptureError, Format, LinkType, MAX_RECORD_LEN, RawPacket, Source, TimestampCheck, Warning,
+    read_u32,
 };
 use crate::time::Timestamp;
 
@@ -225,14 +226,5 @@ fn swapped_modified_header(h: &[u8]) -> PcapHeader {
         sigfigs: read_u32(h, 12, true),
         snaplen: read_u32(h, 16, true),
         network: Linktype(read_u32(h, 20, true) as i32),
-    }
-}
-
-fn read_u32(b: &[u8], at: usize, big: bool) -> u32 {
-    let x = [b[at], b[at + 1], b[at + 2], b[at + 3]];
-    if big {
-        u32::from_be_bytes(x)
-    } else {
-        u32::from_le_bytes(x)
     }
 }

@@ -11,7 +11,7 @@ use pcap_parser::pcapng::{Block, parse_block_be, parse_block_le};
 
 use super::{
     CaptureError, LinkType, MAX_BLOCK_LEN, MAX_RECORD_LEN, RawPacket, Source, TimestampCheck,
-    Warning,
+    Warning, read_u32,
 };
 use crate::time::Timestamp;
 
@@ -522,15 +522,6 @@ fn walk_options(opts: &[u8], big: bool) -> (Vec<(u16, &[u8])>, bool) {
         at = start + len.div_ceil(4) * 4;
     }
     (out, false)
-}
-
-fn read_u32(b: &[u8], at: usize, big: bool) -> u32 {
-    let x = [b[at], b[at + 1], b[at + 2], b[at + 3]];
-    if big {
-        u32::from_be_bytes(x)
-    } else {
-        u32::from_le_bytes(x)
-    }
 }
 
 fn read_u16(b: &[u8], at: usize, big: bool) -> u16 {

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+use crate::capture::file_id;
+
 /// Runs `render` on standard output, or on `path` written whole
 /// ([`write_whole`]).
 pub(super) fn write_output(
@@ -171,7 +173,7 @@ impl Target {
         let file = std::fs::metadata(out)
             .ok()
             .filter(|m| m.is_file())
-            .map(|m| id(&m));
+            .map(|m| file_id(&m));
         let path = out.canonicalize().ok().or_else(|| {
             let parent = match out.parent() {
                 Some(p) if !p.as_os_str().is_empty() => p,
@@ -193,21 +195,9 @@ impl Target {
                 .is_some_and(|p| p.starts_with(&dir))
                 .then_some("it is inside the input directory");
         }
-        if self.file.is_some_and(|f| f == id(&meta)) {
+        if self.file.is_some_and(|f| f == file_id(&meta)) {
             return Some("it is the input");
         }
         None
     }
-}
-
-/// A file's device and inode.
-#[cfg(unix)]
-fn id(meta: &std::fs::Metadata) -> (u64, u64) {
-    use std::os::unix::fs::MetadataExt;
-    (meta.dev(), meta.ino())
-}
-
-#[cfg(not(unix))]
-fn id(_meta: &std::fs::Metadata) -> (u64, u64) {
-    (0, 0)
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::Options;
 use super::shard::Routed;
-use crate::capture::{CaptureError, CaptureReader, Compression, LinkType, Warning};
+use crate::capture::{CaptureError, CaptureReader, Compression, LinkType, Warning, file_id};
 use crate::decode::{self, Segment, Skip};
 use crate::report::{InputReport, LinkTypeCount, Skipped};
 use crate::time::Timestamp;
@@ -243,17 +243,6 @@ fn walk(
         }
     }
     seen.pop();
-}
-
-#[cfg(unix)]
-fn file_id(meta: &std::fs::Metadata) -> (u64, u64) {
-    use std::os::unix::fs::MetadataExt;
-    (meta.dev(), meta.ino())
-}
-
-#[cfg(not(unix))]
-fn file_id(_meta: &std::fs::Metadata) -> (u64, u64) {
-    (0, 0)
 }
 
 pub(super) fn open_inputs(options: &Options, messages: &mut Vec<String>) -> (Vec<Input>, usize) {
