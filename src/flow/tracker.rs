@@ -514,11 +514,6 @@ fn evict(
     evicted
 }
 
-/// A pure SYN starts a new connection on a used 4-tuple when it is not a
-/// retransmission of the current connection's SYN: a different ISN from the
-/// current client, or any SYN from a side that has already closed, reset, or
-/// was only seen mid-stream. A SYN from the server side during the current
-/// handshake is a simultaneous open, not a new connection.
 /// What a segment on a tracked 4-tuple does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Route {
@@ -575,6 +570,11 @@ fn route(current: &Connection, seg: &Segment, grace_ns: i64) -> Route {
     }
 }
 
+/// A pure SYN starts a new connection on a used 4-tuple when it is not a
+/// retransmission of the current connection's SYN: a different ISN from the
+/// current client, or any SYN from a side that has already closed, reset, or
+/// was only seen mid-stream. A SYN from the server side during the current
+/// handshake is a simultaneous open, not a new connection.
 fn starts_new_connection(current: &Connection, seg: &Segment) -> bool {
     if seg.control != Control::Syn || seg.ack.is_some() {
         return false;
