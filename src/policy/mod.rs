@@ -231,8 +231,21 @@ pub struct RuleResult {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub at_least: bool,
     pub held: bool,
-    /// Ids (as in the report) of the connections with the class or flag.
+    /// Ids (as in the report) of the connections with the class or flag: the
+    /// first [`MAX_IDS`] in report order (`observed` counts them all).
     pub connections: Vec<u64>,
+    /// Connections with the class or flag beyond those in `connections`
+    /// (absent when none).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub connections_omitted: u64,
+}
+
+/// Ids a rule's verdict lists at most: the verdict's memory stays bounded
+/// whatever the capture (issue 35, D11).
+pub const MAX_IDS: usize = 1000;
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The verdict of `teardown check` (`--format json`).
@@ -244,7 +257,12 @@ pub struct CheckResult {
     pub held: bool,
     /// Connections the rules were applied to (after the filter).
     pub connections: u64,
+    /// Connections that a failed rule is about, each once.
+    pub offending: u64,
     pub rules: Vec<RuleResult>,
+    /// The [`MAX_LISTED`] smallest ids of the offending connections.
+    #[serde(skip)]
+    pub listed_offenders: Vec<u64>,
 }
 
 impl CheckResult {
@@ -252,34 +270,45 @@ impl CheckResult {
         self.rules.iter().filter(|r| !r.held)
     }
 
-    /// Ids of the connections behind the failed rules, each once, in id order.
-    pub fn offenders(&self) -> Vec<u64> {
-        let mut ids: Vec<u64> = self
-            .failed_rules()
-            .flat_map(|r| r.connections.iter().copied())
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        ids
+    /// The offending connections listed: the [`MAX_LISTED`] smallest ids, in
+    /// id order.
+    pub fn offenders(&self) -> &[u64] {
+        &self.listed_offenders
     }
 }
 
 /// Applies the rules connection by connection, as the analysis hands them on
-/// (a [`Sink`]), in memory that does not grow with the capture beyond
-/// eight bytes per offending connection: besides the ids, it keeps only the
-/// records a renderer may list — per rule, the first [`MAX_LISTED`] offenders
-/// in report order (JUnit) and the [`MAX_LISTED`] with the smallest ids (the
-/// log and the Markdown summary list the smallest ids of all failed rules).
+/// (a [`Sink`]), in memory that does not grow with the capture: per rule a
+/// count, the first [`MAX_IDS`] ids in report order, and the [`MAX_LISTED`]
+/// smallest; per combination of rules a connection met, a count (so the
+/// offending connections are counted once each, whichever rules fail); and
+/// the records a renderer may list — per rule the first [`MAX_LISTED`]
+/// offenders in report order (JUnit) and the [`MAX_LISTED`] with the
+/// smallest ids (the log and the Markdown summary list the smallest ids of
+/// all failed rules).
 pub struct Checker {
     rules: Vec<Rule>,
     min_connections: u64,
-    /// Per rule, the ids of its connections, in report order.
-    ids: Vec<Vec<u64>>,
-    /// Per rule, the largest of its [`MAX_LISTED`] smallest ids on top.
-    smallest: Vec<BinaryHeap<u64>>,
-    /// The records some rule may list, by id.
-    kept: BTreeMap<u64, Box<ConnectionReport>>,
+    per_rule: Vec<RuleIds>,
+    /// Connections per set of rules they met (a bit per rule), for the count
+    /// of distinct offenders.
+    combinations: std::collections::HashMap<Vec<u64>, u64>,
+    /// The bits of the connection being added (reused).
+    bits: Vec<u64>,
+    /// The records some rule may list, by id, with how many rules' lists
+    /// hold each.
+    kept: BTreeMap<u64, (Box<ConnectionReport>, u32)>,
     total: u64,
+}
+
+/// What one rule keeps of its connections.
+#[derive(Clone, Default)]
+struct RuleIds {
+    count: u64,
+    /// The first [`MAX_IDS`], in report order.
+    first: Vec<u64>,
+    /// The largest of its [`MAX_LISTED`] smallest ids on top.
+    smallest: BinaryHeap<u64>,
 }
 
 impl Checker {
@@ -289,8 +318,9 @@ impl Checker {
         Checker {
             rules,
             min_connections,
-            ids: vec![Vec::new(); n],
-            smallest: vec![BinaryHeap::new(); n],
+            per_rule: vec![RuleIds::default(); n],
+            combinations: std::collections::HashMap::new(),
+            bits: vec![0; n.div_ceil(64)],
             kept: BTreeMap::new(),
             total: 0,
         }
@@ -298,71 +328,80 @@ impl Checker {
 
     /// Counts one connection against every rule.
     pub fn add(&mut self, c: Box<ConnectionReport>) {
-        if self.note(&c) {
-            self.kept.insert(c.id, c);
-        }
-    }
-
-    /// Counts `c`; true when a rule may list it. A record that no rule can list
-    /// any more is dropped from `kept` (rules only ever forget ids, so that
-    /// holds for good).
-    fn note(&mut self, c: &ConnectionReport) -> bool {
         self.total += 1;
+        self.bits.iter_mut().for_each(|w| *w = 0);
+        let mut lists = 0u32;
         for i in 0..self.rules.len() {
-            if !self.rules[i].target().matches(c) {
+            if !self.rules[i].target().matches(&c) {
                 continue;
             }
-            self.ids[i].push(c.id);
-            self.smallest[i].push(c.id);
-            if self.smallest[i].len() > MAX_LISTED
-                && let Some(out) = self.smallest[i].pop()
-                && out != c.id
-                && !self.listable(out)
-            {
-                self.kept.remove(&out);
+            self.bits[i / 64] |= 1 << (i % 64);
+            let r = &mut self.per_rule[i];
+            r.count += 1;
+            if r.first.len() < MAX_IDS {
+                r.first.push(c.id);
+            }
+            // Listed by JUnit (its first MAX_LISTED), or among its smallest.
+            if r.first.len() <= MAX_LISTED && r.first.last() == Some(&c.id) {
+                lists += 1;
+            }
+            r.smallest.push(c.id);
+            if r.smallest.len() > MAX_LISTED {
+                let out = r.smallest.pop().expect("more than MAX_LISTED");
+                if out == c.id {
+                    continue;
+                }
+                release(&mut self.kept, out);
+            }
+            lists += 1;
+        }
+        if self.bits.iter().any(|&w| w != 0) {
+            match self.combinations.get_mut(self.bits.as_slice()) {
+                Some(n) => *n += 1,
+                None => {
+                    self.combinations.insert(self.bits.clone(), 1);
+                }
             }
         }
-        self.listable(c.id)
-    }
-
-    /// Some rule may still list connection `id`.
-    fn listable(&self, id: u64) -> bool {
-        self.ids.iter().zip(&self.smallest).any(|(ids, heap)| {
-            ids.iter().take(MAX_LISTED).any(|&i| i == id) || heap.iter().any(|&i| i == id)
-        })
+        if lists > 0 {
+            self.kept.insert(c.id, (c, lists));
+        }
     }
 
     /// The verdict, and the records its renderers may list (in id order).
     pub fn finish(self) -> (CheckResult, Vec<ConnectionReport>) {
         let total = self.total;
-        let results: Vec<RuleResult> = self
-            .rules
-            .iter()
-            .zip(self.ids)
-            .map(|(rule, ids)| {
-                let observed = ids.len() as u64;
-                let allowed = match rule {
-                    Rule::FailOn(_) => 0.0,
-                    Rule::Max(_, Limit::Count(n)) => *n as f64,
-                    Rule::Max(_, Limit::Percent(p)) => p / 100.0 * total as f64,
-                };
-                RuleResult {
-                    rule: rule.to_string(),
-                    target: rule.target().name(),
-                    observed,
-                    observed_percent: if total == 0 {
-                        0.0
-                    } else {
-                        100.0 * observed as f64 / total as f64
-                    },
-                    allowed,
-                    at_least: false,
-                    held: (observed as f64) <= allowed,
-                    connections: ids,
-                }
-            })
-            .collect();
-        let mut results = results;
+        let mut failed = vec![0u64; self.rules.len().div_ceil(64)];
+        let mut listed: Vec<u64> = Vec::new();
+        let mut results: Vec<RuleResult> = Vec::with_capacity(self.rules.len() + 1);
+        for (i, (rule, ids)) in self.rules.iter().zip(self.per_rule).enumerate() {
+            let observed = ids.count;
+            let allowed = match rule {
+                Rule::FailOn(_) => 0.0,
+                Rule::Max(_, Limit::Count(n)) => *n as f64,
+                Rule::Max(_, Limit::Percent(p)) => p / 100.0 * total as f64,
+            };
+            let held = (observed as f64) <= allowed;
+            if !held {
+                failed[i / 64] |= 1 << (i % 64);
+                listed.extend(ids.smallest);
+            }
+            results.push(RuleResult {
+                rule: rule.to_string(),
+                target: rule.target().name(),
+                observed,
+                observed_percent: if total == 0 {
+                    0.0
+                } else {
+                    100.0 * observed as f64 / total as f64
+                },
+                allowed,
+                at_least: false,
+                held,
+                connections_omitted: observed - ids.first.len() as u64,
+                connections: ids.first,
+            });
+        }
         if self.min_connections > 0 {
             results.push(RuleResult {
                 rule: format!("min-connections {}", self.min_connections),
@@ -373,15 +412,38 @@ impl Checker {
                 at_least: true,
                 held: total >= self.min_connections,
                 connections: Vec::new(),
+                connections_omitted: 0,
             });
         }
+        let offending = self
+            .combinations
+            .iter()
+            .filter(|(bits, _)| bits.iter().zip(&failed).any(|(b, f)| b & f != 0))
+            .map(|(_, n)| n)
+            .sum();
+        listed.sort_unstable();
+        listed.dedup();
+        listed.truncate(MAX_LISTED);
         let result = CheckResult {
             schema_version: crate::report::SCHEMA_VERSION,
             held: results.iter().all(|r| r.held),
             connections: total,
+            offending,
             rules: results,
+            listed_offenders: listed,
         };
-        (result, self.kept.into_values().map(|c| *c).collect())
+        let kept = self.kept.into_values().map(|(c, _)| *c).collect();
+        (result, kept)
+    }
+}
+
+/// One rule's list lets go of record `id`; it is dropped when no list holds it.
+fn release(kept: &mut BTreeMap<u64, (Box<ConnectionReport>, u32)>, id: u64) {
+    if let Some((_, lists)) = kept.get_mut(&id) {
+        *lists -= 1;
+        if *lists == 0 {
+            kept.remove(&id);
+        }
     }
 }
 

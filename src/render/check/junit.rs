@@ -62,10 +62,10 @@ pub fn write_junit(result: &CheckResult, report: &Report, out: &mut dyn Write) -
                 body.push('\n');
             }
         }
-        if r.connections.len() > MAX_LISTED {
+        if r.observed > MAX_LISTED as u64 {
             body.push_str(&format!(
                 "... and {} more\n",
-                r.connections.len() - MAX_LISTED
+                r.observed - MAX_LISTED as u64
             ));
         }
         w.write_event(Event::Text(BytesText::new(&body)))?;

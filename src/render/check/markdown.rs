@@ -60,8 +60,8 @@ pub fn write_markdown(
         writeln!(
             out,
             "\n### Offending connections ({}{})\n",
-            offenders.len(),
-            if offenders.len() > MAX_LISTED {
+            result.offending,
+            if result.offending > MAX_LISTED as u64 {
                 format!(", first {MAX_LISTED}")
             } else {
                 String::new()

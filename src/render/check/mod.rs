@@ -132,4 +132,37 @@ mod tests {
         assert_eq!((text.clone(), junit, md), rendered(&result, &report));
         assert_eq!(text.matches("\n  #").count(), MAX_LISTED, "{text}");
     }
+
+    /// Issue 35, D11: a verdict keeps per rule a count and bounded lists,
+    /// whatever the number of offenders and rules, and still counts the
+    /// offending connections exactly, once each.
+    #[test]
+    fn a_verdict_over_many_offenders_and_rules_stays_bounded() {
+        let report = many_connections(20_001);
+        let mut rules = Vec::new();
+        for _ in 0..50 {
+            rules.push(Rule::FailOn(Target::Class(Class::Clean)));
+            rules.push(Rule::FailOn(Target::Flag(Flag::TimeWaitReuse)));
+        }
+        let mut checker = Checker::new(rules.clone(), 1);
+        for c in &report.connections {
+            checker.add(Box::new(c.clone()));
+        }
+        let (result, listed) = checker.finish();
+        assert!(listed.len() <= 2 * 2 * MAX_LISTED, "{}", listed.len());
+        let clean_or_reused = report
+            .connections
+            .iter()
+            .filter(|c| c.class == Class::Clean || c.flags.contains(&Flag::TimeWaitReuse))
+            .count() as u64;
+        assert_eq!(result.offending, clean_or_reused);
+        for r in &result.rules[..rules.len()] {
+            assert!(r.connections.len() <= crate::policy::MAX_IDS);
+            assert_eq!(
+                r.connections.len() as u64 + r.connections_omitted,
+                r.observed
+            );
+        }
+        assert_eq!(result.offenders().len(), MAX_LISTED);
+    }
 }

@@ -30,7 +30,7 @@ pub fn write_text(result: &CheckResult, report: &Report, out: &mut dyn Write) ->
         writeln!(
             out,
             "offending connections: {} ({} shown)",
-            offenders.len(),
+            result.offending,
             offenders.len().min(MAX_LISTED)
         )?;
         for id in offenders.iter().take(MAX_LISTED) {
@@ -38,11 +38,12 @@ pub fn write_text(result: &CheckResult, report: &Report, out: &mut dyn Write) ->
                 writeln!(out, "  {}", describe(c))?;
             }
         }
-        if offenders.len() > MAX_LISTED {
+        let shown = offenders.len().min(MAX_LISTED) as u64;
+        if result.offending > shown {
             writeln!(
                 out,
                 "  ... and {} more (see --format json)",
-                offenders.len() - MAX_LISTED
+                result.offending - shown
             )?;
         }
     }
