@@ -7,7 +7,7 @@ use super::Options;
 use super::shard::Routed;
 use crate::capture::{CaptureError, CaptureReader, Compression, LinkType, Warning, file_id};
 use crate::decode::{self, Segment, Skip};
-use crate::report::{InputReport, LinkTypeCount, Skipped};
+use crate::report::{FileStamp, InputReport, LinkTypeCount, Skipped};
 use crate::time::Timestamp;
 
 pub(super) struct Input {
@@ -132,6 +132,7 @@ pub(super) fn empty_input_report(path: String) -> InputReport {
         skipped: Skipped::default(),
         interfaces: Vec::new(),
         interfaces_omitted: 0,
+        stamp: None,
         warnings: Vec::new(),
         error: None,
     }
@@ -259,6 +260,7 @@ pub(super) fn open_inputs(options: &Options, messages: &mut Vec<String>) -> (Vec
                 let mut report = empty_input_report(name);
                 report.format = Some(reader.format());
                 report.compression = compression;
+                report.stamp = FileStamp::of(&path);
                 if let Some(d) = from_dir {
                     found[d] += 1;
                 }

@@ -27,6 +27,7 @@ use super::merge::read_all;
 use crate::capture::CaptureReader;
 use crate::decode::{self, Control, EndpointAddr, Segment};
 use crate::flow::Side;
+use crate::report::FileStamp;
 use crate::report::ladder::{
     HEAD_PACKETS, Ladder, LadderPacket, LadderRequest, LadderRow, Ladders, MAX_KEPT, SeqBase,
     TAIL_PACKETS,
@@ -215,14 +216,18 @@ impl Reread {
 /// indexes match the evidence) and collects the packets of each wanted connection.
 /// With `threads` above 1, large files are read ahead as in the
 /// analysis ([`crate::capture::CaptureReader::read_ahead`]).
-pub fn collect_ladders(inputs: &[PathBuf], wanted: &[LadderRequest], threads: usize) -> Ladders {
+pub fn collect_ladders(
+    inputs: &[(PathBuf, Option<FileStamp>)],
+    wanted: &[LadderRequest],
+    threads: usize,
+) -> Ladders {
     collect(inputs, wanted, threads, inputs.len() == 1)
 }
 
 /// [`collect_ladders`], decoding only records inside the wanted windows when
 /// `windowed` (one input; see [`Reread::only`]).
 fn collect(
-    inputs: &[PathBuf],
+    inputs: &[(PathBuf, Option<FileStamp>)],
     wanted: &[LadderRequest],
     threads: usize,
     windowed: bool,
@@ -231,7 +236,7 @@ fn collect(
     if wanted.is_empty() {
         return out;
     }
-    if inputs.iter().any(|p| p.as_os_str() == "-") {
+    if inputs.iter().any(|(p, _)| p.as_os_str() == "-") {
         out.unavailable = Some(
             "standard input was among the inputs and cannot be read a second time; \
              run on capture files to get ladder diagrams"
@@ -247,15 +252,42 @@ fn collect(
     }
     let mut accs: Vec<Acc> = wanted.iter().map(Acc::new).collect();
 
-    let names: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+    let names: Vec<String> = inputs
+        .iter()
+        .map(|(p, _)| p.display().to_string())
+        .collect();
     let mut readers: Vec<Reread> = Vec::with_capacity(inputs.len());
-    for (i, path) in inputs.iter().enumerate() {
-        let reader = match CaptureReader::open(path) {
-            Ok((reader, _)) => Some(reader),
-            Err(e) => {
-                out.problems
-                    .push((i, format!("{}: cannot read it again: {e}", names[i])));
-                None
+    for (i, (path, stamp)) in inputs.iter().enumerate() {
+        // Only the file the analysis read: a pipe or device cannot be read
+        // again (a FIFO would wait for a writer that is gone), and a file
+        // rotated or rewritten since would draw another capture's packets.
+        let now = FileStamp::of(path);
+        let reader = if stamp.is_none() {
+            out.problems.push((
+                i,
+                format!(
+                    "{}: not a regular file, so not read a second time",
+                    names[i]
+                ),
+            ));
+            None
+        } else if now != *stamp {
+            out.problems.push((
+                i,
+                format!(
+                    "{}: changed since the analysis (rotated or rewritten), so not read again",
+                    names[i]
+                ),
+            ));
+            None
+        } else {
+            match CaptureReader::open(path) {
+                Ok((reader, _)) => Some(reader),
+                Err(e) => {
+                    out.problems
+                        .push((i, format!("{}: cannot read it again: {e}", names[i])));
+                    None
+                }
             }
         };
         readers.push(Reread {
@@ -383,7 +415,7 @@ mod tests {
                 })
                 .collect();
             assert!(wanted.len() > 1, "{file}");
-            let inputs = [path];
+            let inputs = [(path.clone(), FileStamp::of(&path))];
             let skipping = collect(&inputs, &wanted, 1, true);
             let decoding_all = collect(&inputs, &wanted, 1, false);
             assert_eq!(skipping.ladders.len(), wanted.len(), "{file}");
@@ -394,8 +426,38 @@ mod tests {
     #[test]
     fn standard_input_is_not_read_twice() {
         let req = request(0, 1);
-        let l = collect_ladders(&[PathBuf::from("-")], &[req], 1);
+        let l = collect_ladders(&[(PathBuf::from("-"), None)], &[req], 1);
         assert!(l.ladders.is_empty());
         assert!(l.unavailable.is_some());
+    }
+
+    /// Issue 35, D7: the second pass reads only the file the analysis read;
+    /// a file rewritten since, or a pipe, gets a note instead of ladders of
+    /// another capture.
+    #[test]
+    fn a_file_changed_since_the_analysis_is_not_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rotating.pcap");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        std::fs::copy(root.join("fixtures/kernel/client.pcap"), &path).unwrap();
+        let stamp = FileStamp::of(&path);
+        assert!(stamp.is_some());
+        let req = request(0, i64::MAX);
+        // Rotated: another capture under the same name.
+        std::fs::copy(root.join("fixtures/kernel/client-rot1.pcap"), &path).unwrap();
+        let l = collect_ladders(&[(path.clone(), stamp)], std::slice::from_ref(&req), 1);
+        assert!(l.ladders.is_empty());
+        assert!(
+            l.problems[0].1.contains("changed since the analysis"),
+            "{:?}",
+            l.problems
+        );
+        // Not a regular file when the analysis read it: not read again.
+        let l = collect_ladders(&[(path, None)], &[req], 1);
+        assert!(
+            l.problems[0].1.contains("not a regular file"),
+            "{:?}",
+            l.problems
+        );
     }
 }

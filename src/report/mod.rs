@@ -123,6 +123,31 @@ pub struct InputReport {
     /// The problem that stopped reading this input early, if any. What was read
     /// before it is in the report.
     pub error: Option<String>,
+    /// The file as the analysis opened it (a regular file; `None` for a pipe,
+    /// a device or standard input), for a second read to check it is the same.
+    #[serde(skip)]
+    pub stamp: Option<FileStamp>,
+}
+
+/// What tells a file apart from another one at the same path, or from itself
+/// once it changed: device, inode, size and modification time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileStamp {
+    id: (u64, u64),
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl FileStamp {
+    /// The stamp of the regular file at `path` now (`None` for anything else).
+    pub fn of(path: &std::path::Path) -> Option<FileStamp> {
+        let meta = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
+        Some(FileStamp {
+            id: crate::capture::file_id(&meta),
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        })
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -528,3 +528,49 @@ fn a_directory_of_more_captures_than_the_soft_file_limit_is_read_whole() {
             .all(|i| i["error"].is_null())
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_input_gets_a_note_instead_of_a_second_read_that_would_wait() {
+    // Issue 35, D7: the HTML page's second pass opened the FIFO again and
+    // waited for a writer that was gone.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("live.fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let capture = std::fs::read(fixture("kernel/client.pcap")).unwrap();
+            std::fs::write(&fifo, capture).unwrap();
+        })
+    };
+    let page = dir.path().join("page.html");
+    let mut child = teardown()
+        .args(["analyze", s(&fifo), "-o", s(&page)])
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("still waiting after 20 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    writer.join().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("not a regular file"),
+        "the page says why there are no ladders"
+    );
+}

@@ -62,7 +62,7 @@ use crate::flow::Side;
 use crate::pipeline::{Analysis, Options, ladders};
 use crate::report::ladder::{self, LadderRequest, LadderRow, Ladders, SeqBase};
 use crate::report::sink::{Records, Sink};
-use crate::report::{ConnectionReport, Report};
+use crate::report::{ConnectionReport, FileStamp, Report};
 use crate::time::Timestamp;
 use diagrams::evidence_marks;
 use page::Page;
@@ -93,17 +93,21 @@ const SCRIPT: &str = include_str!("templates/report.js");
 /// Renders the page, reading `inputs` a second time for the ladder diagrams.
 /// `inputs` are the paths of `report.inputs`, in the same order (input indexes in
 /// the evidence refer to them).
-pub fn write_html(report: &Report, inputs: &[PathBuf], out: &mut dyn Write) -> io::Result<()> {
+pub fn write_html(
+    report: &Report,
+    inputs: &[(PathBuf, Option<FileStamp>)],
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let ladders = ladders::collect_ladders(inputs, &ladder_requests(report), 1);
     write_html_with_ladders(report, &ladders, out)
 }
 
 /// The input paths of a report, for [`write_html`].
-pub fn report_inputs(report: &Report) -> Vec<PathBuf> {
+pub fn report_inputs(report: &Report) -> Vec<(PathBuf, Option<FileStamp>)> {
     report
         .inputs
         .iter()
-        .map(|i| PathBuf::from(&i.path))
+        .map(|i| (PathBuf::from(&i.path), i.stamp))
         .collect()
 }
 
@@ -124,7 +128,7 @@ pub fn write_html_with_ladders(
 pub fn write_html_from(
     report: &Report,
     digest: &Digest,
-    inputs: &[PathBuf],
+    inputs: &[(PathBuf, Option<FileStamp>)],
     threads: usize,
     out: &mut dyn Write,
 ) -> io::Result<()> {
