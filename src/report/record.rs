@@ -142,6 +142,10 @@ pub struct ZeekRecord<'a> {
     /// starts a new row. Absent when there are none.
     #[serde(skip_serializing_if = "<[ZeekRow]>::is_empty")]
     pub continued: &'a [ZeekRow],
+    /// Rows between the first and the last ones in `continued`, not kept (a
+    /// connection keeps its first 4 and its last 4 Zeek rows); absent when none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub continued_omitted: u64,
 }
 
 /// A value a reader finds elsewhere in the record when it is absent.
@@ -363,6 +367,7 @@ impl<'a> ZeekRecord<'a> {
             orig_state: row.orig_state,
             resp_state: row.resp_state,
             continued: &z.continued,
+            continued_omitted: z.continued_omitted,
         }
     }
 }

@@ -80,9 +80,18 @@ pub struct ZeekInfo {
     /// Rows Zeek would log for later packets of this connection: Zeek ends a
     /// connection on its timers (an unanswered SYN after 5 s, 5 s after a
     /// close, after inactivity) and on a SYN that reuses the 4-tuple, and the
-    /// next packet starts a new row. Absent when there are none.
+    /// next packet starts a new row. Absent when there are none. At most
+    /// the first [`FIRST_ROWS`] and the last [`LAST_ROWS`] of them.
     pub continued: Vec<ZeekRow>,
+    /// Rows between those, not kept (a connection with a packet every 301 s
+    /// opens a Zeek row per packet).
+    pub continued_omitted: u64,
 }
+
+/// Rows kept of a connection's first Zeek connections (its own first included).
+pub const FIRST_ROWS: usize = 4;
+/// Rows kept of its last ended ones (besides the one still open).
+pub const LAST_ROWS: usize = 4;
 
 impl ZeekInfo {
     /// Every row, in order.
@@ -95,8 +104,13 @@ impl ZeekInfo {
 /// segment of the connection in capture order.
 #[derive(Clone, Debug, Default)]
 pub struct ZeekState {
-    /// Zeek connections already ended (by a timer or a reuse).
-    done: Vec<Session>,
+    /// The rows of the first Zeek connections already ended (by a timer or a
+    /// reuse), made as each ends: at most [`FIRST_ROWS`].
+    first: Vec<ZeekRow>,
+    /// The rows of the last ones ended after those: at most [`LAST_ROWS`].
+    last: std::collections::VecDeque<ZeekRow>,
+    /// Rows ended between `first` and `last`, counted, not kept.
+    omitted: u64,
     current: Option<Session>,
 }
 
@@ -113,8 +127,9 @@ impl ZeekState {
             // Zeek runs its timers before it looks the packet's connection up,
             // then checks whether a SYN starts a new one.
             if s.expire_timers(seg.ts) || s.is_reuse(seg) {
-                let ended = self.current.take();
-                self.done.extend(ended);
+                let row = row_of(s);
+                self.current = None;
+                self.ended(row);
             }
         }
         self.current
@@ -122,13 +137,34 @@ impl ZeekState {
             .deliver(seg);
     }
 
+    /// Keeps an ended Zeek connection's row, bounded ([`FIRST_ROWS`],
+    /// [`LAST_ROWS`]).
+    fn ended(&mut self, row: ZeekRow) {
+        if self.first.len() < FIRST_ROWS {
+            self.first.push(row);
+            return;
+        }
+        self.last.push_back(row);
+        if self.last.len() > LAST_ROWS {
+            self.last.pop_front();
+            self.omitted += 1;
+        }
+    }
+
     /// Zeek's rows at the end of the capture.
     pub fn info(&self) -> ZeekInfo {
-        let mut rows = self.done.iter().chain(self.current.iter()).map(row_of);
+        let current = self.current.as_ref().map(row_of);
+        let mut rows = self
+            .first
+            .iter()
+            .cloned()
+            .chain(self.last.iter().cloned())
+            .chain(current);
         let row = rows.next().unwrap_or_else(empty_row);
         ZeekInfo {
             row,
             continued: rows.collect(),
+            continued_omitted: self.omitted,
         }
     }
 }

@@ -653,3 +653,29 @@ fn timestamps_at_the_end_of_time_do_not_overflow() {
         3
     );
 }
+
+/// Issue 35, D3: a connection with a packet every 301 s opens a Zeek row per
+/// packet (each past the inactivity timeout); it keeps its first and last
+/// rows and counts the rest, whatever its length.
+#[test]
+fn a_long_connection_keeps_its_first_and_last_zeek_rows_and_counts_the_rest() {
+    let mut v = exchange();
+    let last = v.last().unwrap().ts;
+    for i in 1..=100i64 {
+        let mut a = seg(0, C, "A", c(100), Some(s(500)), 0);
+        a.ts = crate::time::Timestamp(last.0 + i * 301_000_000_000);
+        v.push(a);
+    }
+    let info = run(&v);
+    assert_eq!(
+        info.continued.len(),
+        super::FIRST_ROWS - 1 + super::LAST_ROWS + 1
+    );
+    let all = 1 + info.continued.len() as u64 + info.continued_omitted;
+    assert_eq!(
+        all, 101,
+        "one row per Zeek connection: the first and 100 more"
+    );
+    // The last row kept is the one still open at the end.
+    assert_eq!(info.continued.last().unwrap().ts, v.last().unwrap().ts);
+}

@@ -243,6 +243,10 @@ impl Compact<'_> {
             self.raw(b",\"continued\":");
             self.serde(z.continued);
         }
+        if z.continued_omitted != 0 {
+            self.raw(b",\"continued_omitted\":");
+            self.uint(z.continued_omitted);
+        }
         self.out.push(b'}');
     }
 
