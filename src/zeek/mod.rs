@@ -81,7 +81,7 @@ pub struct ZeekInfo {
     /// connection on its timers (an unanswered SYN after 5 s, 5 s after a
     /// close, after inactivity) and on a SYN that reuses the 4-tuple, and the
     /// next packet starts a new row. Absent when there are none. At most
-    /// the first [`FIRST_ROWS`] and the last [`LAST_ROWS`] of them.
+    /// the first 4 (`FIRST_ROWS`) and the last 4 (`LAST_ROWS`) of them.
     pub continued: Vec<ZeekRow>,
     /// Rows between those, not kept (a connection with a packet every 301 s
     /// opens a Zeek row per packet).
