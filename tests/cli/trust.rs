@@ -403,17 +403,11 @@ fn an_unwritable_output_is_found_before_anything_is_read() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let start = std::time::Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if start.elapsed() > std::time::Duration::from_secs(10) {
-                let _ = child.kill();
-                panic!("-f {format}: still reading after 10 s");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        };
+        let status = wait_within(
+            &mut child,
+            std::time::Duration::from_secs(10),
+            &format!("-f {format}, reading"),
+        );
         assert_eq!(status.code(), Some(2), "-f {format}");
     }
 }
@@ -555,17 +549,11 @@ fn a_fifo_input_gets_a_note_instead_of_a_second_read_that_would_wait() {
         .args(["analyze", s(&fifo), "-o", s(&page)])
         .spawn()
         .unwrap();
-    let start = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > std::time::Duration::from_secs(20) {
-            let _ = child.kill();
-            panic!("still waiting after 20 s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    let status = wait_within(
+        &mut child,
+        std::time::Duration::from_secs(20),
+        "the FIFO's run",
+    );
     writer.join().unwrap();
     assert_eq!(status.code(), Some(0));
     let html = std::fs::read_to_string(&page).unwrap();
