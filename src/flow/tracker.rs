@@ -433,6 +433,12 @@ impl Tracker {
         self.done.drain(..)
     }
 
+    /// How many finished connections wait for [`Tracker::drain_finished`].
+    #[inline]
+    pub fn finished_len(&self) -> usize {
+        self.done.len()
+    }
+
     /// Ends tracking at the end of the capture: the connections not yet drained,
     /// every one finished (those still current with `capture_end`, in the order of
     /// their first packets), in the order they ended. The current ones are built

@@ -33,7 +33,7 @@ use merge::read_all;
 use progress::Progress;
 use route::{IN_FLIGHT, LOCATE_FROM, Router, batch_len, shard_ranges};
 use shard::{DRAIN_EVERY, Msg, Routed, Shard, worker};
-use writer::{Batch, Merger};
+use writer::{Batch, Budget, Merger, Outbox};
 
 use crate::classify::Thresholds;
 use crate::flow::TrackerConfig;
@@ -257,13 +257,16 @@ impl Run<'_, '_> {
         let (options, cfg, opened) = (self.options, self.cfg, self.opened);
         let mut own: Shard<'_, S::Encoder> = Shard::new(0, cfg, ranges[0].clone(), options, opened);
         let stop = AtomicBool::new(self.output_error.is_some());
+        let budget = Budget::new();
         std::thread::scope(|scope| {
             // Bounded too: a slow output (a pipe) holds the reading back instead
             // of piling up the report in memory. The writer always receives, so
             // this cannot deadlock.
             let (out_tx, out_rx) = sync_channel::<Batch<Item<S>>>(4 * shards);
+            let budget = &budget;
+            let out_tx = Outbox { tx: out_tx, budget };
             let stop = &stop;
-            let writer = scope.spawn(move || writer::writer(shards, out_rx, sink, stop));
+            let writer = scope.spawn(move || writer::writer(shards, out_rx, budget, sink, stop));
             let mut senders: Vec<SyncSender<Msg>> = Vec::with_capacity(shards - 1);
             let mut handles = Vec::with_capacity(shards - 1);
             for (index, partitions) in ranges.iter().enumerate().skip(1) {
@@ -312,9 +315,7 @@ impl Run<'_, '_> {
                 let _ = tx.send(Msg::End(capture_end));
             }
             drop(senders);
-            let done = own.finish(capture_end, |batch| {
-                let _ = out_tx.send(batch);
-            });
+            let done = own.finish(capture_end, |batch| out_tx.send(batch));
             self.add(done);
             drop(out_tx);
             for h in handles {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 
 use super::shard::{Msg, Routable, Routed, Shard};
-use super::writer::Batch;
+use super::writer::Outbox;
 use crate::flow::TrackerConfig;
 use crate::report::sink::Encode;
 
@@ -30,7 +30,7 @@ pub(super) struct Router<'r, 'o, E: Encode> {
     pub(super) cfg: TrackerConfig,
     pub(super) batches: Vec<Vec<(u64, Routed)>>,
     pub(super) senders: &'r [SyncSender<Msg>],
-    pub(super) out_tx: &'r SyncSender<Batch<E::Item>>,
+    pub(super) out_tx: &'r Outbox<'r, E::Item>,
     pub(super) stop: &'r AtomicBool,
     pub(super) batch_len: usize,
     pub(super) routed: u64,
@@ -47,6 +47,9 @@ impl<E: Encode> Router<'_, '_, E> {
         self.routed += 1;
         if shard == 0 {
             seg.push_to(&mut self.own.tracker, hash);
+            if self.own.is_full() {
+                self.out_tx.send(self.own.batch(order));
+            }
         } else {
             let batch = &mut self.batches[shard - 1];
             batch.push((hash, seg.into_routed()));
@@ -61,11 +64,14 @@ impl<E: Encode> Router<'_, '_, E> {
             // Only this often: each hand-over may wake a thread, and on two
             // cores half the context switches were the reading thread's
             // shard handing on every [`DRAIN_EVERY`] segments.
-            let _ = self.out_tx.send(self.own.batch(order));
+            self.out_tx.send(self.own.batch(order));
             for (tx, batch) in self.senders.iter().zip(self.batches.iter_mut()) {
                 let part = std::mem::replace(batch, Vec::with_capacity(self.batch_len));
                 let _ = tx.send(Msg::Batch(part, order));
             }
+            // Every shard now has all it needs to reach `order`, so the wait
+            // ends once they have (writer::Budget).
+            self.out_tx.budget.wait();
             return !self.stop.load(Ordering::Relaxed);
         }
         true

@@ -4,11 +4,11 @@
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::mpsc::Receiver;
 
 use super::Options;
 use super::merge::Stamped;
-use super::writer::{Batch, Key, through};
+use super::writer::{Batch, Key, Outbox, through};
 use crate::classify::Thresholds;
 use crate::decode::{Located, Segment};
 use crate::flow::{Connection, FlowKey, Tracker, TrackerConfig};
@@ -121,7 +121,8 @@ pub(super) enum Msg {
 /// every [`TICK_EVERY`].
 pub(super) const DRAIN_EVERY: u64 = 1024;
 /// Connections per batch when a shard hands on those still tracked at the end
-/// of the capture.
+/// of the capture, and the most a shard keeps finished before handing them on
+/// (a flood of evictions ends one or more connections per segment).
 const FINAL_BATCH: usize = 1024;
 
 /// One shard of the traffic: its tracker, and what becomes of its finished
@@ -170,6 +171,12 @@ impl<'a, E: Encode> Shard<'a, E> {
         self.counts.add(&r);
         let key = (r.end_order, r.id);
         Some((key, self.encoder.encode(r)))
+    }
+
+    /// Enough connections have finished to hand them on now.
+    #[inline]
+    pub(super) fn is_full(&self) -> bool {
+        self.tracker.finished_len() >= FINAL_BATCH
     }
 
     /// The connections finished so far, as a batch with `watermark`.
@@ -228,20 +235,21 @@ impl<'a, E: Encode> Shard<'a, E> {
 pub(super) fn worker<E: Encode>(
     mut shard: Shard<'_, E>,
     rx: Receiver<Msg>,
-    out: SyncSender<Batch<E::Item>>,
+    out: Outbox<'_, E::Item>,
 ) -> (Counts, u64) {
     for msg in rx {
         match msg {
             Msg::Batch(segments, watermark) => {
                 for (hash, seg) in &segments {
                     seg.push_to(&mut shard.tracker, *hash);
+                    if shard.is_full() {
+                        out.send(shard.batch(seg.order()));
+                    }
                 }
-                let _ = out.send(shard.batch(watermark));
+                out.send(shard.batch(watermark));
             }
             Msg::End(capture_end) => {
-                return shard.finish(capture_end, |batch| {
-                    let _ = out.send(batch);
-                });
+                return shard.finish(capture_end, |batch| out.send(batch));
             }
         }
     }
