@@ -5,36 +5,18 @@ use std::io::{self, Write};
 use super::Renderer;
 use crate::classify::Class;
 use crate::pipeline::Analysis;
+use crate::report::problems::Ranked;
 use crate::report::sink::{Records, Sink};
 use crate::report::{ConnectionReport, Report};
 
-/// How many problem connections the text summary lists.
+/// How many problem connections the text summary lists, shared between the
+/// kinds of problem ([`Ranked`]).
 pub const MAX_LISTED: usize = 20;
-
-/// Keeps what the text summary shows of the connections — the first
-/// [`MAX_LISTED`] problem connections and how many there are — so the summary
-/// of any capture is made in bounded memory.
-#[derive(Default)]
-pub struct Listed {
-    pub listed: Vec<ConnectionReport>,
-    pub problems: u64,
-}
-
-impl Listed {
-    /// Counts `c` if it is a problem, and says whether to list it.
-    fn wants(&mut self, c: &ConnectionReport) -> bool {
-        if !c.is_problem() {
-            return false;
-        }
-        self.problems += 1;
-        self.listed.len() < MAX_LISTED
-    }
-}
 
 /// `--format text`: the summary, written once the analysis is over.
 pub struct Text<'o> {
     out: &'o mut (dyn Write + Send),
-    listed: Listed,
+    listed: Ranked,
     /// Columns to wrap the prose to (`None`: no wrapping).
     width: Option<usize>,
 }
@@ -43,7 +25,7 @@ impl<'o> Text<'o> {
     pub fn new(out: &'o mut (dyn Write + Send), width: Option<usize>) -> Text<'o> {
         Text {
             out,
-            listed: Listed::default(),
+            listed: Ranked::new(MAX_LISTED),
             width,
         }
     }
@@ -52,9 +34,7 @@ impl<'o> Text<'o> {
 impl Sink for Text<'_> {
     type Encoder = Records;
     fn connection(&mut self, c: Box<ConnectionReport>) -> io::Result<()> {
-        if self.listed.wants(&c) {
-            self.listed.listed.push(*c);
-        }
+        self.listed.add(*c);
         Ok(())
     }
 }
@@ -67,13 +47,16 @@ impl Renderer for Text<'_> {
 
 /// The summary of a report with all its connections.
 pub fn write_text(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    let mut listed = Listed::default();
+    write_text_from(report, &ranked(report), None, out)
+}
+
+/// The problem list of a report with all its connections.
+fn ranked(report: &Report) -> Ranked {
+    let mut listed = Ranked::new(MAX_LISTED);
     for c in &report.connections {
-        if listed.wants(c) {
-            listed.listed.push(c.clone());
-        }
+        listed.add(c.clone());
     }
-    write_text_from(report, &listed, None, out)
+    listed
 }
 
 /// `1 connection`, `2 connections`.
@@ -119,7 +102,7 @@ fn paragraph(
 /// connections `sink` kept, its prose wrapped to `width` columns when given.
 pub fn write_text_from(
     report: &Report,
-    sink: &Listed,
+    sink: &Ranked,
     width: Option<usize>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
@@ -176,14 +159,26 @@ pub fn write_text_from(
         paragraph(out, width, "flags: ", "  ", &flags.join(", "))?;
     }
 
-    if sink.problems > 0 {
+    if sink.total() > 0 {
+        let rows = sink.rows();
         writeln!(
             out,
-            "\nproblem connections ({} total, first {} shown)",
-            sink.problems,
-            sink.listed.len()
+            "\nproblem connections ({} total, {} shown, worst first)",
+            sink.total(),
+            rows.len()
         )?;
-        for c in &sink.listed {
+        let mut heading = None;
+        for (kind, c) in &rows {
+            if heading != Some(*kind) {
+                heading = Some(*kind);
+                let n = sink.count(*kind);
+                let shown = rows.iter().filter(|(k, _)| k == kind).count() as u64;
+                if shown < n {
+                    writeln!(out, " {}: {n}, first {shown} shown", kind.name())?;
+                } else {
+                    writeln!(out, " {}: {n}", kind.name())?;
+                }
+            }
             let flags: Vec<&str> = c.flags.iter().map(|f| f.name()).collect();
             writeln!(
                 out,
@@ -251,7 +246,7 @@ mod tests {
         let mut want = Vec::new();
         write_text(&analyze(&options(1)).report, &mut want).unwrap();
         let want = String::from_utf8(want).unwrap();
-        assert!(want.contains("problem connections (15 total, first 15 shown)"));
+        assert!(want.contains("problem connections (15 total, 15 shown, worst first)"));
         for threads in [1, 2, 3] {
             let mut got = Vec::new();
             render(Format::Text, &options(threads), &mut got)
@@ -279,12 +274,7 @@ mod tests {
         let mut opts = options(1);
         opts.filter.port = vec![8003, 8008];
         let report = analyze(&opts).report;
-        let mut listed = Listed::default();
-        for c in &report.connections {
-            if listed.wants(c) {
-                listed.listed.push(c.clone());
-            }
-        }
+        let listed = ranked(&report);
         let mut wrapped = Vec::new();
         write_text_from(&report, &listed, Some(60), &mut wrapped).unwrap();
         let wrapped = String::from_utf8(wrapped).unwrap();

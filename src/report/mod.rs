@@ -21,6 +21,7 @@
 
 pub mod filter;
 pub mod ladder;
+pub mod problems;
 pub mod record;
 pub mod sink;
 

@@ -61,6 +61,7 @@ use crate::decode::EndpointAddr;
 use crate::flow::Side;
 use crate::pipeline::{Analysis, Options, ladders};
 use crate::report::ladder::{self, LadderRequest, LadderRow, Ladders, SeqBase};
+use crate::report::problems::fair_pick;
 use crate::report::sink::{Records, Sink};
 use crate::report::{ConnectionReport, FileStamp, Report};
 use crate::time::Timestamp;
@@ -236,29 +237,6 @@ fn kind_index(kind: &str) -> usize {
         .iter()
         .position(|c| c.name() == kind)
         .unwrap_or(Class::ALL.len())
-}
-
-/// At most `cap` of `items`, shared fairly between kinds: each kind gets an equal
-/// share, and what a small kind leaves goes to the others. Within a kind, the
-/// first ones (capture order). The result is in the items' order.
-fn fair_pick(items: &[(usize, &'static str)], cap: usize) -> Vec<usize> {
-    let mut by_kind: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for &(i, k) in items {
-        by_kind.entry(k).or_default().push(i);
-    }
-    let mut kinds: Vec<(&str, Vec<usize>)> = by_kind.into_iter().collect();
-    kinds.sort_by_key(|(k, v)| (v.len(), *k));
-    let mut left = cap;
-    let n = kinds.len();
-    let mut picked = Vec::new();
-    for (done, (_, v)) in kinds.iter().enumerate() {
-        let share = left / (n - done);
-        let take = v.len().min(share);
-        picked.extend_from_slice(&v[..take]);
-        left -= take;
-    }
-    picked.sort_unstable();
-    picked
 }
 
 // ---------------------------------------------------------------------------
@@ -550,29 +528,6 @@ mod tests {
             let servers: u64 = digest.servers.entries().iter().map(|e| e.counted()).sum();
             assert_eq!(servers as usize, problems);
         }
-    }
-
-    #[test]
-    fn fair_pick_shares_the_cap_between_kinds() {
-        // 10 resets, 2 hangs, 5 reuses; cap 9: the hangs get their 2, the reuses
-        // an equal share of the 7 left (3), the resets the rest (4).
-        let mut items = Vec::new();
-        for i in 0..10 {
-            items.push((i, "reset"));
-        }
-        items.push((10, "half_closed_hang"));
-        items.push((11, "half_closed_hang"));
-        for i in 12..17 {
-            items.push((i, "time_wait_reuse"));
-        }
-        let got = fair_pick(&items, 9);
-        assert_eq!(got.len(), 9);
-        assert!(got.contains(&10) && got.contains(&11));
-        assert_eq!(got.iter().filter(|&&i| i < 10).count(), 4);
-        assert_eq!(got.iter().filter(|&&i| i >= 12).count(), 3);
-        // Under the cap, everything.
-        assert_eq!(fair_pick(&items, 100).len(), items.len());
-        assert!(fair_pick(&items, 0).is_empty());
     }
 
     #[test]
