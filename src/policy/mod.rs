@@ -27,6 +27,7 @@ use thiserror::Error;
 use crate::classify::{Class, Flag};
 use crate::report::ConnectionReport;
 use crate::report::filter::Filter;
+use crate::report::problems::{Problem, fair_pick};
 use crate::report::sink::{Records, Sink};
 
 /// How many offending connections renderers list per rule.
@@ -260,7 +261,8 @@ pub struct CheckResult {
     /// Connections that a failed rule is about, each once.
     pub offending: u64,
     pub rules: Vec<RuleResult>,
-    /// The [`MAX_LISTED`] smallest ids of the offending connections.
+    /// The offending connections listed: [`MAX_LISTED`] of the failed rules'
+    /// smallest ids, shared fairly between the rules, worst kind first.
     #[serde(skip)]
     pub listed_offenders: Vec<u64>,
 }
@@ -270,8 +272,7 @@ impl CheckResult {
         self.rules.iter().filter(|r| !r.held)
     }
 
-    /// The offending connections listed: the [`MAX_LISTED`] smallest ids, in
-    /// id order.
+    /// The offending connections listed ([`CheckResult::listed_offenders`]).
     pub fn offenders(&self) -> &[u64] {
         &self.listed_offenders
     }
@@ -284,8 +285,8 @@ impl CheckResult {
 /// offending connections are counted once each, whichever rules fail); and
 /// the records a renderer may list — per rule the first [`MAX_LISTED`]
 /// offenders in report order (JUnit) and the [`MAX_LISTED`] with the
-/// smallest ids (the log and the Markdown summary list the smallest ids of
-/// all failed rules).
+/// smallest ids (the log and the Markdown summary share their rows between
+/// the failed rules, worst kind first).
 pub struct Checker {
     rules: Vec<Rule>,
     min_connections: u64,
@@ -368,11 +369,38 @@ impl Checker {
         }
     }
 
+    /// The offenders the log and the Markdown summary list: [`MAX_LISTED`] of
+    /// the failed rules' smallest ids, shared fairly between the rules (10,000
+    /// accepted TIME_WAIT reuses do not hide the one reset another rule is
+    /// about), the worst kind of problem first, then by id.
+    fn listable(
+        kept: &BTreeMap<u64, (Box<ConnectionReport>, u32)>,
+        mut listed: Vec<(u64, usize)>,
+    ) -> Vec<u64> {
+        listed.sort_unstable();
+        listed.dedup_by_key(|(id, _)| *id);
+        let items: Vec<(usize, usize)> = listed
+            .iter()
+            .enumerate()
+            .map(|(i, (_, rule))| (i, *rule))
+            .collect();
+        let mut ids: Vec<u64> = fair_pick(&items, MAX_LISTED)
+            .into_iter()
+            .map(|i| listed[i].0)
+            .collect();
+        ids.sort_by_key(|id| {
+            let kind = kept.get(id).and_then(|(c, _)| Problem::of(c));
+            (kind.is_none(), kind, *id)
+        });
+        ids
+    }
+
     /// The verdict, and the records its renderers may list (in id order).
     pub fn finish(self) -> (CheckResult, Vec<ConnectionReport>) {
         let total = self.total;
         let mut failed = vec![0u64; self.rules.len().div_ceil(64)];
-        let mut listed: Vec<u64> = Vec::new();
+        // (id, rule) for each failed rule's smallest ids.
+        let mut listed: Vec<(u64, usize)> = Vec::new();
         let mut results: Vec<RuleResult> = Vec::with_capacity(self.rules.len() + 1);
         for (i, (rule, ids)) in self.rules.iter().zip(self.per_rule).enumerate() {
             let observed = ids.count;
@@ -384,7 +412,7 @@ impl Checker {
             let held = (observed as f64) <= allowed;
             if !held {
                 failed[i / 64] |= 1 << (i % 64);
-                listed.extend(ids.smallest);
+                listed.extend(ids.smallest.into_iter().map(|id| (id, i)));
             }
             results.push(RuleResult {
                 rule: rule.to_string(),
@@ -421,9 +449,7 @@ impl Checker {
             .filter(|(bits, _)| bits.iter().zip(&failed).any(|(b, f)| b & f != 0))
             .map(|(_, n)| n)
             .sum();
-        listed.sort_unstable();
-        listed.dedup();
-        listed.truncate(MAX_LISTED);
+        let listed = Self::listable(&self.kept, listed);
         let result = CheckResult {
             schema_version: crate::report::SCHEMA_VERSION,
             held: results.iter().all(|r| r.held),

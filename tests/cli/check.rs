@@ -236,3 +236,31 @@ fn analyze_filters_by_host_net_port_and_time() {
     let (n, _) = count(&["--until", &format!("{}", first + 10.0)]);
     assert!(n > 0 && n < 30);
 }
+
+/// The offenders listed are shared between the failed rules and the worst
+/// come first: 23 offenders of four rules for 20 rows; the one `incomplete`
+/// connection has the largest id and was left out when the log listed the
+/// 20 smallest ids of all rules.
+#[test]
+fn offenders_are_shared_between_failed_rules_worst_first() {
+    let rules = ["clean", "open", "reset", "incomplete"];
+    let args: Vec<&str> = rules.iter().flat_map(|r| ["--fail-on", r]).collect();
+    let (code, out, _) = check(&args);
+    assert_eq!(code, Some(1));
+    assert!(
+        out.contains("offending connections: 23 (20 shown)"),
+        "{out}"
+    );
+    let listed: Vec<&str> = out.lines().filter(|l| l.starts_with("  #")).collect();
+    assert_eq!(listed.len(), 20, "{out}");
+    for rule in rules {
+        assert!(
+            listed.iter().any(|l| l.contains(&format!(" {rule} "))),
+            "no {rule} offender listed:\n{out}"
+        );
+    }
+    assert!(
+        listed[..4].iter().all(|l| l.contains(" reset ")),
+        "resets first:\n{out}"
+    );
+}
