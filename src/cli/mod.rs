@@ -54,6 +54,10 @@ enum Command {
     /// Analyze captures, then apply a policy: exit 1 when it fails (for CI).
     #[command(after_help = CHECK_HELP)]
     Check(CheckArgs),
+    /// Explain one connection: its verdict, end states and packets, with the
+    /// evidence marked and what its class and flags mean.
+    #[command(after_help = EXPLAIN_HELP)]
+    Explain(ExplainArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Install, e.g.: teardown completions bash > ~/.local/share/bash-completion/completions/teardown"
@@ -235,6 +239,44 @@ struct CheckArgs {
     summary: Option<PathBuf>,
 }
 
+const EXPLAIN_HELP: &str = "\
+The ID is the connection's id in every report: the frame number of its first
+packet (for several inputs, its position among all their packets merged in
+time order). The whole capture is analyzed (a verdict depends on the
+4-tuple's earlier connections and on where the capture ends); the packets
+shown are those an HTML ladder keeps: the first and last ones and every
+evidence packet, with the number left out between them.
+
+Example: teardown explain capture.pcap 1041   (or --id 1041)
+
+Exit codes:
+  0  the connection was explained
+  2  bad usage, an input from which nothing could be read, or no connection
+     with that id";
+
+#[derive(Args, Debug)]
+struct ExplainArgs {
+    #[command(flatten)]
+    input: InputArgs,
+
+    /// The connection's id, as in the report (the frame of its first packet);
+    /// may also be given last after the inputs (`teardown explain x.pcap 300`).
+    #[arg(long, value_name = "ID")]
+    id: Option<u64>,
+
+    /// Output format.
+    #[arg(help_heading = "Output", short, long, value_enum, default_value_t = ExplainFormat::Text)]
+    format: ExplainFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ExplainFormat {
+    /// For a terminal: the verdict, a text ladder, what it means.
+    Text,
+    /// The same as data.
+    Json,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum CheckFormat {
     /// One line per rule, then the offending connections.
@@ -304,6 +346,7 @@ pub fn run() -> Result<ExitCode> {
     match cli.command {
         Command::Analyze(args) => run_analyze(args),
         Command::Check(args) => run_check(args),
+        Command::Explain(args) => run_explain(args),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "teardown", &mut io::stdout());
@@ -545,6 +588,64 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         ExitCode::from(EXIT_TROUBLE)
     } else if interrupted && args.input.interrupt_fails {
         ExitCode::from(EXIT_INTERRUPTED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn run_explain(mut args: ExplainArgs) -> Result<ExitCode> {
+    let id = match args.id {
+        Some(id) => id,
+        // `teardown explain x.pcap 300`: a last "input" that is a number and
+        // no file is the id.
+        None => match args.input.inputs.last() {
+            Some(last) if args.input.inputs.len() > 1 && !last.exists() => {
+                let id = last.to_str().and_then(|s| s.parse::<u64>().ok());
+                let Some(id) = id else {
+                    bail!(
+                        "{} is neither a capture nor a connection id",
+                        printable(&last.display().to_string())
+                    );
+                };
+                args.input.inputs.pop();
+                id
+            }
+            _ => bail!("which connection? give its id after the inputs, or --id ID"),
+        },
+    };
+    refuse_stdin_twice(&args.input.inputs)?;
+    let options = options_of(&args.input, Filter::default());
+    let start = std::time::Instant::now();
+    let (analysis, explained) = render::explain::explain(&options, id);
+    tell(&args.input, &options, &analysis, start);
+    let Some(explained) = explained else {
+        if analysis.unreadable > 0 {
+            bail!("cannot explain: some input could not be read");
+        }
+        bail!(
+            "no connection with id {id} in {} (ids are the frame numbers of first packets: see `teardown analyze`)",
+            analysis
+                .report
+                .inputs
+                .iter()
+                .map(|i| printable(&i.path))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    };
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let written = match args.format {
+        ExplainFormat::Text => render::explain::write_text(&explained, &mut out),
+        ExplainFormat::Json => render::explain::write_json(&explained, &mut out),
+    }
+    .and_then(|()| out.flush());
+    match written {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+        other => other?,
+    }
+    Ok(if analysis.unreadable > 0 {
+        ExitCode::from(EXIT_TROUBLE)
     } else {
         ExitCode::SUCCESS
     })

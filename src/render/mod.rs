@@ -9,6 +9,7 @@
 //! [`Format::ALL`].
 
 pub mod check;
+pub mod explain;
 pub mod html;
 pub mod json;
 pub mod text;

@@ -4,6 +4,7 @@
 mod bad_input;
 mod check;
 mod common;
+mod explain;
 mod floods;
 mod formats;
 mod html;

@@ -50,7 +50,7 @@ pub(super) struct LadderRowView {
 }
 
 /// What each evidence packet of a connection is, by (input, frame number).
-pub(super) fn evidence_marks(
+pub(crate) fn evidence_marks(
     c: &ConnectionReport,
 ) -> BTreeMap<(u16, u64), Vec<(String, &'static str)>> {
     let mut marks: BTreeMap<(u16, u64), Vec<(String, &'static str)>> = BTreeMap::new();

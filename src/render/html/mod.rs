@@ -65,7 +65,7 @@ use crate::report::problems::fair_pick;
 use crate::report::sink::{Records, Sink};
 use crate::report::{ConnectionReport, FileStamp, Report};
 use crate::time::Timestamp;
-use diagrams::evidence_marks;
+pub(crate) use diagrams::evidence_marks;
 use page::Page;
 use top::TopCounts;
 
