@@ -74,24 +74,45 @@ impl Problem {
 }
 
 /// At most `cap` of `items`, shared fairly between kinds: each kind gets an
-/// equal share, and what a small kind leaves goes to the others. Within a kind,
-/// the first ones (capture order). The result is in the items' order.
+/// equal share, what a small kind leaves goes to the others, and the rows an
+/// equal split cannot share go to the first kinds in `K`'s order (for
+/// [`Problem`], the most severe). Within a kind, the first ones (capture
+/// order). The result is in the items' order.
 pub fn fair_pick<K: Ord + Copy>(items: &[(usize, K)], cap: usize) -> Vec<usize> {
     let mut by_kind: BTreeMap<K, Vec<usize>> = BTreeMap::new();
     for &(i, k) in items {
         by_kind.entry(k).or_default().push(i);
     }
-    let mut kinds: Vec<(K, Vec<usize>)> = by_kind.into_iter().collect();
-    kinds.sort_by_key(|(k, v)| (v.len(), *k));
+    // In `K`'s order.
+    let kinds: Vec<Vec<usize>> = by_kind.into_values().collect();
+    let mut by_size: Vec<usize> = (0..kinds.len()).collect();
+    by_size.sort_by_key(|&k| (kinds[k].len(), k));
+    let mut take = vec![0; kinds.len()];
     let mut left = cap;
-    let n = kinds.len();
-    let mut picked = Vec::new();
-    for (done, (_, v)) in kinds.iter().enumerate() {
-        let share = left / (n - done);
-        let take = v.len().min(share);
-        picked.extend_from_slice(&v[..take]);
-        left -= take;
+    for (done, &k) in by_size.iter().enumerate() {
+        let share = left / (by_size.len() - done);
+        if kinds[k].len() <= share {
+            take[k] = kinds[k].len();
+            left -= take[k];
+            continue;
+        }
+        // This kind and every larger one get more than the share: each gets
+        // the share, the first in `K`'s order one more while rows are left.
+        let mut rest = by_size[done..].to_vec();
+        rest.sort_unstable();
+        let share = left / rest.len();
+        let mut extra = left % rest.len();
+        for k in rest {
+            take[k] = share + usize::from(extra > 0);
+            extra = extra.saturating_sub(1);
+        }
+        break;
     }
+    let mut picked: Vec<usize> = kinds
+        .iter()
+        .zip(take)
+        .flat_map(|(v, n)| v[..n].iter().copied())
+        .collect();
     picked.sort_unstable();
     picked
 }
@@ -178,6 +199,15 @@ mod tests {
         assert!(got.contains(&10) && got.contains(&11));
         assert_eq!(got.iter().filter(|&&i| i < 10).count(), 4);
         assert_eq!(got.iter().filter(|&&i| i >= 12).count(), 3);
+        // 1 unsafe reuse, 10 resets, 1,000 accepted reuses, 20 rows: the
+        // row an even split of 19 leaves goes to the resets.
+        let mut many = vec![(0, Problem::UnsafeReuse)];
+        many.extend((1..11).map(|i| (i, Problem::Reset)));
+        many.extend((11..1011).map(|i| (i, Problem::Reuse)));
+        let got = fair_pick(&many, 20);
+        assert_eq!(got.len(), 20);
+        assert_eq!(got.iter().filter(|&&i| (1..11).contains(&i)).count(), 10);
+        assert!(got.contains(&0));
         // Under the cap, everything.
         assert_eq!(fair_pick(&items, 100).len(), items.len());
         assert!(fair_pick(&items, 0).is_empty());
