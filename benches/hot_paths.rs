@@ -60,6 +60,7 @@ fn benches(c: &mut Criterion) {
                 msl_ns: 30_000_000_000,
                 fin_grace_ns: 3_000_000_000,
                 max_tracked: TrackerConfig::DEFAULT_MAX_TRACKED,
+                trace: false,
             });
             for s in &segs {
                 t.push(s);

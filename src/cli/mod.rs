@@ -418,6 +418,7 @@ fn options_of(input: &InputArgs, extra_filter: Filter) -> Options {
         max_connections: input.max_connections,
         interrupt: Some(signals::install()),
         text_width: terminal_width(),
+        trace: false,
     }
 }
 

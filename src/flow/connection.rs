@@ -119,6 +119,21 @@ pub struct Transition {
     pub at: PacketRef,
 }
 
+/// A state change of one side, kept when the connection is traced
+/// (`teardown explain`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct StateChange {
+    pub side: Side,
+    pub from: State,
+    pub to: State,
+    /// The packet that proved the change (for changes at the end of the
+    /// observation, its last packet).
+    pub at: PacketRef,
+}
+
+/// At most this many state changes are traced per connection.
+pub const MAX_TRACED: usize = 256;
+
 /// A FIN and what became of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FinEvidence {
@@ -370,6 +385,14 @@ pub struct Connection {
     /// synchronized, held by the tracker until it knows whether they open the
     /// next connection on the 4-tuple (see [`HeldSyns`]).
     pub held_syns: Option<Box<HeldSyns>>,
+    /// Every state change of both sides in order (at most [`MAX_TRACED`]),
+    /// when the tracker traces ([`super::TrackerConfig::trace`]); `None`
+    /// otherwise, as it costs an allocation per connection.
+    #[allow(
+        clippy::box_collection,
+        reason = "8 bytes in every connection when not tracing, not 24"
+    )]
+    pub trace: Option<Box<Vec<StateChange>>>,
 }
 
 /// SYNs (one, and its retransmissions) with a new ISN that reached a
@@ -465,6 +488,7 @@ impl Connection {
             evicted: false,
             zeek: ZeekState::new(),
             held_syns: None,
+            trace: None,
         }
     }
 
@@ -849,6 +873,16 @@ impl Connection {
         };
         let to = step(ep.state, event);
         if to != ep.state {
+            if let Some(trace) = &mut self.trace
+                && trace.len() < MAX_TRACED
+            {
+                trace.push(StateChange {
+                    side,
+                    from: ep.state,
+                    to,
+                    at,
+                });
+            }
             #[cfg(test)]
             if ep.transitions.len() < MAX_TRANSITIONS {
                 ep.transitions.push(Transition {

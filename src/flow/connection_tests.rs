@@ -2149,6 +2149,7 @@ mod tracker {
             msl_ns: nanos(t.msl),
             fin_grace_ns: nanos(t.fin_grace),
             max_tracked: TrackerConfig::DEFAULT_MAX_TRACKED,
+            trace: false,
         }
     }
 
@@ -2613,6 +2614,7 @@ mod retirement {
                 msl_ns: nanos(t.msl),
                 fin_grace_ns: nanos(t.fin_grace),
                 max_tracked: 64,
+                trace: false,
             };
             assert_eq!(cfg.partitions(), 1);
             OnePartition {

@@ -118,6 +118,9 @@ pub struct TrackerConfig {
     pub fin_grace_ns: i64,
     /// Most connections kept at once over all partitions (see [`Tracker`]).
     pub max_tracked: usize,
+    /// Keep every state change of every connection ([`Connection::trace`]),
+    /// for `teardown explain`.
+    pub trace: bool,
 }
 
 impl TrackerConfig {
@@ -180,18 +183,20 @@ enum Tracked {
 struct FirstSyn {
     seg: Segment,
     reuse: Option<Reuse>,
+    trace: bool,
 }
 
 impl Tracked {
     /// The connection `seg` opens (`reuse` found by its arrival).
-    fn open(seg: &Segment, reuse: Option<Reuse>) -> Tracked {
+    fn open(seg: &Segment, reuse: Option<Reuse>, trace: bool) -> Tracked {
         if seg.control == Control::Syn {
             Tracked::Syn(Box::new(FirstSyn {
                 seg: seg.clone(),
                 reuse,
+                trace,
             }))
         } else {
-            Tracked::Full(build(seg, reuse))
+            Tracked::Full(build(seg, reuse, trace))
         }
     }
 
@@ -220,7 +225,7 @@ impl Tracked {
     /// The connection, built from its first segment if it has not been yet.
     fn connection(&mut self) -> &mut Box<Connection> {
         if let Tracked::Syn(first) = self {
-            *self = Tracked::Full(build(&first.seg, first.reuse.take()));
+            *self = Tracked::Full(build(&first.seg, first.reuse.take(), first.trace));
         }
         match self {
             Tracked::Full(c) => c,
@@ -230,16 +235,19 @@ impl Tracked {
 
     fn into_connection(self) -> Box<Connection> {
         match self {
-            Tracked::Syn(first) => build(&first.seg, first.reuse),
+            Tracked::Syn(first) => build(&first.seg, first.reuse, first.trace),
             Tracked::Full(c) => c,
         }
     }
 }
 
 /// A connection from its first segment.
-fn build(seg: &Segment, reuse: Option<Reuse>) -> Box<Connection> {
+fn build(seg: &Segment, reuse: Option<Reuse>, trace: bool) -> Box<Connection> {
     let mut conn = Box::new(Connection::new(seg, seg.order));
     conn.reuse = reuse;
+    if trace {
+        conn.trace = Some(Box::default());
+    }
     feed(&mut conn, seg);
     conn
 }
@@ -369,7 +377,7 @@ impl Tracker {
         match table.get_mut(&key) {
             None => {
                 self.opened += 1;
-                table.insert(key, Tracked::open(seg, None));
+                table.insert(key, Tracked::open(seg, None, self.cfg.trace));
             }
             Some(slot) => {
                 let current = slot.connection();
@@ -386,14 +394,14 @@ impl Tracker {
                         let next = match held {
                             None => {
                                 let reuse = time_wait_reuse(current, seg, self.cfg.msl_ns);
-                                Tracked::open(seg, reuse)
+                                Tracked::open(seg, reuse, self.cfg.trace)
                             }
                             // The held SYNs open it, then this segment.
                             Some(held) => {
                                 let mut segs = held.segs.iter();
                                 let first = segs.next().expect("a held SYN");
                                 let reuse = time_wait_reuse(current, first, self.cfg.msl_ns);
-                                let mut conn = build(first, reuse);
+                                let mut conn = build(first, reuse, self.cfg.trace);
                                 for s in segs {
                                     feed(&mut conn, s);
                                 }
@@ -714,6 +722,7 @@ mod tests {
             msl_ns: 30_000_000_000,
             fin_grace_ns: 3_000_000_000,
             max_tracked,
+            trace: false,
         }
     }
 
@@ -826,6 +835,7 @@ mod tests {
             msl_ns: 30_000_000_000,
             fin_grace_ns: 3_000_000_000,
             max_tracked: 100,
+            trace: false,
         };
         let c = (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 40000);
         let s = (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 80);
@@ -937,7 +947,7 @@ mod tests {
     #[test]
     fn a_connection_of_one_syn_is_never_settled() {
         for seg in first_syns() {
-            let c = build(&seg, None);
+            let c = build(&seg, None, false);
             assert_eq!(c.settled_at(0, 0), None, "{seg:?}");
             assert_eq!(c.settled_at(i64::MAX, i64::MAX), None, "{seg:?}");
         }
@@ -951,7 +961,7 @@ mod tests {
         let (msl, grace) = (30_000_000_000, 3_000_000_000);
         let end = Timestamp(60_000_000_000);
         for seg in first_syns() {
-            let mut want = build(&seg, None);
+            let mut want = build(&seg, None, false);
             want.finish(end, msl, grace);
             let mut t = Tracker::new(cfg(100));
             t.push(&seg);
@@ -972,7 +982,7 @@ mod tests {
             t.push(&other);
             let evicted: Vec<_> = t.drain_finished().collect();
             assert_eq!(evicted.len(), 1, "{seg:?}");
-            let mut want = build(&seg, None);
+            let mut want = build(&seg, None, false);
             want.evicted = true;
             want.end_order = 9;
             want.finish(other.ts, msl, grace);
@@ -990,7 +1000,7 @@ mod tests {
         };
         t.push(&newer);
         let previous: Vec<_> = t.drain_finished().collect();
-        let mut want = build(&syn, None);
+        let mut want = build(&syn, None, false);
         want.end_order = 5;
         want.finish(newer.ts, msl, grace);
         assert_eq!(format!("{:?}", previous[0]), format!("{want:?}"));

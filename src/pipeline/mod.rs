@@ -63,6 +63,10 @@ pub struct Options {
     /// The text summary wraps its prose to this many columns (a terminal's
     /// width); `None`: no wrapping, one line per paragraph.
     pub text_width: Option<usize>,
+    /// Keep each connection's state changes in its report
+    /// ([`crate::report::ConnectionReport::transitions`]; `teardown explain`):
+    /// an allocation per connection.
+    pub trace: bool,
 }
 
 impl Options {
@@ -78,6 +82,7 @@ impl Options {
             max_connections: TrackerConfig::DEFAULT_MAX_TRACKED,
             interrupt: None,
             text_width: None,
+            trace: false,
         }
     }
 
@@ -128,6 +133,7 @@ pub fn analyze_into<S: Sink>(options: &Options, sink: &mut S) -> Analysis {
         msl_ns: options.thresholds.msl_ns(),
         fin_grace_ns: options.thresholds.fin_grace_ns(),
         max_tracked: options.max_connections,
+        trace: options.trace,
     };
     let total_bytes = inputs.iter().map(|i| i.total_len).sum::<Option<u64>>();
     let opened = AtomicU64::new(0);

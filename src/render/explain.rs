@@ -16,6 +16,7 @@ use serde::Serialize;
 use super::html::evidence_marks;
 use crate::classify::diagnosis::{self, Diagnosis};
 use crate::flow::Side;
+use crate::flow::connection::{MAX_TRACED, StateChange};
 use crate::pipeline::{Analysis, Options, analyze_into, ladders};
 use crate::report::ladder::{Ladder, LadderRequest, LadderRow, SeqBase};
 use crate::report::record::ConnectionRecord;
@@ -52,7 +53,11 @@ pub struct Explained {
 /// capture has no connection with that id (or the filter left it out).
 pub fn explain(options: &Options, id: u64) -> (Analysis, Option<Explained>) {
     let mut one = One { id, found: None };
-    let analysis = analyze_into(options, &mut one);
+    let traced = Options {
+        trace: true,
+        ..options.clone()
+    };
+    let analysis = analyze_into(&traced, &mut one);
     let Some(c) = one.found else {
         return (analysis, None);
     };
@@ -113,6 +118,9 @@ struct PacketRow {
     window: u16,
     /// What the verdict took this packet as, when it is evidence.
     evidence: Vec<String>,
+    /// The state changes this packet proved.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    states: Vec<StateChange>,
 }
 
 /// The ladder's rows: packets, and how many were left out between them.
@@ -144,6 +152,13 @@ fn rows(e: &Explained, ladder: &Ladder) -> Vec<Row> {
                     .get(&(p.input, p.number))
                     .map(|m| m.iter().map(|(label, _)| label.clone()).collect())
                     .unwrap_or_default(),
+                states: e
+                    .connection
+                    .transitions
+                    .iter()
+                    .filter(|t| (t.at.input(), t.at.packet()) == (p.input, p.number))
+                    .copied()
+                    .collect(),
             }),
         })
         .collect()
@@ -160,6 +175,9 @@ struct Document<'a> {
     /// Why there are no rows, when there are none.
     #[serde(skip_serializing_if = "Option::is_none")]
     packets_unavailable: Option<&'a str>,
+    /// Every state change of both sides, in order (also on the rows of the
+    /// packets shown).
+    transitions: &'a [StateChange],
     diagnoses: &'a [Diagnosis],
 }
 
@@ -170,6 +188,7 @@ pub fn write_json(e: &Explained, out: &mut dyn Write) -> io::Result<()> {
         packets_in_connection: e.ladder.as_ref().ok().map(|l| l.packets),
         rows: e.ladder.as_ref().map(|l| rows(e, l)).unwrap_or_default(),
         packets_unavailable: e.ladder.as_ref().err().map(String::as_str),
+        transitions: &e.connection.transitions,
         diagnoses: &e.diagnoses,
     };
     serde_json::to_writer_pretty(&mut *out, &doc)?;
@@ -245,11 +264,35 @@ pub fn write_text(e: &Explained, out: &mut dyn Write) -> io::Result<()> {
                             p.window,
                             p.evidence.join("; ")
                         );
-                        writeln!(out, "{}", line.trim_end())?
+                        writeln!(out, "{}", line.trim_end())?;
+                        for t in &p.states {
+                            writeln!(out, "{:>48}{}: {} -> {}", "", t.side.name(), t.from, t.to)?;
+                        }
                     }
                 }
             }
+            let shown = |t: &&StateChange| {
+                rows.iter()
+                    .any(|r| matches!(r, Row::Packet(p) if p.states.contains(t)))
+            };
+            let unseen: Vec<&StateChange> = c.transitions.iter().filter(|t| !shown(t)).collect();
+            if !unseen.is_empty() {
+                writeln!(out, "state changes at packets left out:")?;
+                for t in unseen {
+                    writeln!(
+                        out,
+                        "  frame {}: {}: {} -> {}",
+                        t.at.packet(),
+                        t.side.name(),
+                        t.from,
+                        t.to
+                    )?;
+                }
+            }
         }
+    }
+    if c.transitions.len() >= MAX_TRACED {
+        writeln!(out, "(only the first {MAX_TRACED} state changes were kept)")?;
     }
     for d in &e.diagnoses {
         writeln!(out)?;

@@ -37,7 +37,7 @@ pub use crate::capture::{Compression, Format as CaptureFormat, LinkType, Warning
 pub use crate::classify::diagnosis::{self, Diagnosis};
 pub use crate::classify::{Class, ClosedBy, Flag, FlagSet, Thresholds};
 pub use crate::decode::EndpointAddr;
-pub use crate::flow::connection::Reuse;
+pub use crate::flow::connection::{Reuse, StateChange};
 pub use crate::flow::{PacketRef, Side, State};
 pub use crate::time::Timestamp;
 pub use crate::zeek::{ZeekInfo, ZeekRow};
@@ -253,6 +253,10 @@ pub struct ConnectionReport {
     pub zeek: ZeekInfo,
     /// The packets behind the verdict, to check it in Wireshark.
     pub evidence: Evidence,
+    /// Each side's state changes in order, when the analysis traced them
+    /// ([`crate::pipeline::Options::trace`]); empty otherwise. Not in the
+    /// JSON report; `teardown explain` shows them.
+    pub transitions: Vec<StateChange>,
 }
 
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -414,6 +418,7 @@ fn connection_report(c: &Connection, v: &Verdict, capture_end: Timestamp) -> Con
         reuse: c.reuse.clone(),
         zeek: c.zeek.info(),
         evidence: evidence(c),
+        transitions: c.trace.as_deref().cloned().unwrap_or_default(),
     }
 }
 

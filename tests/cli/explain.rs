@@ -53,6 +53,15 @@ fn an_unanswered_syn_shows_its_retransmissions() {
     insta::assert_snapshot!("unanswered", explained("117"));
 }
 
+/// A long connection: the packets left out are counted, and the state
+/// changes at them still listed.
+#[test]
+fn an_open_connection_shows_what_was_left_out() {
+    let out = explained("1");
+    assert!(out.contains("packets left out"), "{out}");
+    insta::assert_snapshot!("open", out);
+}
+
 #[test]
 fn a_clean_close_is_explained() {
     insta::assert_snapshot!("clean", explained("153"));
@@ -84,6 +93,25 @@ fn json_has_the_record_and_the_packets_of_the_text() {
         "the record differs from the report's"
     );
     assert_eq!(v["diagnoses"][0]["topic"], "lost_fin");
+    // The state machine's path, the SYN's on its row.
+    assert_eq!(rows[0]["states"][0]["to"], "SYN_SENT");
+    let path: Vec<(&str, &str)> = v["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["side"].as_str().unwrap(), t["to"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        &path[..3],
+        &[
+            ("client", "SYN_SENT"),
+            ("server", "SYN_RECEIVED"),
+            ("client", "ESTABLISHED")
+        ]
+    );
+    let last = |side| path.iter().rev().find(|(s, _)| *s == side).unwrap().1;
+    assert_eq!(last("client"), v["connection"]["end_state"]["client"]);
+    assert_eq!(last("server"), v["connection"]["end_state"]["server"]);
 }
 
 #[test]
