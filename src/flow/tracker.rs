@@ -118,7 +118,7 @@ pub struct TrackerConfig {
     pub fin_grace_ns: i64,
     /// Most connections kept at once over all partitions (see [`Tracker`]).
     pub max_tracked: usize,
-    /// Keep every state change of every connection ([`Connection::trace`]),
+    /// Keep every state change of every connection (`Connection::trace`),
     /// for `teardown explain`.
     pub trace: bool,
 }
