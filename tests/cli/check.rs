@@ -9,15 +9,7 @@ fn client_pcap() -> String {
 }
 
 fn check(args: &[&str]) -> (Option<i32>, String, String) {
-    let pcap = client_pcap();
-    let mut all = vec!["check", pcap.as_str()];
-    all.extend_from_slice(args);
-    let out = run(&all, None);
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    run_on_fixture("check", "kernel/client.pcap", args)
 }
 
 #[test]

@@ -170,3 +170,16 @@ pub fn wait_within(
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// `teardown SUBCOMMAND FIXTURE ARGS...`: its exit code, stdout and stderr.
+pub fn run_on_fixture(subcommand: &str, rel: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let capture = fixture(rel).display().to_string();
+    let mut all = vec![subcommand, capture.as_str()];
+    all.extend_from_slice(args);
+    let out = run(&all, None);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

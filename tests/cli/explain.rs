@@ -7,15 +7,7 @@ use serde_json::Value;
 use crate::common::*;
 
 fn explain(args: &[&str]) -> (Option<i32>, String, String) {
-    let pcap = fixture("kernel/client.pcap").display().to_string();
-    let mut all = vec!["explain", pcap.as_str()];
-    all.extend_from_slice(args);
-    let out = run(&all, None);
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    run_on_fixture("explain", "kernel/client.pcap", args)
 }
 
 fn explained(id: &str) -> String {

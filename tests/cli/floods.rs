@@ -219,40 +219,74 @@ fn closed_connections_leave_the_tracker_after_time_wait_instead_of_being_evicted
     assert_eq!(verdicts(&capped), verdicts(&uncapped));
 }
 
+/// A little-endian microsecond pcap header (Ethernet).
+fn pcap_header(records: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(24 + records * 70);
+    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
+        out.extend(v.to_le_bytes());
+    }
+    out
+}
+
+/// One IPv4 TCP segment without payload, as a pcap record at `ts` (µs).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a packet's fields, named at each call"
+)]
+fn push_segment(
+    out: &mut Vec<u8>,
+    ts: u64,
+    (src, sport): (u32, u16),
+    (dst, dport): (u32, u16),
+    seq: u32,
+    ack: u32,
+    flags: u8,
+) {
+    let mut ip = [
+        0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ];
+    ip[12..16].copy_from_slice(&src.to_be_bytes());
+    ip[16..20].copy_from_slice(&dst.to_be_bytes());
+    let sum = ip
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum::<u32>();
+    let sum = (sum & 0xffff) + (sum >> 16);
+    ip[10..12].copy_from_slice(&(!((sum & 0xffff) + (sum >> 16)) as u16).to_be_bytes());
+    let mut tcp = [0u8; 20];
+    tcp[0..2].copy_from_slice(&sport.to_be_bytes());
+    tcp[2..4].copy_from_slice(&dport.to_be_bytes());
+    tcp[4..8].copy_from_slice(&seq.to_be_bytes());
+    tcp[8..12].copy_from_slice(&ack.to_be_bytes());
+    tcp[12] = 5 << 4;
+    tcp[13] = flags;
+    tcp[14..16].copy_from_slice(&64240u16.to_be_bytes());
+    for v in [(ts / 1_000_000) as u32, (ts % 1_000_000) as u32, 54, 54] {
+        out.extend(v.to_le_bytes());
+    }
+    out.extend([2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00]);
+    out.extend(ip);
+    out.extend(tcp);
+}
+
 /// A little-endian microsecond pcap of `n` SYNs to 198.51.100.1:80, each from
 /// an address of its own (10.x.y.z, port 1024 and up), 10 µs apart: a spoofed
 /// flood with as many clients as packets.
 fn spoofed_flood(n: u32) -> Vec<u8> {
-    let mut out = Vec::with_capacity(24 + n as usize * 70);
-    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
-        out.extend(v.to_le_bytes());
-    }
+    let mut out = pcap_header(n as usize);
     let t0 = 1_795_000_000u64 * 1_000_000;
     for i in 0..n {
-        let mut ip = [
-            0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 0, 198, 51, 100, 1,
-        ];
-        ip[12..16].copy_from_slice(&(0x0a00_0000 | i).to_be_bytes());
-        let sum = ip
-            .chunks(2)
-            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
-            .sum::<u32>();
-        let sum = (sum & 0xffff) + (sum >> 16);
-        ip[10..12].copy_from_slice(&(!((sum & 0xffff) + (sum >> 16)) as u16).to_be_bytes());
-        let mut tcp = [0u8; 20];
-        tcp[0..2].copy_from_slice(&(1024 + (i % 60_000) as u16).to_be_bytes());
-        tcp[2..4].copy_from_slice(&80u16.to_be_bytes());
-        tcp[4..8].copy_from_slice(&i.wrapping_mul(7919).to_be_bytes());
-        tcp[12] = 5 << 4;
-        tcp[13] = 0x02;
-        tcp[14..16].copy_from_slice(&64240u16.to_be_bytes());
-        let ts = t0 + u64::from(i) * 10;
-        for v in [(ts / 1_000_000) as u32, (ts % 1_000_000) as u32, 54, 54] {
-            out.extend(v.to_le_bytes());
-        }
-        out.extend([2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00]);
-        out.extend(ip);
-        out.extend(tcp);
+        let client = (0x0a00_0000 | i, 1024 + (i % 60_000) as u16);
+        let seq = i.wrapping_mul(7919);
+        push_segment(
+            &mut out,
+            t0 + u64::from(i) * 10,
+            client,
+            (0xc633_6401, 80),
+            seq,
+            0,
+            0x02,
+        );
     }
     out
 }
@@ -311,10 +345,7 @@ fn a_flood_from_200k_addresses_at_the_default_cap_stays_within_budget_in_every_f
 /// cap, the idlest are evicted on every packet.
 fn mid_stream_ack_flood(n: u32) -> Vec<u8> {
     let half = n / 2;
-    let mut out = Vec::with_capacity(24 + n as usize * 70);
-    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
-        out.extend(v.to_le_bytes());
-    }
+    let mut out = pcap_header(n as usize);
     let t0 = 1_795_000_000u64 * 1_000_000;
     for k in 0..n {
         let (i, answer) = if k < half {
@@ -322,40 +353,15 @@ fn mid_stream_ack_flood(n: u32) -> Vec<u8> {
         } else {
             (k - half, true)
         };
-        let client = 0x0a00_0000 | (i / 50_000);
-        let port = 1024 + (i % 50_000) as u16;
-        let server = 0xc633_6401u32;
-        let (src, dst, sport, dport) = if answer {
-            (server, client, 80, port)
+        let client = (0x0a00_0000 | (i / 50_000), 1024 + (i % 50_000) as u16);
+        let server = (0xc633_6401u32, 80);
+        let (from, to) = if answer {
+            (server, client)
         } else {
-            (client, server, port, 80)
+            (client, server)
         };
-        let mut ip = [
-            0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        ];
-        ip[12..16].copy_from_slice(&src.to_be_bytes());
-        ip[16..20].copy_from_slice(&dst.to_be_bytes());
-        let sum = ip
-            .chunks(2)
-            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
-            .sum::<u32>();
-        let sum = (sum & 0xffff) + (sum >> 16);
-        ip[10..12].copy_from_slice(&(!((sum & 0xffff) + (sum >> 16)) as u16).to_be_bytes());
-        let mut tcp = [0u8; 20];
-        tcp[0..2].copy_from_slice(&sport.to_be_bytes());
-        tcp[2..4].copy_from_slice(&dport.to_be_bytes());
-        tcp[4..8].copy_from_slice(&i.wrapping_mul(7919).to_be_bytes());
-        tcp[8..12].copy_from_slice(&i.wrapping_mul(104_729).to_be_bytes());
-        tcp[12] = 5 << 4;
-        tcp[13] = 0x10;
-        tcp[14..16].copy_from_slice(&64240u16.to_be_bytes());
-        let ts = t0 + u64::from(k) * 10;
-        for v in [(ts / 1_000_000) as u32, (ts % 1_000_000) as u32, 54, 54] {
-            out.extend(v.to_le_bytes());
-        }
-        out.extend([2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00]);
-        out.extend(ip);
-        out.extend(tcp);
+        let (seq, ack) = (i.wrapping_mul(7919), i.wrapping_mul(104_729));
+        push_segment(&mut out, t0 + u64::from(k) * 10, from, to, seq, ack, 0x10);
     }
     out
 }
