@@ -93,6 +93,39 @@ pub enum CaptureError {
         offset: u64,
         reason: String,
     },
+    /// A file closed between reads ([`Reopen`]) could not be read again
+    /// where it had stopped.
+    #[error("closed between reads and not the same when opened again: {0}")]
+    Reopened(String),
+}
+
+/// A capture file closed between reads, and where to go on: a directory of
+/// rotated captures is read one file after the other, so only the files whose
+/// packets interleave need to be open at once ([`CaptureReader::reopen`]).
+#[derive(Debug)]
+pub struct Reopen {
+    path: std::path::PathBuf,
+    /// The file's device and inode when it was opened first: a path rotated
+    /// to another file since is not read again.
+    id: (u64, u64),
+    /// Records the reader had returned.
+    records: u64,
+}
+
+impl Reopen {
+    /// What reopening the regular file at `path` needs; `None` for standard
+    /// input, a pipe or a device, which cannot be read again.
+    pub fn of(path: &Path) -> Option<Reopen> {
+        if path.as_os_str() == "-" {
+            return None;
+        }
+        let meta = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
+        Some(Reopen {
+            path: path.to_path_buf(),
+            id: file_id(&meta),
+            records: 0,
+        })
+    }
 }
 
 /// A non-fatal problem, recorded in the report's `inputs[].warnings`.
@@ -190,6 +223,21 @@ pub(crate) fn read_u32(b: &[u8], at: usize, big: bool) -> u32 {
     }
 }
 
+/// How many capture files the analysis keeps open at once (the others are
+/// closed between reads, [`Reopen`]): the soft limit on open files less 64 for
+/// everything else (outputs, standard streams, the second HTML pass), at
+/// least 4, and at most 1,024, as each open input holds its read buffers
+/// (128 KiB for a small plain file, a few MiB for a large or compressed one).
+/// The binary raises the soft limit to the hard one first.
+pub fn open_files_allowed() -> usize {
+    #[cfg(unix)]
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    #[cfg(not(unix))]
+    let soft: Option<u64> = None;
+    let soft = soft.map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    soft.saturating_sub(64).clamp(4, 1024)
+}
+
 /// A file's device and inode: the same file, whatever path or link led to it.
 #[cfg(unix)]
 pub(crate) fn file_id(meta: &std::fs::Metadata) -> (u64, u64) {
@@ -213,6 +261,43 @@ impl CaptureReader {
     pub fn open(path: &Path) -> Result<(CaptureReader, Compression), CaptureError> {
         let (source, compression) = Source::open(path)?;
         Ok((Self::from_source(source)?, compression))
+    }
+
+    /// Opens `at`'s file again and reads past the records a closed reader had
+    /// returned, so the next record is the one that reader would have
+    /// returned. The records read past were told before: their warnings are
+    /// dropped. Reading them again costs their framing, not their decoding.
+    pub fn reopen(at: &Reopen) -> Result<CaptureReader, CaptureError> {
+        let now = std::fs::metadata(&at.path)?;
+        if file_id(&now) != at.id {
+            return Err(CaptureError::Reopened(
+                "another file has taken its name (rotated?)".into(),
+            ));
+        }
+        let (mut reader, _) = Self::open(&at.path)?;
+        while reader.records() < at.records {
+            if reader.next_packet()?.is_none() {
+                return Err(CaptureError::Reopened(format!(
+                    "it now ends before record {}",
+                    at.records
+                )));
+            }
+        }
+        reader.take_warnings();
+        Ok(reader)
+    }
+
+    /// Closes this reader, noting in `at` where it stopped.
+    pub fn close(self, at: &mut Reopen) {
+        at.records = self.records();
+    }
+
+    /// Records returned so far (the last one's [`RawPacket::number`]).
+    pub fn records(&self) -> u64 {
+        match self {
+            CaptureReader::Pcap(r) => r.number,
+            CaptureReader::Pcapng(r) => r.number,
+        }
     }
 
     /// Detects the format of an already opened source.

@@ -43,7 +43,7 @@ pub struct PcapReader {
     record_header_len: usize,
     pub warnings: Vec<Warning>,
     timestamps: TimestampCheck,
-    number: u64,
+    pub(super) number: u64,
     /// Bytes of the record handed out last, consumed on the next call.
     pending: usize,
 }

@@ -124,7 +124,7 @@ pub struct PcapNgReader {
     /// [`MAX_INTERFACES_LISTED`], and how many more there were.
     all_interfaces: Vec<InterfaceInfo>,
     interfaces_omitted: u64,
-    number: u64,
+    pub(super) number: u64,
     pending: usize,
     last_ts: Timestamp,
     timestamps: TimestampCheck,

@@ -438,9 +438,10 @@ fn terminal_width() -> Option<usize> {
     None
 }
 
-/// Raises the soft limit on open files to the hard one: a directory of
-/// rotated captures is opened whole (issue 35, D10: 4,000 files under the
-/// usual soft limit of 1,024 lost most of them).
+/// Raises the soft limit on open files to the hard one: the analysis keeps
+/// up to 1,024 captures open at once, less under a lower limit
+/// (`capture::open_files_allowed`), and the more it may keep open, the fewer
+/// interleaving files it has to open again.
 #[cfg(unix)]
 fn raise_open_file_limit() {
     use rustix::process::{Resource, getrlimit, setrlimit};

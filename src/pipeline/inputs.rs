@@ -4,8 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use super::Options;
+use super::merge::Park;
 use super::shard::Routed;
-use crate::capture::{CaptureError, CaptureReader, Compression, LinkType, Warning, file_id};
+use crate::capture::{
+    CaptureError, CaptureReader, Compression, LinkType, Reopen, Warning, file_id,
+};
 use crate::decode::{self, Segment, Skip};
 use crate::report::{FileStamp, InputReport, LinkTypeCount, Skipped};
 use crate::time::Timestamp;
@@ -19,6 +22,10 @@ pub(super) struct Input {
     pub(super) total_len: Option<u64>,
     /// How far reading had come when the reader was dropped.
     pub(super) final_progress: u64,
+    /// How to open the file again (a regular file); `parked` when it is
+    /// closed between reads ([`super::merge::Park`]).
+    reopen: Option<Reopen>,
+    parked: bool,
 }
 
 impl Input {
@@ -31,6 +38,8 @@ impl Input {
             report,
             total_len: Some(0),
             final_progress: 0,
+            reopen: None,
+            parked: false,
         }
     }
 
@@ -62,6 +71,9 @@ impl Input {
         &mut self,
         decode: impl Fn(&crate::capture::RawPacket<'_>, u16) -> Result<T, Skip>,
     ) -> Option<T> {
+        if self.parked {
+            self.unpark();
+        }
         let reader = self.reader.as_mut()?;
         loop {
             match reader.next_packet() {
@@ -106,6 +118,39 @@ impl Input {
             }
         }
         None
+    }
+}
+
+impl Input {
+    /// Opens the parked file again where it stopped; a failure ends the
+    /// input with the error.
+    #[cold]
+    fn unpark(&mut self) {
+        self.parked = false;
+        let Some(at) = &self.reopen else { return };
+        match CaptureReader::reopen(at) {
+            Ok(reader) => self.reader = Some(reader),
+            Err(e) => self.report.error = Some(e.to_string()),
+        }
+    }
+}
+
+impl super::merge::Park for Input {
+    fn is_open(&self) -> bool {
+        self.reader.is_some()
+    }
+
+    fn can_park(&self) -> bool {
+        self.reader.is_some() && self.reopen.is_some()
+    }
+
+    fn park(&mut self) {
+        if let (Some(at), Some(mut reader)) = (&mut self.reopen, self.reader.take()) {
+            self.final_progress = reader.progress().0;
+            self.report.warnings.extend(reader.take_warnings());
+            reader.close(at);
+            self.parked = true;
+        }
     }
 }
 
@@ -246,8 +291,15 @@ fn walk(
     seen.pop();
 }
 
-pub(super) fn open_inputs(options: &Options, messages: &mut Vec<String>) -> (Vec<Input>, usize) {
+/// Opens every input, leaving at most `max_open` of them open (the others
+/// are opened again when the merge reads them).
+pub(super) fn open_inputs(
+    options: &Options,
+    max_open: usize,
+    messages: &mut Vec<String>,
+) -> (Vec<Input>, usize) {
     let mut inputs = Vec::new();
+    let mut open = 0usize;
     let expanded = expand(&options.inputs);
     let mut unreadable = expanded.problems.len();
     messages.extend(expanded.problems);
@@ -264,13 +316,22 @@ pub(super) fn open_inputs(options: &Options, messages: &mut Vec<String>) -> (Vec
                 if let Some(d) = from_dir {
                     found[d] += 1;
                 }
-                inputs.push(Input {
+                let mut input = Input {
                     index: 0,
                     total_len: reader.progress().1,
                     reader: Some(reader),
                     report,
                     final_progress: 0,
-                });
+                    reopen: Reopen::of(&path),
+                    parked: false,
+                };
+                // Past the budget, closed until the merge reads it.
+                if open < max_open || !input.can_park() {
+                    open += 1;
+                } else {
+                    input.park();
+                }
+                inputs.push(input);
             }
             Err(CaptureError::NotACapture(_) | CaptureError::Empty) if from_dir.is_some() => {
                 messages.push(format!("teardown: {name}: skipped, not a capture file"));

@@ -23,8 +23,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 
 use super::inputs::read_ahead;
-use super::merge::read_all;
-use crate::capture::CaptureReader;
+use super::merge::{Park, first_segments, read_all};
+use crate::capture::{CaptureReader, Reopen};
 use crate::decode::{self, Control, EndpointAddr, Segment};
 use crate::flow::Side;
 use crate::report::FileStamp;
@@ -171,6 +171,10 @@ impl Windows {
 /// One input being read again.
 struct Reread {
     reader: Option<CaptureReader>,
+    /// How to open it again; `parked` while it is closed between reads
+    /// ([`Park`]).
+    reopen: Option<Reopen>,
+    parked: bool,
     index: u16,
     /// Records outside these are not decoded. Only with one input: merging
     /// several orders their segments by the timestamps of all of them (a file
@@ -186,6 +190,17 @@ impl Reread {
         names: &[String],
     ) -> Option<Segment> {
         let name = &names[usize::from(self.index)];
+        if self.parked {
+            self.parked = false;
+            match self.reopen.as_ref().map(CaptureReader::reopen) {
+                Some(Ok(reader)) => self.reader = Some(reader),
+                Some(Err(e)) => problems.push((
+                    usize::from(self.index),
+                    format!("{name}: reading it again stopped: {e}"),
+                )),
+                None => {}
+            }
+        }
         let reader = self.reader.as_mut()?;
         loop {
             match reader.next_packet() {
@@ -209,6 +224,23 @@ impl Reread {
         }
         self.reader = None;
         None
+    }
+}
+
+impl Park for Reread {
+    fn is_open(&self) -> bool {
+        self.reader.is_some()
+    }
+
+    fn can_park(&self) -> bool {
+        self.reader.is_some() && self.reopen.is_some()
+    }
+
+    fn park(&mut self) {
+        if let (Some(at), Some(reader)) = (&mut self.reopen, self.reader.take()) {
+            reader.close(at);
+            self.parked = true;
+        }
     }
 }
 
@@ -256,12 +288,16 @@ fn collect(
         .iter()
         .map(|(p, _)| p.display().to_string())
         .collect();
+    let max_open = crate::capture::open_files_allowed();
     let mut readers: Vec<Reread> = Vec::with_capacity(inputs.len());
     for (i, (path, stamp)) in inputs.iter().enumerate() {
         // Only the file the analysis read: a pipe or device cannot be read
         // again (a FIFO would wait for a writer that is gone), and a file
         // rotated or rewritten since would draw another capture's packets.
         let now = FileStamp::of(path);
+        let reopen = Reopen::of(path);
+        // Past the budget, opened when the merge reads it.
+        let parked = i >= max_open && reopen.is_some() && now == *stamp;
         let reader = if stamp.is_none() {
             out.problems.push((
                 i,
@@ -280,6 +316,8 @@ fn collect(
                 ),
             ));
             None
+        } else if parked {
+            None
         } else {
             match CaptureReader::open(path) {
                 Ok((reader, _)) => Some(reader),
@@ -292,6 +330,8 @@ fn collect(
         };
         readers.push(Reread {
             reader,
+            reopen,
+            parked,
             index: u16::try_from(i).unwrap_or(u16::MAX),
             only: windowed.then(|| Windows::of(wanted)),
         });
@@ -304,10 +344,11 @@ fn collect(
     // The analysis' merge, so the per-connection order is the same.
     let mut problems = Vec::new();
     let mut next_of = |r: &mut Reread| r.next_segment(&mut problems, &names);
-    let pending: Vec<Option<Segment>> = readers.iter_mut().map(&mut next_of).collect();
+    let pending: Vec<Option<Segment>> = first_segments(&mut readers, max_open, &mut next_of);
     read_all(
         &mut readers,
         pending,
+        max_open,
         |_, _| {},
         next_of,
         |seg| {

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
 
 use inputs::{Input, capture_end, open_inputs, read_ahead};
-use merge::read_all;
+use merge::{first_segments, read_all};
 use progress::Progress;
 use route::{IN_FLIGHT, LOCATE_FROM, Router, batch_len, shard_ranges};
 use shard::{DRAIN_EVERY, Msg, Routed, Shard, worker};
@@ -126,7 +126,8 @@ pub fn analyze(options: &Options) -> Analysis {
 /// The returned report has no `connections`; everything else is complete.
 pub fn analyze_into<S: Sink>(options: &Options, sink: &mut S) -> Analysis {
     let mut messages = Vec::new();
-    let (mut inputs, unreadable) = open_inputs(options, &mut messages);
+    let max_open = crate::capture::open_files_allowed();
+    let (mut inputs, unreadable) = open_inputs(options, max_open, &mut messages);
     let shards = options.threads.max(1);
     read_ahead(inputs.iter_mut().filter_map(|i| i.reader.as_mut()), shards);
     let cfg = TrackerConfig {
@@ -143,21 +144,19 @@ pub fn analyze_into<S: Sink>(options: &Options, sink: &mut S) -> Analysis {
     let locate = shards >= LOCATE_FROM;
     // The inputs' first packets are read before anything can finish, so the
     // sink learns when the capture starts before its first connection.
-    let pending: Vec<Option<Routed>> = inputs
-        .iter_mut()
-        .map(|input| {
-            if locate {
-                input.next_routed()
-            } else {
-                input.next_segment().map(Routed::Segment)
-            }
-        })
-        .collect();
+    let pending: Vec<Option<Routed>> = first_segments(&mut inputs, max_open, |input| {
+        if locate {
+            input.next_routed()
+        } else {
+            input.next_segment().map(Routed::Segment)
+        }
+    });
     let first_packet = inputs.iter().filter_map(|i| i.report.first_ts).min();
     let mut run = Run {
         options,
         cfg,
         inputs: &mut inputs,
+        max_open,
         progress: &mut progress,
         opened: &opened,
         counts: Counts::default(),
@@ -187,6 +186,8 @@ struct Run<'r, 'o> {
     options: &'o Options,
     cfg: TrackerConfig,
     inputs: &'r mut [Input],
+    /// Inputs open at once at most (`capture::open_files_allowed`).
+    max_open: usize,
     progress: &'r mut Progress<'o>,
     opened: &'o AtomicU64,
     counts: Counts,
@@ -220,6 +221,7 @@ impl Run<'_, '_> {
         read_all(
             self.inputs,
             pending.collect(),
+            self.max_open,
             |inputs, n| progress.tick(inputs, n),
             Input::next_segment,
             |seg| {
@@ -301,14 +303,20 @@ impl Run<'_, '_> {
             // Monomorphic for each kind of segment: routing decoded segments
             // (up to three threads) pays nothing for the located ones.
             if locate {
-                read_all(self.inputs, pending, tick, Input::next_routed, |seg| {
-                    router.route(seg) && !interrupted(options)
-                });
+                read_all(
+                    self.inputs,
+                    pending,
+                    self.max_open,
+                    tick,
+                    Input::next_routed,
+                    |seg| router.route(seg) && !interrupted(options),
+                );
             } else {
                 let pending = pending.into_iter().map(|r| r.map(Routed::into_segment));
                 read_all(
                     self.inputs,
                     pending.collect(),
+                    self.max_open,
                     tick,
                     Input::next_segment,
                     |seg| router.route(seg) && !interrupted(options),

@@ -486,41 +486,113 @@ fn thousands_of_long_interface_names_take_bounded_room() {
     assert!(std::fs::metadata(&page).unwrap().len() < 2_000_000);
 }
 
+/// `teardown ARGS` under `ulimit -n LIMIT`, which sets the hard limit too,
+/// so the soft one cannot be raised past it.
+#[cfg(unix)]
+fn under_file_limit(limit: u32, args: &[&str]) -> std::process::Output {
+    let script = format!("ulimit -n {limit} && exec \"$0\" \"$@\"");
+    std::process::Command::new("sh")
+        .args(["-c", &script, env!("CARGO_BIN_EXE_teardown")])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// A classic little-endian pcap cut into files of `per_file` records each,
+/// in `dir`, named so they sort in capture order.
+fn split_pcap(pcap: &[u8], per_file: usize, dir: &Path) -> usize {
+    assert_eq!(
+        &pcap[..4],
+        &[0xd4, 0xc3, 0xb2, 0xa1],
+        "a little-endian pcap"
+    );
+    let (header, mut rest) = pcap.split_at(24);
+    let mut files = 0;
+    while !rest.is_empty() {
+        let mut out = header.to_vec();
+        for _ in 0..per_file {
+            if rest.is_empty() {
+                break;
+            }
+            let caplen = u32::from_le_bytes(rest[8..12].try_into().unwrap()) as usize;
+            let (record, tail) = rest.split_at(16 + caplen);
+            out.extend_from_slice(record);
+            rest = tail;
+        }
+        std::fs::write(dir.join(format!("part{files:04}.pcap")), out).unwrap();
+        files += 1;
+    }
+    files
+}
+
+fn report_of(json: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(json).unwrap()
+}
+
 #[cfg(unix)]
 #[test]
-fn a_directory_of_more_captures_than_the_soft_file_limit_is_read_whole() {
-    // Issue 35, D10: the soft limit (here 64) is raised to the hard one.
+fn rotated_files_beyond_the_open_file_limit_are_opened_in_turn_and_all_read() {
+    // Issue 35, D10: every input was opened at once, so under `ulimit -n`
+    // most of a rotated set was lost ("Too many open files").
     let dir = tempfile::tempdir().unwrap();
     let caps = dir.path().join("rotated");
+    std::fs::create_dir(&caps).unwrap();
+    let pcap = std::fs::read(fixture("findings/keepalive-race.pcap")).unwrap();
+    let files = split_pcap(&pcap, 4, &caps);
+    assert!(files > 150, "{files} files");
+    let free = success(run(&["analyze", s(&caps), "-f", "json"], None));
+    let limited = under_file_limit(48, &["analyze", s(&caps), "-f", "json"]);
+    assert_eq!(
+        limited.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&limited.stderr)
+    );
+    let report = report_of(&limited.stdout);
+    let inputs = report["inputs"].as_array().unwrap();
+    assert_eq!(inputs.len(), files);
+    assert!(inputs.iter().all(|i| i["error"].is_null()));
+    assert_eq!(report["summary"]["packets"], 664);
+    assert_eq!(report, report_of(&free));
+    // The page's second pass opens them in turn too: ladders drawn, no
+    // input "cannot be read again".
+    let page = dir.path().join("page.html");
+    let out = under_file_limit(48, &["analyze", s(&caps), "-o", s(&page)]);
+    assert_eq!(out.status.code(), Some(0));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("class=\"ladder\""), "no ladder drawn");
+    for failed in [
+        "read again",
+        "reading it again stopped",
+        "cannot read it again",
+    ] {
+        assert!(!html.contains(failed), "the page says {failed:?}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn interleaved_files_beyond_the_open_file_limit_merge_as_if_all_were_open() {
+    // 200 copies of one capture: every file's packets interleave with every
+    // other's, so files are closed and opened again throughout.
+    let dir = tempfile::tempdir().unwrap();
+    let caps = dir.path().join("copies");
     std::fs::create_dir(&caps).unwrap();
     let one = fixture("formats/one_tcp_stream.pcap");
     for i in 0..200 {
         std::fs::copy(&one, caps.join(format!("part{i:03}.pcap"))).unwrap();
     }
-    let script = format!(
-        "ulimit -S -n 64; {} analyze {} -f json",
-        env!("CARGO_BIN_EXE_teardown"),
-        s(&caps)
-    );
-    let out = std::process::Command::new("sh")
-        .args(["-c", &script])
-        .output()
-        .unwrap();
+    let free = success(run(&["analyze", s(&caps), "-f", "json"], None));
+    let limited = under_file_limit(64, &["analyze", s(&caps), "-f", "json"]);
     assert_eq!(
-        out.status.code(),
+        limited.status.code(),
         Some(0),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&limited.stderr)
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["inputs"].as_array().unwrap().len(), 200);
-    assert!(
-        v["inputs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|i| i["error"].is_null())
-    );
+    let report = report_of(&limited.stdout);
+    assert_eq!(report["inputs"].as_array().unwrap().len(), 200);
+    assert_eq!(report, report_of(&free));
 }
 
 #[cfg(unix)]
