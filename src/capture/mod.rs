@@ -93,7 +93,7 @@ pub enum CaptureError {
         offset: u64,
         reason: String,
     },
-    /// A file closed between reads ([`Reopen`]) could not be read again
+    /// A file closed between reads (`Reopen`) could not be read again
     /// where it had stopped.
     #[error("closed between reads and not the same when opened again: {0}")]
     Reopened(String),
