@@ -82,7 +82,11 @@ const CHECK_HELP: &str = "\
 TARGET is a class (clean, half_closed_hang, lost_fin, reset, refused, unanswered,
 open, incomplete) or a flag (time_wait_reuse, mid_stream, fin_retransmitted,
 syn_retransmitted, simultaneous_close, rst_after_close, data_after_fin,
-invalid_rst, challenged_rst, ignored_segments, truncated, evicted).
+invalid_rst, challenged_rst, ignored_segments, truncated, evicted), or a
+finding, finding:NAME (middlebox_reset, idle_timeout, keepalive_race,
+peer_vanished_retransmissions, peer_vanished_keepalive, zero_window_stall,
+fin_wait_1_pileup, close_wait_leak, listen_queue_overflow, port_reuse): its
+connections count once the analysis is over (docs/findings.md).
 
 Policy file (TOML), which command-line rules add to:
   fail_on = [\"half_closed_hang\", \"lost_fin\"]
@@ -200,7 +204,8 @@ struct CheckArgs {
     #[command(flatten)]
     input: InputArgs,
 
-    /// Fail when any connection has this class or flag (repeatable).
+    /// Fail when any connection has this class or flag, or the analysis makes
+    /// this finding (`finding:NAME`) (repeatable).
     #[arg(help_heading = "Policy", long, value_name = "TARGET")]
     fail_on: Vec<String>,
 
@@ -691,7 +696,7 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
     if analysis.unreadable > 0 {
         bail!("cannot check: some input could not be read");
     }
-    let (result, listed) = checker.finish();
+    let (result, listed) = checker.finish(&analysis.report.findings);
     analysis.report.connections = listed;
     let report = &analysis.report;
     if let Some(path) = &args.junit {
@@ -748,7 +753,8 @@ mod tests {
         let names = crate::classify::Class::ALL
             .map(|c| c.name())
             .into_iter()
-            .chain(crate::classify::Flag::ALL.map(|f| f.name()));
+            .chain(crate::classify::Flag::ALL.map(|f| f.name()))
+            .chain(crate::report::findings::Kind::ALL.iter().map(|k| k.name()));
         for name in names {
             assert!(words.contains(&name), "check --help lacks {name}");
         }

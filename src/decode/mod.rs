@@ -56,6 +56,11 @@ pub struct Segment {
     /// Length of the IP datagram as its header states it (0 in a TSO frame);
     /// what Zeek counts as IP bytes.
     pub ip_len: u32,
+    /// The IPv4 TTL or IPv6 hop limit as captured: a RST whose TTL differs
+    /// from its sender's other segments was made by something else on the path.
+    pub ttl: u8,
+    /// The IPv4 identification (0 for IPv6).
+    pub ip_id: u16,
     /// The TCP header with its options was not all captured, or the IP length is
     /// shorter than it (Zeek skips such a packet, `truncated_header`).
     pub header_cut: bool,
@@ -148,6 +153,15 @@ fn decode_general(raw: &RawPacket<'_>, input: u16) -> Result<Segment, Skip> {
     segment_of(sliced, raw, input, 0)
 }
 
+/// What a segment keeps of its IP header.
+#[derive(Clone, Copy, Debug)]
+struct IpMeta {
+    /// The datagram's length as its header states it.
+    len: u32,
+    ttl: u8,
+    id: u16,
+}
+
 /// How many tunnels deep a TCP segment is looked for.
 const MAX_TUNNEL_DEPTH: u8 = 3;
 
@@ -219,7 +233,7 @@ fn segment_of<'a>(
         payload.payload,
         claimed,
         payload.incomplete,
-        ip_datagram_len(net),
+        ip_meta(net),
     )
 }
 
@@ -237,7 +251,7 @@ fn fast_path(raw: &RawPacket<'_>, input: u16) -> Option<Segment> {
         f.transport,
         f.claimed,
         f.incomplete,
-        f.ip_len,
+        f.ip,
     )
     .ok()
 }
@@ -251,7 +265,7 @@ struct FastFields<'a> {
     claimed: usize,
     /// The frame ends before the IP length.
     incomplete: bool,
-    ip_len: u32,
+    ip: IpMeta,
 }
 
 /// The link and IP layers of a frame the fast path takes ([`fast_path`]).
@@ -279,7 +293,7 @@ fn fast_fields<'a>(raw: &RawPacket<'a>) -> Option<FastFields<'a>> {
         }
         _ => return None,
     };
-    let (addrs, header_len, total) = match ip_bytes.first()? >> 4 {
+    let (addrs, header_len, total, ttl, id) = match ip_bytes.first()? >> 4 {
         4 => {
             let h = etherparse::Ipv4HeaderSlice::from_slice(ip_bytes).ok()?;
             if h.protocol() != ip_number::TCP || h.is_fragmenting_payload() {
@@ -289,7 +303,8 @@ fn fast_fields<'a>(raw: &RawPacket<'a>) -> Option<FastFields<'a>> {
                 IpAddr::V4(h.source_addr()),
                 IpAddr::V4(h.destination_addr()),
             );
-            (addrs, h.slice().len(), usize::from(h.total_len()))
+            let len = h.slice().len();
+            (addrs, len, usize::from(h.total_len()), h.ttl(), h.identification())
         }
         6 => {
             let h = etherparse::Ipv6HeaderSlice::from_slice(ip_bytes).ok()?;
@@ -300,7 +315,7 @@ fn fast_fields<'a>(raw: &RawPacket<'a>) -> Option<FastFields<'a>> {
                 IpAddr::V6(h.source_addr()),
                 IpAddr::V6(h.destination_addr()),
             );
-            (addrs, 40, 40 + usize::from(h.payload_length()))
+            (addrs, 40, 40 + usize::from(h.payload_length()), h.hop_limit(), 0)
         }
         _ => return None,
     };
@@ -314,7 +329,11 @@ fn fast_fields<'a>(raw: &RawPacket<'a>) -> Option<FastFields<'a>> {
         transport: &ip_bytes[header_len..end],
         claimed: total - header_len,
         incomplete: ip_bytes.len() < total,
-        ip_len: u32::try_from(total).ok()?,
+        ip: IpMeta {
+            len: u32::try_from(total).ok()?,
+            ttl,
+            id,
+        },
     })
 }
 
@@ -344,7 +363,7 @@ pub struct Located {
     /// Transport bytes captured (up to the IP length), and claimed by the IP header.
     present: u32,
     claimed: u32,
-    ip_len: u32,
+    ip: IpMeta,
     incomplete: bool,
     /// How much of `header` is the segment's: its TCP header, or what of it
     /// was captured.
@@ -381,7 +400,7 @@ impl Located {
             self.present as usize,
             self.claimed as usize,
             self.incomplete,
-            self.ip_len,
+            self.ip,
         );
         seg.order = self.order;
         seg
@@ -410,7 +429,7 @@ pub fn locate(raw: &RawPacket<'_>, input: u16) -> Option<Located> {
         dst: f.addrs.1,
         present: u32::try_from(f.transport.len()).ok()?,
         claimed: u32::try_from(f.claimed).ok()?,
-        ip_len: f.ip_len,
+        ip: f.ip,
         incomplete: f.incomplete,
         kept: kept as u8,
         header,
@@ -425,12 +444,12 @@ fn segment(
     transport: &[u8],
     claimed: usize,
     incomplete: bool,
-    ip_len: u32,
+    ip: IpMeta,
 ) -> Result<Segment, Skip> {
     let tcp = tcp::Header::parse(transport)?;
     let present = transport.len();
     Ok(segment_of_header(
-        at, addrs, tcp, present, claimed, incomplete, ip_len,
+        at, addrs, tcp, present, claimed, incomplete, ip,
     ))
 }
 
@@ -445,7 +464,7 @@ fn segment_of_header(
     present: usize,
     claimed: usize,
     incomplete: bool,
-    ip_len: u32,
+    ip: IpMeta,
 ) -> Segment {
     let payload_len = claimed.saturating_sub(tcp.header_len) as u32;
     let truncated = incomplete || present < claimed;
@@ -467,7 +486,9 @@ fn segment_of_header(
         options: tcp.options,
         truncated,
         flags: tcp.flags,
-        ip_len,
+        ip_len: ip.len,
+        ttl: ip.ttl,
+        ip_id: ip.id,
         header_cut,
     }
 }
@@ -599,11 +620,29 @@ fn claimed_transport_len(net: &LaxNetSlice<'_>, present: usize) -> usize {
 /// The IP datagram's length as its header states it: the IPv4 total length
 /// (0 in a TSO frame, where the payload length comes from the capture), or 40
 /// plus the IPv6 payload length. Zeek counts this as IP bytes.
-fn ip_datagram_len(net: &LaxNetSlice<'_>) -> u32 {
+fn ip_meta(net: &LaxNetSlice<'_>) -> IpMeta {
     match net {
-        LaxNetSlice::Ipv4(v4) => u32::from(v4.header().total_len()),
-        LaxNetSlice::Ipv6(v6) => 40 + u32::from(v6.header().payload_length()),
-        LaxNetSlice::Arp(_) => 0,
+        LaxNetSlice::Ipv4(v4) => {
+            let h = v4.header();
+            IpMeta {
+                len: u32::from(h.total_len()),
+                ttl: h.ttl(),
+                id: h.identification(),
+            }
+        }
+        LaxNetSlice::Ipv6(v6) => {
+            let h = v6.header();
+            IpMeta {
+                len: 40 + u32::from(h.payload_length()),
+                ttl: h.hop_limit(),
+                id: 0,
+            }
+        }
+        LaxNetSlice::Arp(_) => IpMeta {
+            len: 0,
+            ttl: 0,
+            id: 0,
+        },
     }
 }
 

@@ -177,6 +177,30 @@ pub struct RstEvidence {
     pub after_close: bool,
 }
 
+/// What the findings (`report::findings`) read of an endpoint beyond its
+/// state: the IP header's TTL, data it resent, probes nobody answered, a
+/// window it closed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Signals {
+    /// TTL (hop limit) of its first segment other than a RST.
+    pub ttl: Option<u8>,
+    /// A later segment other than a RST had another TTL (a path change, or
+    /// segments from more than one host under its address).
+    pub ttl_varies: bool,
+    /// TTL and IPv4 identification of its first acceptable RST.
+    pub rst_ttl: Option<u8>,
+    pub rst_ip_id: u16,
+    /// Its latest new data segment while the peer has not acknowledged it:
+    /// the sequence number, first and latest transmission, and how many.
+    pub stuck: Option<(SeqNumber, Timestamp, Timestamp, u32)>,
+    /// Probes (keep-alive or zero-window) it sent since the peer's last
+    /// segment, and when the first of them went out.
+    pub unanswered_probes: u32,
+    pub probes_since: Option<Timestamp>,
+    /// Since when the window it advertises has been zero.
+    pub zero_window_since: Option<Timestamp>,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Signature {
     seq: SeqNumber,
@@ -260,6 +284,7 @@ pub struct Endpoint {
     pub last_tsval: Option<u32>,
     /// Some of its frames were cut by the snaplen.
     pub truncated: bool,
+    pub signals: Signals,
     last_sig: Option<Signature>,
 }
 
@@ -301,6 +326,7 @@ impl Endpoint {
             first_tsval: None,
             last_tsval: None,
             truncated: false,
+            signals: Signals::default(),
             last_sig: None,
         }
     }
@@ -373,6 +399,12 @@ pub struct Connection {
     pub first_close: Option<(Side, PacketRef)>,
     /// Last new data of either side before `first_close`.
     pub last_data_before_close: Option<Timestamp>,
+    /// The gaps (ns) before the latest segment's predecessor and before the
+    /// latest segment.
+    gaps: (i64, i64),
+    /// The longer of those two gaps when the first close came: the silence
+    /// the close ended, or that ended just before the segment a RST answers.
+    pub quiet_before_close: Option<i64>,
     /// Set by the tracker when this connection reused a 4-tuple in TIME_WAIT.
     pub reuse: Option<Reuse>,
     /// Tracking gave up on it to stay within the cap on tracked connections.
@@ -416,6 +448,38 @@ pub struct HeldSyns {
 
 /// At most this many SYNs are held (further ones count as ignored at once).
 const MAX_HELD_SYNS: usize = 8;
+
+/// Updates both sides' [`Signals`] for a segment `me` sent.
+#[inline]
+fn note_signals(me: &mut Endpoint, peer: &mut Endpoint, seg: &Segment, probe: bool, new_data: bool) {
+    let s = &mut me.signals;
+    if seg.control != Control::Rst {
+        match s.ttl {
+            None => s.ttl = Some(seg.ttl),
+            Some(t) => s.ttl_varies |= t != seg.ttl,
+        }
+        if seg.window == 0 && seg.control != Control::Syn {
+            s.zero_window_since.get_or_insert(seg.ts);
+        } else {
+            s.zero_window_since = None;
+        }
+    }
+    if probe {
+        s.unanswered_probes += 1;
+        s.probes_since.get_or_insert(seg.ts);
+    } else if seg.payload_len > 0 {
+        match &mut s.stuck {
+            Some((seq, _, last, tx)) if *seq == seg.seq => {
+                *last = seg.ts;
+                *tx += 1;
+            }
+            _ if new_data => s.stuck = Some((seg.seq, seg.ts, seg.ts, 1)),
+            _ => {}
+        }
+    }
+    peer.signals.unanswered_probes = 0;
+    peer.signals.probes_since = None;
+}
 
 /// What becomes of a RST (decided before it changes anything).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -484,6 +548,8 @@ impl Connection {
             first_syn_ack: None,
             first_close: None,
             last_data_before_close: None,
+            gaps: (0, 0),
+            quiet_before_close: None,
             reuse: None,
             evicted: false,
             zeek: ZeekState::new(),
@@ -589,6 +655,7 @@ impl Connection {
     pub fn on_segment(&mut self, seg: &Segment) {
         let side = self.side_of(seg);
         let at = PacketRef::of(seg);
+        self.gaps = (self.gaps.1, seg.ts.0.saturating_sub(self.last.ts.0));
         self.last = at;
         let scaled = self.client.window_scale.is_some() && self.server.window_scale.is_some();
         let (me, peer) = self.pair_mut(side);
@@ -654,6 +721,7 @@ impl Connection {
         let data_end = seg.seq + seg.payload_len;
         let new_data =
             seg.payload_len > 0 && !probe && me.next_seq.is_none_or(|next| data_end > next);
+        note_signals(me, peer, seg, probe, new_data);
         if new_data {
             me.last_data = Some(seg.ts);
             let after_peer_fin = match (&peer.fin, seg.ack) {
@@ -761,6 +829,11 @@ impl Connection {
         if me.state == State::TimeWait && peer.fin.as_ref().is_some_and(|f| ack > f.seq) {
             me.time_wait_since = Some(at);
         }
+        if let Some((seq, ..)) = peer.signals.stuck
+            && ack > seq
+        {
+            peer.signals.stuck = None;
+        }
         if let Some(fin) = peer.fin.as_mut()
             && fin.acked.is_none()
             && ack > fin.seq
@@ -797,6 +870,7 @@ impl Connection {
                 if self.first_close.is_none() {
                     self.first_close = Some((side, at));
                     self.last_data_before_close = last_data;
+                    self.quiet_before_close = Some(self.gaps.0.max(self.gaps.1));
                 }
             }
             Some(fin) => {
@@ -859,9 +933,12 @@ impl Connection {
         events.push((side.other(), Event::RecvRst));
         if me.rst.is_none() {
             me.rst = Some(evidence);
+            me.signals.rst_ttl = Some(seg.ttl);
+            me.signals.rst_ip_id = seg.ip_id;
             if self.first_close.is_none() {
                 self.first_close = Some((side, at));
                 self.last_data_before_close = last_data;
+                self.quiet_before_close = Some(self.gaps.0.max(self.gaps.1));
             }
         }
     }

@@ -100,6 +100,8 @@ fn segment(
         },
         ip_len: 40 + len,
         header_cut: false,
+        ttl: 64,
+        ip_id: 0,
     }
 }
 

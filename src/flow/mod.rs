@@ -8,6 +8,6 @@ pub mod connection;
 pub mod state;
 pub mod tracker;
 
-pub use connection::{Connection, Endpoint, PacketRef, Side};
+pub use connection::{Connection, Endpoint, PacketRef, Side, Signals};
 pub use state::State;
 pub use tracker::{FlowKey, Tracker, TrackerConfig};

@@ -688,6 +688,8 @@ mod tests {
             flags: TcpFlags::default(),
             ip_len: 40,
             header_cut: false,
+            ttl: 64,
+            ip_id: 0,
         }
     }
 

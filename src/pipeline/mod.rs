@@ -389,6 +389,7 @@ fn assemble(
         }
     }
     let mut summary = summarize(&counts, &input_reports, &t);
+    let findings = counts.findings.finish();
     summary.evicted = evicted;
     summary.interrupted = interrupted(options);
     if summary.interrupted {
@@ -412,6 +413,7 @@ fn assemble(
             connections: Vec::new(),
             inputs: input_reports,
             summary,
+            findings,
         },
         output_error,
         unreadable,

@@ -27,6 +27,7 @@ use thiserror::Error;
 use crate::classify::{Class, Flag};
 use crate::report::ConnectionReport;
 use crate::report::filter::Filter;
+use crate::report::findings::{self, Finding};
 use crate::report::problems::{Problem, fair_pick};
 use crate::report::sink::{Records, Sink};
 
@@ -35,7 +36,7 @@ pub const MAX_LISTED: usize = 20;
 
 #[derive(Debug, Error, PartialEq)]
 pub enum PolicyError {
-    #[error("`{0}` is not a class or flag (classes: {classes}; flags: {flags})", classes = class_names(), flags = flag_names())]
+    #[error("`{0}` is not a class, flag or finding (classes: {classes}; flags: {flags}; findings: {findings})", classes = class_names(), flags = flag_names(), findings = finding_names())]
     UnknownTarget(String),
     #[error("`{0}` is not a limit: use a count (`10`) or a percentage (`1.5%`)")]
     BadLimit(String),
@@ -53,11 +54,22 @@ fn flag_names() -> String {
     Flag::ALL.map(|f| f.name()).join(", ")
 }
 
-/// A class or a flag a rule is about.
+fn finding_names() -> String {
+    findings::Kind::ALL
+        .iter()
+        .map(|k| k.target_name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A class, a flag or a finding a rule is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
     Class(Class),
     Flag(Flag),
+    /// `finding:NAME`: the connections of the findings of that kind, known
+    /// once the analysis is over ([`Checker::finish`]).
+    Finding(findings::Kind),
 }
 
 impl Target {
@@ -69,6 +81,9 @@ impl Target {
         if let Some(f) = Flag::ALL.into_iter().find(|f| f.name() == s) {
             return Ok(Target::Flag(f));
         }
+        if let Some(k) = s.strip_prefix("finding:").and_then(findings::Kind::from_name) {
+            return Ok(Target::Finding(k));
+        }
         Err(PolicyError::UnknownTarget(s.to_string()))
     }
 
@@ -76,13 +91,17 @@ impl Target {
         match self {
             Target::Class(c) => c.name(),
             Target::Flag(f) => f.name(),
+            Target::Finding(k) => k.target_name(),
         }
     }
 
+    /// Whether connection `c` has the class or flag (a finding's connections
+    /// are known only at the end).
     pub fn matches(self, c: &ConnectionReport) -> bool {
         match self {
             Target::Class(class) => c.class == class,
             Target::Flag(flag) => c.flags.contains(&flag),
+            Target::Finding(_) => false,
         }
     }
 }
@@ -395,14 +414,23 @@ impl Checker {
         ids
     }
 
-    /// The verdict, and the records its renderers may list (in id order).
-    pub fn finish(self) -> (CheckResult, Vec<ConnectionReport>) {
+    /// The verdict, with the analysis' `findings` for the `finding:` rules,
+    /// and the records its renderers may list (in id order).
+    pub fn finish(self, findings: &[Finding]) -> (CheckResult, Vec<ConnectionReport>) {
         let total = self.total;
         let mut failed = vec![0u64; self.rules.len().div_ceil(64)];
         // (id, rule) for each failed rule's smallest ids.
         let mut listed: Vec<(u64, usize)> = Vec::new();
         let mut results: Vec<RuleResult> = Vec::with_capacity(self.rules.len() + 1);
-        for (i, (rule, ids)) in self.rules.iter().zip(self.per_rule).enumerate() {
+        let mut found_offending = 0u64;
+        for (i, (rule, mut ids)) in self.rules.iter().zip(self.per_rule).enumerate() {
+            if let Target::Finding(kind) = rule.target() {
+                for f in findings.iter().filter(|f| f.name == kind.name()) {
+                    ids.count += f.connections;
+                    ids.first.extend(&f.evidence);
+                }
+                ids.first.sort_unstable();
+            }
             let observed = ids.count;
             let allowed = match rule {
                 Rule::FailOn(_) => 0.0,
@@ -413,6 +441,9 @@ impl Checker {
             if !held {
                 failed[i / 64] |= 1 << (i % 64);
                 listed.extend(ids.smallest.into_iter().map(|id| (id, i)));
+                if matches!(rule.target(), Target::Finding(_)) {
+                    found_offending += observed;
+                }
             }
             results.push(RuleResult {
                 rule: rule.to_string(),
@@ -448,7 +479,8 @@ impl Checker {
             .iter()
             .filter(|(bits, _)| bits.iter().zip(&failed).any(|(b, f)| b & f != 0))
             .map(|(_, n)| n)
-            .sum();
+            .sum::<u64>()
+            + found_offending;
         let listed = Self::listable(&self.kept, listed);
         let result = CheckResult {
             schema_version: crate::report::SCHEMA_VERSION,

@@ -133,6 +133,7 @@ pub fn write_text_from(
             count(s.filtered_out, "connection", "connections")
         )?;
     }
+    write_findings(report, width, out)?;
     writeln!(
         out,
         "\n{}",
@@ -225,6 +226,36 @@ pub fn write_text_from(
             count(errors, "input", "inputs"),
             count(warnings, "warning", "warnings")
         )?;
+    }
+    Ok(())
+}
+
+/// The findings, first: what the connections add up to.
+fn write_findings(report: &Report, width: Option<usize>, out: &mut dyn Write) -> io::Result<()> {
+    if report.findings.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "\n{}",
+        count(report.findings.len() as u64, "finding", "findings")
+    )?;
+    for f in &report.findings {
+        let label = if f.problem { "" } else { " (no failure)" };
+        paragraph(
+            out,
+            width,
+            "  ",
+            "    ",
+            &format!("{}{label}: {}", f.name, f.summary),
+        )?;
+        let ids: Vec<String> = f.evidence.iter().take(5).map(|id| format!("#{id}")).collect();
+        let more = if f.connections > ids.len() as u64 {
+            " …"
+        } else {
+            ""
+        };
+        writeln!(out, "    connections {}{more}", ids.join(" "))?;
     }
     Ok(())
 }

@@ -20,6 +20,7 @@
 //! else.
 
 pub mod filter;
+pub mod findings;
 pub mod ladder;
 pub mod problems;
 pub mod record;
@@ -30,7 +31,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::classify::{Verdict, classify};
-use crate::flow::Connection;
+use crate::flow::{Connection, Signals};
 
 pub use crate::capture::pcapng::InterfaceInfo;
 pub use crate::capture::{Compression, Format as CaptureFormat, LinkType, Warning};
@@ -47,7 +48,7 @@ pub use crate::zeek::{ZeekInfo, ZeekRow};
 /// `summary`; ids are first-packet numbers; absent instead of `null` / `false` /
 /// empty for optional evidence and timings; 4: each fact said once
 /// ([`record`]).
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -71,6 +72,9 @@ pub struct Report {
     pub inputs: Vec<InputReport>,
     /// Totals, counts per class and flag, and the diagnoses.
     pub summary: Summary,
+    /// The causes the connections were grouped into, most severe first
+    /// (docs/findings.md).
+    pub findings: Vec<findings::Finding>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -257,6 +261,12 @@ pub struct ConnectionReport {
     /// ([`crate::pipeline::Options::trace`]); empty otherwise. Not in the
     /// JSON report; `teardown explain` shows them.
     pub transitions: Vec<StateChange>,
+    /// What the findings read of each side ([`findings`]); not in the JSON
+    /// report (the findings say what they make of it).
+    pub signals: PerSide<Signals>,
+    /// Seconds of silence that the first FIN or RST ended (or that ended just
+    /// before the segment a RST answered).
+    pub quiet_before_close: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -419,6 +429,11 @@ fn connection_report(c: &Connection, v: &Verdict, capture_end: Timestamp) -> Con
         zeek: c.zeek.info(),
         evidence: evidence(c),
         transitions: c.trace.as_deref().cloned().unwrap_or_default(),
+        signals: PerSide {
+            client: c.client.signals,
+            server: c.server.signals,
+        },
+        quiet_before_close: c.quiet_before_close.map(|ns| ns as f64 / 1e9),
     }
 }
 
@@ -532,6 +547,8 @@ pub struct Counts {
     pub connections: u64,
     /// Connections the filter left out (not counted above).
     pub filtered_out: u64,
+    /// The findings' groups.
+    pub findings: findings::Findings,
 }
 
 impl Counts {
@@ -541,9 +558,11 @@ impl Counts {
         for f in c.flags.iter() {
             self.flags[f as usize] += 1;
         }
+        self.findings.add(c);
     }
 
     pub fn merge(&mut self, other: &Counts) {
+        self.findings.merge(other.findings.clone());
         self.connections += other.connections;
         self.filtered_out += other.filtered_out;
         for (a, b) in self.classes.iter_mut().zip(other.classes) {

@@ -79,6 +79,8 @@ fn seg_between(
         flags: f,
         ip_len: 40 + len,
         header_cut: false,
+        ttl: 64,
+        ip_id: 0,
     }
 }
 

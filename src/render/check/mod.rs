@@ -104,7 +104,7 @@ mod tests {
         for c in &report.connections {
             checker.add(Box::new(c.clone()));
         }
-        let (result, listed) = checker.finish();
+        let (result, listed) = checker.finish(&[]);
         // Per rule at most the first and the smallest MAX_LISTED.
         assert!(
             listed.len() <= rules.len() * 2 * MAX_LISTED,
@@ -148,7 +148,7 @@ mod tests {
         for c in &report.connections {
             checker.add(Box::new(c.clone()));
         }
-        let (result, listed) = checker.finish();
+        let (result, listed) = checker.finish(&[]);
         assert!(listed.len() <= 2 * 2 * MAX_LISTED, "{}", listed.len());
         let clean_or_reused = report
             .connections

@@ -165,6 +165,7 @@ fn digest_of(report: &Report) -> (Digest, Report) {
         connections: listed,
         inputs: report.inputs.clone(),
         summary: report.summary.clone(),
+        findings: report.findings.clone(),
     };
     (digest, listed)
 }

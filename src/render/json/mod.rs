@@ -18,6 +18,7 @@ use crate::classify::Thresholds;
 use crate::pipeline::{Analysis, Options};
 use crate::report::filter::Filter;
 use crate::report::sink::{Encode, Sink};
+use crate::report::findings::Finding;
 use crate::report::{ConnectionReport, InputReport, Report, Summary, Tool};
 use crate::time::Timestamp;
 
@@ -36,6 +37,7 @@ struct Head<'a> {
 struct Tail<'a> {
     inputs: &'a [InputReport],
     summary: &'a Summary,
+    findings: &'a [Finding],
 }
 
 /// Everything before the first connection: `{"schema_version":...,"connections":[`.
@@ -55,12 +57,13 @@ pub fn write_json_head(
     out.write_all(b",\"connections\":[")
 }
 
-/// Everything after the last connection: `],"inputs":[...],"summary":{...}}` and a
+/// Everything after the last connection: `],"inputs":[...],"summary":{...},"findings":[...]}` and a
 /// newline.
 pub fn write_json_tail(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let tail = serde_json::to_vec(&Tail {
         inputs: &report.inputs,
         summary: &report.summary,
+        findings: &report.findings,
     })?;
     out.write_all(b"],")?;
     // Drop the tail object's opening brace: its fields continue the report.
