@@ -39,6 +39,9 @@ fn every_key_of_the_json_report_is_in_docs_json_md() {
         vec!["fixtures/formats/many_interfaces-1.pcapng"],
         vec!["fixtures/bad/truncated-last-record.pcap"],
         vec!["fixtures/load/synscan.pcap"],
+        vec!["fixtures/findings/keepalive-race.pcap"],
+        vec!["fixtures/findings/idle-timeout.pcap"],
+        vec!["fixtures/findings/zero-window.pcap"],
         vec!["fixtures/zeek/core.tcp.flip-without-syn/http-on-irc-port-missing-syn.pcapng"],
     ];
     let mut found = BTreeSet::new();

@@ -304,7 +304,13 @@ fn fast_fields<'a>(raw: &RawPacket<'a>) -> Option<FastFields<'a>> {
                 IpAddr::V4(h.destination_addr()),
             );
             let len = h.slice().len();
-            (addrs, len, usize::from(h.total_len()), h.ttl(), h.identification())
+            (
+                addrs,
+                len,
+                usize::from(h.total_len()),
+                h.ttl(),
+                h.identification(),
+            )
         }
         6 => {
             let h = etherparse::Ipv6HeaderSlice::from_slice(ip_bytes).ok()?;
@@ -315,7 +321,13 @@ fn fast_fields<'a>(raw: &RawPacket<'a>) -> Option<FastFields<'a>> {
                 IpAddr::V6(h.source_addr()),
                 IpAddr::V6(h.destination_addr()),
             );
-            (addrs, 40, 40 + usize::from(h.payload_length()), h.hop_limit(), 0)
+            (
+                addrs,
+                40,
+                40 + usize::from(h.payload_length()),
+                h.hop_limit(),
+                0,
+            )
         }
         _ => return None,
     };

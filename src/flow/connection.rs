@@ -179,8 +179,8 @@ pub struct RstEvidence {
 
 /// What the findings (`report::findings`) read of an endpoint beyond its
 /// state: the IP header's TTL, data it resent, probes nobody answered, a
-/// window it closed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// window it closed. 56 bytes: times without a value are [`Signals::NONE`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Signals {
     /// TTL (hop limit) of its first segment other than a RST.
     pub ttl: Option<u8>,
@@ -190,15 +190,63 @@ pub struct Signals {
     /// TTL and IPv4 identification of its first acceptable RST.
     pub rst_ttl: Option<u8>,
     pub rst_ip_id: u16,
-    /// Its latest new data segment while the peer has not acknowledged it:
-    /// the sequence number, first and latest transmission, and how many.
-    pub stuck: Option<(SeqNumber, Timestamp, Timestamp, u32)>,
     /// Probes (keep-alive or zero-window) it sent since the peer's last
-    /// segment, and when the first of them went out.
+    /// segment.
     pub unanswered_probes: u32,
-    pub probes_since: Option<Timestamp>,
+    /// Its latest new data segment while the peer has not acknowledged it:
+    /// sequence number, transmissions (0: none), first and latest.
+    stuck_seq: SeqNumber,
+    stuck_tx: u32,
+    stuck_first: Timestamp,
+    stuck_last: Timestamp,
+    /// When the first of the unanswered probes went out.
+    probes_since: Timestamp,
     /// Since when the window it advertises has been zero.
-    pub zero_window_since: Option<Timestamp>,
+    zero_window_since: Timestamp,
+}
+
+impl Default for Signals {
+    fn default() -> Signals {
+        Signals {
+            ttl: None,
+            ttl_varies: false,
+            rst_ttl: None,
+            rst_ip_id: 0,
+            unanswered_probes: 0,
+            stuck_seq: SeqNumber(0),
+            stuck_tx: 0,
+            stuck_first: Signals::NONE,
+            stuck_last: Signals::NONE,
+            probes_since: Signals::NONE,
+            zero_window_since: Signals::NONE,
+        }
+    }
+}
+
+impl Signals {
+    /// A time not set.
+    const NONE: Timestamp = Timestamp(i64::MIN);
+
+    /// The latest new data segment not acknowledged: sequence number, first
+    /// and latest transmission, and how many.
+    pub fn stuck(&self) -> Option<(SeqNumber, Timestamp, Timestamp, u32)> {
+        (self.stuck_tx > 0).then_some((
+            self.stuck_seq,
+            self.stuck_first,
+            self.stuck_last,
+            self.stuck_tx,
+        ))
+    }
+
+    /// When the first unanswered probe went out.
+    pub fn probes_since(&self) -> Option<Timestamp> {
+        (self.unanswered_probes > 0).then_some(self.probes_since)
+    }
+
+    /// Since when its window has been zero, if it still is.
+    pub fn zero_window_since(&self) -> Option<Timestamp> {
+        (self.zero_window_since != Signals::NONE).then_some(self.zero_window_since)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -451,7 +499,13 @@ const MAX_HELD_SYNS: usize = 8;
 
 /// Updates both sides' [`Signals`] for a segment `me` sent.
 #[inline]
-fn note_signals(me: &mut Endpoint, peer: &mut Endpoint, seg: &Segment, probe: bool, new_data: bool) {
+fn note_signals(
+    me: &mut Endpoint,
+    peer: &mut Endpoint,
+    seg: &Segment,
+    probe: bool,
+    new_data: bool,
+) {
     let s = &mut me.signals;
     if seg.control != Control::Rst {
         match s.ttl {
@@ -459,26 +513,27 @@ fn note_signals(me: &mut Endpoint, peer: &mut Endpoint, seg: &Segment, probe: bo
             Some(t) => s.ttl_varies |= t != seg.ttl,
         }
         if seg.window == 0 && seg.control != Control::Syn {
-            s.zero_window_since.get_or_insert(seg.ts);
+            if s.zero_window_since == Signals::NONE {
+                s.zero_window_since = seg.ts;
+            }
         } else {
-            s.zero_window_since = None;
+            s.zero_window_since = Signals::NONE;
         }
     }
     if probe {
+        if s.unanswered_probes == 0 {
+            s.probes_since = seg.ts;
+        }
         s.unanswered_probes += 1;
-        s.probes_since.get_or_insert(seg.ts);
     } else if seg.payload_len > 0 {
-        match &mut s.stuck {
-            Some((seq, _, last, tx)) if *seq == seg.seq => {
-                *last = seg.ts;
-                *tx += 1;
-            }
-            _ if new_data => s.stuck = Some((seg.seq, seg.ts, seg.ts, 1)),
-            _ => {}
+        if s.stuck_tx > 0 && s.stuck_seq == seg.seq {
+            s.stuck_last = seg.ts;
+            s.stuck_tx += 1;
+        } else if new_data {
+            (s.stuck_seq, s.stuck_tx, s.stuck_first, s.stuck_last) = (seg.seq, 1, seg.ts, seg.ts);
         }
     }
     peer.signals.unanswered_probes = 0;
-    peer.signals.probes_since = None;
 }
 
 /// What becomes of a RST (decided before it changes anything).
@@ -829,10 +884,8 @@ impl Connection {
         if me.state == State::TimeWait && peer.fin.as_ref().is_some_and(|f| ack > f.seq) {
             me.time_wait_since = Some(at);
         }
-        if let Some((seq, ..)) = peer.signals.stuck
-            && ack > seq
-        {
-            peer.signals.stuck = None;
+        if peer.signals.stuck_tx > 0 && ack > peer.signals.stuck_seq {
+            peer.signals.stuck_tx = 0;
         }
         if let Some(fin) = peer.fin.as_mut()
             && fin.acked.is_none()

@@ -81,7 +81,10 @@ impl Target {
         if let Some(f) = Flag::ALL.into_iter().find(|f| f.name() == s) {
             return Ok(Target::Flag(f));
         }
-        if let Some(k) = s.strip_prefix("finding:").and_then(findings::Kind::from_name) {
+        if let Some(k) = s
+            .strip_prefix("finding:")
+            .and_then(findings::Kind::from_name)
+        {
             return Ok(Target::Finding(k));
         }
         Err(PolicyError::UnknownTarget(s.to_string()))

@@ -18,6 +18,7 @@ use crate::classify::diagnosis::{self, Diagnosis};
 use crate::flow::Side;
 use crate::flow::connection::{MAX_TRACED, StateChange};
 use crate::pipeline::{Analysis, Options, analyze_into, ladders};
+use crate::report::findings::{Finding, Findings};
 use crate::report::ladder::{Ladder, LadderRequest, LadderRow, SeqBase};
 use crate::report::record::ConnectionRecord;
 use crate::report::sink::{Records, Sink};
@@ -47,6 +48,8 @@ pub struct Explained {
     pub ladder: Result<Ladder, String>,
     /// What its class and flags mean, and what to check.
     pub diagnoses: Vec<Diagnosis>,
+    /// The analysis' findings it belongs to.
+    pub findings: Vec<Finding>,
 }
 
 /// Analyzes `options.inputs` and explains connection `id`; `None` when the
@@ -92,12 +95,17 @@ pub fn explain(options: &Options, id: u64) -> (Analysis, Option<Explained>) {
     let classes = BTreeMap::from([(c.class.name(), 1)]);
     let flags = c.flags.iter().map(|f| (f.name(), 1)).collect();
     let diagnoses = diagnosis::for_counts(&classes, &flags, &options.thresholds);
+    let findings = Findings::of(&c, &analysis.report.findings)
+        .into_iter()
+        .cloned()
+        .collect();
     (
         analysis,
         Some(Explained {
             connection: c,
             ladder,
             diagnoses,
+            findings,
         }),
     )
 }
@@ -179,6 +187,8 @@ struct Document<'a> {
     /// packets shown).
     transitions: &'a [StateChange],
     diagnoses: &'a [Diagnosis],
+    /// The analysis' findings it belongs to (as in the report's `findings`).
+    findings: &'a [Finding],
 }
 
 pub fn write_json(e: &Explained, out: &mut dyn Write) -> io::Result<()> {
@@ -190,6 +200,7 @@ pub fn write_json(e: &Explained, out: &mut dyn Write) -> io::Result<()> {
         packets_unavailable: e.ladder.as_ref().err().map(String::as_str),
         transitions: &e.connection.transitions,
         diagnoses: &e.diagnoses,
+        findings: &e.findings,
     };
     serde_json::to_writer_pretty(&mut *out, &doc)?;
     writeln!(out)
@@ -293,6 +304,14 @@ pub fn write_text(e: &Explained, out: &mut dyn Write) -> io::Result<()> {
     }
     if c.transitions.len() >= MAX_TRACED {
         writeln!(out, "(only the first {MAX_TRACED} state changes were kept)")?;
+    }
+    for f in &e.findings {
+        writeln!(out)?;
+        writeln!(out, "finding {}: {}", f.name, f.summary)?;
+        writeln!(out, "  {}", f.meaning)?;
+        for check in f.checks {
+            writeln!(out, "  - {check}")?;
+        }
     }
     for d in &e.diagnoses {
         writeln!(out)?;

@@ -249,7 +249,12 @@ fn write_findings(report: &Report, width: Option<usize>, out: &mut dyn Write) ->
             "    ",
             &format!("{}{label}: {}", f.name, f.summary),
         )?;
-        let ids: Vec<String> = f.evidence.iter().take(5).map(|id| format!("#{id}")).collect();
+        let ids: Vec<String> = f
+            .evidence
+            .iter()
+            .take(5)
+            .map(|id| format!("#{id}"))
+            .collect();
         let more = if f.connections > ids.len() as u64 {
             " …"
         } else {

@@ -400,18 +400,29 @@ impl Findings {
             }
             // 6b. Keep-alive probes unanswered, then the prober's RST.
             if signals.unanswered_probes >= 2
-                && let (Some(since), Some(r)) = (signals.probes_since, rst)
-                && side_of(&c.signals, by.other()).zero_window_since.is_none()
+                && let (Some(since), Some(r)) = (signals.probes_since(), rst)
+                && side_of(&c.signals, by.other())
+                    .zero_window_since()
+                    .is_none()
             {
                 raced = true;
-                let g = self.group(c, Kind::PeerVanishedKeepalive, host_of(c, by.other()), None, 0);
+                let g = self.group(
+                    c,
+                    Kind::PeerVanishedKeepalive,
+                    host_of(c, by.other()),
+                    None,
+                    0,
+                );
                 g.a.add(f64::from(signals.unanswered_probes));
                 g.b.add(secs(r.at.ts, since));
             }
         }
         // 2. Ended by one side after the same silence.
         if !raced
-            && matches!(c.class, Class::Reset | Class::LostFin | Class::HalfClosedHang)
+            && matches!(
+                c.class,
+                Class::Reset | Class::LostFin | Class::HalfClosedHang
+            )
             && let (Some((side, by_rst, at)), Some(quiet)) = (first_close, c.quiet_before_close)
             && quiet >= IDLE_MIN_S
         {
@@ -428,7 +439,7 @@ impl Findings {
         for side in [Side::Client, Side::Server] {
             let s: &Signals = side_of(&c.signals, side);
             // 6a. The side's last data resent and never acknowledged.
-            if let Some((_, first, last, tx)) = s.stuck
+            if let Some((_, first, last, tx)) = s.stuck()
                 && tx >= 3
                 && c.class != Class::Clean
             {
@@ -443,7 +454,7 @@ impl Findings {
                 g.b.add(secs(last, first));
             }
             // 6c. A receiver whose window stayed shut.
-            if let Some(since) = s.zero_window_since {
+            if let Some(since) = s.zero_window_since() {
                 let end = rst.map_or(c.last_ts, |r| r.at.ts);
                 let stalled = secs(end, since);
                 if stalled >= ZERO_WINDOW_MIN_S {
@@ -494,6 +505,21 @@ impl Findings {
         }
     }
 
+    /// The findings of `report` connection `c` belongs to: those of the kinds
+    /// and hosts it was filed under.
+    pub fn of<'f>(c: &ConnectionReport, findings: &'f [Finding]) -> Vec<&'f Finding> {
+        let mut one = Findings::default();
+        one.add(c);
+        findings
+            .iter()
+            .filter(|f| {
+                one.groups
+                    .keys()
+                    .any(|k| k.kind.name() == f.name && display(k.host) == f.host)
+            })
+            .collect()
+    }
+
     /// The group of `c` under this key, counting `c` in it.
     fn group(
         &mut self,
@@ -521,7 +547,7 @@ impl Findings {
                 return &mut self.spare;
             }
         }
-        let g = self.groups.entry(key).or_insert_with(Group::new);
+        let g = self.groups.entry(key).or_default();
         g.count += 1;
         g.first = g.first.min(c.first_ts);
         g.last = g.last.max(c.last_ts);
@@ -619,6 +645,9 @@ impl Findings {
     }
 }
 
+/// Ports in Linux's default `net.ipv4.ip_local_port_range`, 32768–60999.
+const DEFAULT_PORT_RANGE: u64 = 60999 - 32768 + 1;
+
 /// Silence (s) below which a close is not looked at for a timer.
 const IDLE_MIN_S: f64 = 1.0;
 /// A zero window held this long (s) is a stall.
@@ -705,7 +734,11 @@ fn finding(key: Key, g: Group) -> Finding {
             values.insert("rst_ttl", rst_ttl as f64);
             values.insert("endpoint_ttl", ttl as f64);
             let hops = (rst_ttl - ttl).abs();
-            let where_ = if rst_ttl > ttl { "closer to" } else { "farther from" };
+            let where_ = if rst_ttl > ttl {
+                "closer to"
+            } else {
+                "farther from"
+            };
             format!(
                 "{n} RSTs in the name of {host} came from the path: TTL {rst_ttl} where {}'s packets had {ttl}, about {hops} hop{} {where_} the capture point",
                 key.host.ip,
@@ -781,15 +814,18 @@ fn finding(key: Key, g: Group) -> Finding {
             values.insert("ports", ports as f64);
             values.insert("reuse_gap_s", round3(g.a.mean()));
             values.insert("unsafe_reuses", unsafe_reuses as f64);
-            let verdict = if unsafe_reuses == 0 {
-                "every reuse was accepted".to_string()
-            } else {
-                format!("{unsafe_reuses} reuses the kernel would not accept")
+            let verdict = match unsafe_reuses {
+                0 => "every reuse was accepted".to_string(),
+                1 => "1 reuse the kernel would not accept".to_string(),
+                u => format!("{u} reuses the kernel would not accept"),
             };
+            let share = 100.0 * ports as f64 / DEFAULT_PORT_RANGE as f64;
+            values.insert("default_range_share", round3(share / 100.0));
             format!(
-                "{peer} cycles {} ports toward {host}, each reused ~{:.1} s after its TIME_WAIT began ({n} reuses); {verdict}",
+                "{peer} cycles {} source ports ({share:.0}% of Linux's default ip_local_port_range) toward {host}, each reused ~{:.1} s after its TIME_WAIT began ({} reuses); {verdict}",
                 group_digits(ports),
-                g.a.mean()
+                g.a.mean(),
+                group_digits(n)
             )
         }
         Kind::IdleTimeout => unreachable!("idle groups are merged first"),

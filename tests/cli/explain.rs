@@ -116,3 +116,18 @@ fn an_unknown_id_exits_2_and_says_so() {
     assert_eq!(code, Some(2));
     assert!(err.contains("which connection?"), "{err}");
 }
+
+#[test]
+fn a_connection_of_a_finding_names_the_finding() {
+    let (code, out, err) = run_on_fixture("explain", "findings/keepalive-race.pcap", &["8"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("finding keepalive_race: 19 requests"), "{out}");
+    insta::assert_snapshot!("keepalive_race", out);
+    let (_, json, _) = run_on_fixture(
+        "explain",
+        "findings/keepalive-race.pcap",
+        &["8", "-f", "json"],
+    );
+    let v: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["findings"][0]["name"], "keepalive_race");
+}

@@ -5,6 +5,7 @@ mod bad_input;
 mod check;
 mod common;
 mod explain;
+mod findings;
 mod floods;
 mod formats;
 mod html;

@@ -31,6 +31,7 @@ pub(super) struct Page<'a> {
     pub(super) cards: Vec<Card>,
     pub(super) flags: Vec<FlagChip>,
     pub(super) diagnoses: Vec<DiagView>,
+    pub(super) findings: Vec<FindingView>,
     pub(super) timeline: VChart,
     pub(super) close_wait_chart: VChart,
     pub(super) close_chart: VChart,
@@ -95,6 +96,18 @@ pub(super) struct Card {
 pub(super) struct FlagChip {
     pub(super) name: &'static str,
     pub(super) count: u64,
+}
+
+/// A finding as the page shows it: its line, its connections (linked to
+/// their ladders where drawn), what it means and what to check.
+pub(super) struct FindingView {
+    pub(super) name: &'static str,
+    pub(super) summary: String,
+    pub(super) problem: bool,
+    pub(super) connections: u64,
+    pub(super) evidence: Vec<(u64, bool)>,
+    pub(super) meaning: Vec<TextSpan>,
+    pub(super) checks: Vec<Vec<TextSpan>>,
 }
 
 pub(super) struct DiagView {
@@ -205,6 +218,23 @@ impl<'a> Page<'a> {
                 .map(|f| FlagChip {
                     name: f.name(),
                     count: s.flags.get(f.name()).copied().unwrap_or(0),
+                })
+                .collect(),
+            findings: report
+                .findings
+                .iter()
+                .map(|f| FindingView {
+                    name: f.name,
+                    summary: f.summary.clone(),
+                    problem: f.problem,
+                    connections: f.connections,
+                    evidence: f
+                        .evidence
+                        .iter()
+                        .map(|&id| (id, ladder_views.iter().any(|l| l.id == id)))
+                        .collect(),
+                    meaning: spans(f.meaning),
+                    checks: f.checks.iter().map(|c| spans(c)).collect(),
                 })
                 .collect(),
             diagnoses: s

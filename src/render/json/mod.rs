@@ -17,8 +17,8 @@ use super::Renderer;
 use crate::classify::Thresholds;
 use crate::pipeline::{Analysis, Options};
 use crate::report::filter::Filter;
-use crate::report::sink::{Encode, Sink};
 use crate::report::findings::Finding;
+use crate::report::sink::{Encode, Sink};
 use crate::report::{ConnectionReport, InputReport, Report, Summary, Tool};
 use crate::time::Timestamp;
 
