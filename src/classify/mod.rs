@@ -214,6 +214,9 @@ pub struct Thresholds {
     /// Maximum segment lifetime; TIME_WAIT lasts 2×MSL (s).
     #[serde(serialize_with = "secs")]
     pub msl: Duration,
+    /// The clients' `net.ipv4.ip_local_port_range`, `[low, high]`: what the
+    /// `port_reuse` finding weighs the ports a client cycles against.
+    pub port_range: (u16, u16),
 }
 
 impl Default for Thresholds {
@@ -222,6 +225,7 @@ impl Default for Thresholds {
             hang_after: Duration::from_secs(5),
             fin_grace: Duration::from_secs(3),
             msl: Duration::from_secs(30),
+            port_range: (32768, 60999),
         }
     }
 }

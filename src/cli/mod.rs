@@ -306,6 +306,25 @@ struct ThresholdArgs {
     /// Maximum segment lifetime; TIME_WAIT lasts 2×MSL (Linux: 60 s).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     msl: Duration,
+
+    /// The clients' ephemeral port range (`net.ipv4.ip_local_port_range`),
+    /// which the `port_reuse` finding weighs the ports a client cycles against.
+    #[arg(long, value_name = "LOW-HIGH", default_value = "32768-60999", value_parser = parse_port_range)]
+    port_range: (u16, u16),
+}
+
+/// Parses `32768-60999`.
+fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
+    let bad = || format!("`{s}` is not a port range: use LOW-HIGH, e.g. 32768-60999");
+    let (a, b) = s.split_once('-').ok_or_else(bad)?;
+    let (a, b): (u16, u16) = (
+        a.trim().parse().map_err(|_| bad())?,
+        b.trim().parse().map_err(|_| bad())?,
+    );
+    if a == 0 || a > b {
+        return Err(bad());
+    }
+    Ok((a, b))
 }
 
 /// `--format`'s values are the render layer's formats, named and described
@@ -416,6 +435,7 @@ fn options_of(input: &InputArgs, extra_filter: Filter) -> Options {
             hang_after: input.thresholds.hang_after,
             fin_grace: input.thresholds.fin_grace,
             msl: input.thresholds.msl,
+            port_range: input.thresholds.port_range,
         },
         filter,
         threads: threads_of(input),

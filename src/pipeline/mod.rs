@@ -389,7 +389,7 @@ fn assemble(
         }
     }
     let mut summary = summarize(&counts, &input_reports, &t);
-    let findings = counts.findings.finish();
+    let findings = counts.findings.finish(&t);
     summary.evicted = evicted;
     summary.interrupted = interrupted(options);
     if summary.interrupted {

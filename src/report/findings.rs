@@ -580,7 +580,9 @@ impl Findings {
     }
 
     /// The findings, most severe first (then by connections, most first).
-    pub fn finish(self) -> Vec<Finding> {
+    /// `thresholds.port_range` is the clients' ephemeral port range.
+    pub fn finish(self, thresholds: &crate::classify::Thresholds) -> Vec<Finding> {
+        let range = thresholds.port_range;
         let mut out = Vec::new();
         let mut idle: BTreeMap<(EndpointAddr, bool), Vec<(i64, Group)>> = BTreeMap::new();
         let mut absorbed: Vec<EndpointAddr> = Vec::new();
@@ -624,7 +626,7 @@ impl Findings {
             if key.kind == Kind::MiddleboxReset && absorbed.contains(&key.host) {
                 continue;
             }
-            findings.push(finding(key, g));
+            findings.push(finding(key, g, range));
         }
         findings.sort_by(|a, b| {
             let ka = Kind::from_name(a.name);
@@ -644,9 +646,6 @@ impl Findings {
         self.truncated
     }
 }
-
-/// Ports in Linux's default `net.ipv4.ip_local_port_range`, 32768–60999.
-const DEFAULT_PORT_RANGE: u64 = 60999 - 32768 + 1;
 
 /// Silence (s) below which a close is not looked at for a timer.
 const IDLE_MIN_S: f64 = 1.0;
@@ -723,7 +722,7 @@ fn idle_finding(host: EndpointAddr, by_rst: bool, g: Group) -> Finding {
     }
 }
 
-fn finding(key: Key, g: Group) -> Finding {
+fn finding(key: Key, g: Group, (low, high): (u16, u16)) -> Finding {
     let host = display(key.host);
     let n = g.count;
     let mut values = BTreeMap::new();
@@ -810,20 +809,36 @@ fn finding(key: Key, g: Group) -> Finding {
             let peer = key.peer.map(|p| p.to_string()).unwrap_or_default();
             let ports = g.ports_seen();
             let unsafe_reuses = g.b.n;
-            problem = unsafe_reuses > 0;
             values.insert("ports", ports as f64);
             values.insert("reuse_gap_s", round3(g.a.mean()));
             values.insert("unsafe_reuses", unsafe_reuses as f64);
+            // connect() takes ports of the range's low parity first
+            // (`__inet_hash_connect`): past most of that half, every connect()
+            // scans further and the other half is next.
+            let range = u64::from(high - low) + 1;
+            let first_pass = range.div_ceil(2);
+            let share = ports as f64 / range as f64;
+            let pressure = ports as f64 >= 0.9 * first_pass as f64;
+            problem = unsafe_reuses > 0 || pressure;
+            values.insert("range_share", round3(share));
             let verdict = match unsafe_reuses {
                 0 => "every reuse was accepted".to_string(),
                 1 => "1 reuse the kernel would not accept".to_string(),
                 u => format!("{u} reuses the kernel would not accept"),
             };
-            let share = 100.0 * ports as f64 / DEFAULT_PORT_RANGE as f64;
-            values.insert("default_range_share", round3(share / 100.0));
+            let pressure_note = if pressure {
+                format!(
+                    "; near exhaustion: connect() takes the {} ports of one parity first and {} are in use",
+                    group_digits(first_pass),
+                    group_digits(ports)
+                )
+            } else {
+                String::new()
+            };
             format!(
-                "{peer} cycles {} source ports ({share:.0}% of Linux's default ip_local_port_range) toward {host}, each reused ~{:.1} s after its TIME_WAIT began ({} reuses); {verdict}",
+                "{peer} cycles {} source ports ({} of the port range {low}–{high}) toward {host}, each reused ~{:.1} s after its TIME_WAIT began ({} reuses); {verdict}{pressure_note}",
                 group_digits(ports),
+                percent(share),
                 g.a.mean(),
                 group_digits(n)
             )
@@ -850,6 +865,15 @@ fn display(host: EndpointAddr) -> String {
         host.ip.to_string()
     } else {
         host.to_string()
+    }
+}
+
+/// A share for people: `<1%` rather than `0%`.
+fn percent(share: f64) -> String {
+    if share > 0.0 && share < 0.005 {
+        "<1%".into()
+    } else {
+        format!("{:.0}%", share * 100.0)
     }
 }
 

@@ -167,7 +167,10 @@ fn a_check_without_rules_or_with_an_unknown_target_is_a_usage_error() {
     assert_eq!(check(&[]).0, Some(2));
     let (code, _, err) = check(&["--fail-on", "resets"]);
     assert_eq!(code, Some(2));
-    assert!(err.contains("`resets` is not a class, flag or finding"), "{err}");
+    assert!(
+        err.contains("`resets` is not a class, flag or finding"),
+        "{err}"
+    );
     assert_eq!(check(&["--max", "reset"]).0, Some(2));
 }
 
