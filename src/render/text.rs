@@ -203,6 +203,15 @@ pub fn write_text_from(
         if matches!(d.topic, "clean" | "open") {
             continue;
         }
+        // Reuses a finding has weighed already: one line, not the lecture.
+        if d.topic == "time_wait_reuse" && report.findings.iter().any(|f| f.name == "port_reuse") {
+            writeln!(
+                out,
+                "\ntime_wait_reuse ({}): see the port_reuse finding above",
+                d.count
+            )?;
+            continue;
+        }
         writeln!(out)?;
         paragraph(
             out,
