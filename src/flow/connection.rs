@@ -453,6 +453,9 @@ pub struct Connection {
     /// The longer of those two gaps when the first close came: the silence
     /// the close ended, or that ended just before the segment a RST answers.
     pub quiet_before_close: Option<i64>,
+    /// That silence ended with the peer's segment, which the close answered
+    /// (the timer ran out before it), not with the close itself.
+    pub close_answered: bool,
     /// Set by the tracker when this connection reused a 4-tuple in TIME_WAIT.
     pub reuse: Option<Reuse>,
     /// Tracking gave up on it to stay within the cap on tracked connections.
@@ -605,6 +608,7 @@ impl Connection {
             last_data_before_close: None,
             gaps: (0, 0),
             quiet_before_close: None,
+            close_answered: false,
             reuse: None,
             evicted: false,
             zeek: ZeekState::new(),
@@ -924,6 +928,8 @@ impl Connection {
                     self.first_close = Some((side, at));
                     self.last_data_before_close = last_data;
                     self.quiet_before_close = Some(self.gaps.0.max(self.gaps.1));
+                    self.close_answered = self.gaps.0 > self.gaps.1;
+                    self.close_answered = self.gaps.0 > self.gaps.1;
                 }
             }
             Some(fin) => {
@@ -992,6 +998,7 @@ impl Connection {
                 self.first_close = Some((side, at));
                 self.last_data_before_close = last_data;
                 self.quiet_before_close = Some(self.gaps.0.max(self.gaps.1));
+                self.close_answered = self.gaps.0 > self.gaps.1;
             }
         }
     }

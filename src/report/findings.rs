@@ -273,6 +273,8 @@ struct Group {
     a: Stat,
     b: Stat,
     c: Stat,
+    /// Connections whose close answered the segment that ended the silence.
+    answered: u64,
     /// Source ports seen, one bit each (port reuse only).
     ports: Option<Box<[u64; 1024]>>,
 }
@@ -287,6 +289,7 @@ impl Group {
             a: Stat::default(),
             b: Stat::default(),
             c: Stat::default(),
+            answered: 0,
             ports: None,
         }
     }
@@ -301,6 +304,7 @@ impl Group {
         self.a.merge(&o.a);
         self.b.merge(&o.b);
         self.c.merge(&o.c);
+        self.answered += o.answered;
         match (&mut self.ports, o.ports) {
             (Some(mine), Some(theirs)) => {
                 for (m, t) in mine.iter_mut().zip(theirs.iter()) {
@@ -430,6 +434,7 @@ impl Findings {
             let g = self.group(c, Kind::IdleTimeout, host_of(c, side), None, bucket);
             g.a.add(quiet);
             g.c.add(at.as_secs_f64());
+            g.answered += u64::from(c.close_answered);
             let s = side_of(&c.signals, side);
             let injected = by_rst && matches!((s.rst_ttl, s.ttl), (Some(r), Some(t)) if r != t);
             if injected {
@@ -687,13 +692,25 @@ fn idle_finding(host: EndpointAddr, by_rst: bool, g: Group) -> Finding {
         ("idle_min_s", round3(g.a.min)),
         ("idle_max_s", round3(g.a.max)),
     ]);
+    // Closes that answered the first segment after the silence say the
+    // timer ran out during it: at most that long. Closes that came by
+    // themselves say how long it is.
+    let answered = g.answered * 2 > g.count;
+    let timer = if answered {
+        format!(
+            "a timer of at most {:.1} s (each {} answered the first segment after the silence)",
+            g.a.mean(),
+            if by_rst { "RST" } else { "FIN" }
+        )
+    } else {
+        format!("a timer of about {:.1} s", g.a.mean())
+    };
     let mut summary = format!(
-        "{} connections {how} by {} after {:.1} ± {:.1} s idle: a timer of about {:.1} s",
+        "{} connections {how} by {} after {:.1} ± {:.1} s idle: {timer}",
         g.count,
         display(host),
         g.a.mean(),
         (g.a.max - g.a.min) / 2.0,
-        g.a.mean(),
     );
     if g.b.n * 2 > g.count {
         let pair = g.b.mean().round() as u32;
@@ -706,6 +723,9 @@ fn idle_finding(host: EndpointAddr, by_rst: bool, g: Group) -> Finding {
         ));
     } else {
         summary.push_str(", in that endpoint or a device between");
+    }
+    if !answered && let Some(suspects) = commonly(g.a.mean()) {
+        summary.push_str(&format!(" (commonly, a timer of this value is {suspects})"));
     }
     Finding {
         name: Kind::IdleTimeout.name(),
@@ -738,8 +758,13 @@ fn finding(key: Key, g: Group, (low, high): (u16, u16)) -> Finding {
             } else {
                 "farther from"
             };
+            let ids = if g.a.max == 0.0 && key.host.ip.is_ipv4() {
+                ", all with IP ID 0"
+            } else {
+                ""
+            };
             format!(
-                "{n} RSTs in the name of {host} came from the path: TTL {rst_ttl} where {}'s packets had {ttl}, about {hops} hop{} {where_} the capture point",
+                "{n} RSTs in the name of {host} came from the path: TTL {rst_ttl} where {}'s packets had {ttl}, about {hops} hop{} {where_} the capture point{ids}",
                 key.host.ip,
                 if hops == 1 { "" } else { "s" }
             )
@@ -868,6 +893,35 @@ fn display(host: EndpointAddr) -> String {
     }
 }
 
+/// Timers of about `secs` seconds often met, said as "commonly" only: a
+/// match of the value, not a fact about the capture's devices.
+fn commonly(secs: f64) -> Option<&'static str> {
+    const TIMERS: &[(f64, &str)] = &[
+        (
+            5.0,
+            "Apache's KeepAliveTimeout or Node.js's server.keepAliveTimeout default",
+        ),
+        (
+            60.0,
+            "an AWS Application Load Balancer's default idle timeout",
+        ),
+        (75.0, "nginx's default keepalive_timeout"),
+        (
+            240.0,
+            "an Azure Load Balancer's default idle timeout (4 minutes)",
+        ),
+        (350.0, "an AWS Network Load Balancer's TCP idle timeout"),
+        (
+            600.0,
+            "a cloud firewall's connection tracking timeout (10 minutes)",
+        ),
+    ];
+    TIMERS
+        .iter()
+        .find(|(t, _)| (secs - t).abs() <= t * 0.02 + 0.1)
+        .map(|(_, what)| *what)
+}
+
 /// A share for people: `<1%` rather than `0%`.
 fn percent(share: f64) -> String {
     if share > 0.0 && share < 0.005 {
@@ -900,4 +954,94 @@ fn group_digits(n: u64) -> String {
         out.push(ch);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::{Options, analyze};
+
+    fn connections(rel: &str) -> Vec<ConnectionReport> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(rel);
+        let mut options = Options::new(vec![path]);
+        options.threads = 1;
+        analyze(&options).report.connections
+    }
+
+    fn json(f: &[Finding]) -> String {
+        serde_json::to_string(f).unwrap()
+    }
+
+    #[test]
+    fn findings_merged_from_shards_are_the_findings_of_one() {
+        let t = crate::classify::Thresholds::default();
+        for rel in [
+            "findings/keepalive-race.pcap",
+            "findings/idle-timeout.pcap",
+            "findings/port-reuse.pcap",
+            "timeline/client.pcap",
+        ] {
+            let all = connections(rel);
+            let mut one = Findings::default();
+            let (mut a, mut b) = (Findings::default(), Findings::default());
+            for c in &all {
+                one.add(c);
+                if c.id % 3 == 0 { a.add(c) } else { b.add(c) }
+            }
+            a.merge(b);
+            let whole = one.finish(&t);
+            assert!(!whole.is_empty(), "{rel}");
+            assert_eq!(json(&a.finish(&t)), json(&whole), "{rel}");
+        }
+    }
+
+    #[test]
+    fn a_finding_s_evidence_is_its_smallest_ids_whatever_the_order() {
+        let t = crate::classify::Thresholds::default();
+        let mut all = connections("findings/port-reuse.pcap");
+        let mut forward = Findings::default();
+        all.iter().for_each(|c| forward.add(c));
+        all.reverse();
+        let mut backward = Findings::default();
+        all.iter().for_each(|c| backward.add(c));
+        let (f, b) = (forward.finish(&t), backward.finish(&t));
+        assert_eq!(f[0].evidence.len(), EVIDENCE);
+        assert!(f[0].evidence.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(f[0].evidence, b[0].evidence);
+    }
+
+    fn bucket(count: u64, idle: f64) -> Group {
+        let mut g = Group::new();
+        g.count = count;
+        for _ in 0..count {
+            g.a.add(idle);
+        }
+        g
+    }
+
+    #[test]
+    fn the_densest_idle_run_spans_at_most_three_adjacent_tenths() {
+        let g = densest(vec![
+            (20, bucket(5, 2.0)),
+            (21, bucket(4, 2.1)),
+            (22, bucket(1, 2.2)),
+            (23, bucket(6, 2.3)),
+            (50, bucket(9, 5.0)),
+        ])
+        .unwrap();
+        // 2.1–2.3 holds 11, more than 5.0's 9 and than 2.0–2.2's 10.
+        assert_eq!(g.count, 11);
+        assert_eq!((g.a.min, g.a.max), (2.1, 2.3));
+        assert!(densest(Vec::new()).is_none());
+    }
+
+    #[test]
+    fn common_timers_are_named_only_near_their_value() {
+        assert!(commonly(350.2).unwrap().contains("Network Load Balancer"));
+        assert!(commonly(75.0).unwrap().contains("nginx"));
+        assert_eq!(commonly(100.0), None);
+        assert_eq!(commonly(2.0), None);
+    }
 }

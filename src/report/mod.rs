@@ -267,6 +267,8 @@ pub struct ConnectionReport {
     /// Seconds of silence that the first FIN or RST ended (or that ended just
     /// before the segment a RST answered).
     pub quiet_before_close: Option<f64>,
+    /// The close answered the segment that ended that silence.
+    pub close_answered: bool,
 }
 
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -434,6 +436,7 @@ fn connection_report(c: &Connection, v: &Verdict, capture_end: Timestamp) -> Con
             server: c.server.signals,
         },
         quiet_before_close: c.quiet_before_close.map(|ns| ns as f64 / 1e9),
+        close_answered: c.close_answered,
     }
 }
 
