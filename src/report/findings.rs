@@ -20,6 +20,26 @@ use crate::decode::EndpointAddr;
 use crate::flow::{Side, Signals, State};
 use crate::time::Timestamp;
 
+/// `Kind::name` (the name in the JSON report) and `Kind::target_name` (the
+/// target of `check --fail-on`, `finding:NAME`) from one list.
+macro_rules! names {
+    ($($kind:ident => $name:literal,)*) => {
+        /// The name in the JSON report and in `check --fail-on finding:NAME`.
+        pub fn name(self) -> &'static str {
+            match self {
+                $(Kind::$kind => $name,)*
+            }
+        }
+
+        /// The target of `check --fail-on`: `finding:NAME`.
+        pub fn target_name(self) -> &'static str {
+            match self {
+                $(Kind::$kind => concat!("finding:", $name),)*
+            }
+        }
+    };
+}
+
 /// A cause, most severe first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
@@ -50,36 +70,17 @@ impl Kind {
         Kind::PortReuse,
     ];
 
-    /// The name in the JSON report and in `check --fail-on finding:NAME`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::MiddleboxReset => "middlebox_reset",
-            Kind::IdleTimeout => "idle_timeout",
-            Kind::KeepaliveRace => "keepalive_race",
-            Kind::PeerVanishedRetransmissions => "peer_vanished_retransmissions",
-            Kind::PeerVanishedKeepalive => "peer_vanished_keepalive",
-            Kind::ZeroWindowStall => "zero_window_stall",
-            Kind::FinWait1Pileup => "fin_wait_1_pileup",
-            Kind::CloseWaitLeak => "close_wait_leak",
-            Kind::ListenQueueOverflow => "listen_queue_overflow",
-            Kind::PortReuse => "port_reuse",
-        }
-    }
-
-    /// The target of `check --fail-on`: `finding:NAME`.
-    pub fn target_name(self) -> &'static str {
-        match self {
-            Kind::MiddleboxReset => "finding:middlebox_reset",
-            Kind::IdleTimeout => "finding:idle_timeout",
-            Kind::KeepaliveRace => "finding:keepalive_race",
-            Kind::PeerVanishedRetransmissions => "finding:peer_vanished_retransmissions",
-            Kind::PeerVanishedKeepalive => "finding:peer_vanished_keepalive",
-            Kind::ZeroWindowStall => "finding:zero_window_stall",
-            Kind::FinWait1Pileup => "finding:fin_wait_1_pileup",
-            Kind::CloseWaitLeak => "finding:close_wait_leak",
-            Kind::ListenQueueOverflow => "finding:listen_queue_overflow",
-            Kind::PortReuse => "finding:port_reuse",
-        }
+    names! {
+        MiddleboxReset => "middlebox_reset",
+        IdleTimeout => "idle_timeout",
+        KeepaliveRace => "keepalive_race",
+        PeerVanishedRetransmissions => "peer_vanished_retransmissions",
+        PeerVanishedKeepalive => "peer_vanished_keepalive",
+        ZeroWindowStall => "zero_window_stall",
+        FinWait1Pileup => "fin_wait_1_pileup",
+        CloseWaitLeak => "close_wait_leak",
+        ListenQueueOverflow => "listen_queue_overflow",
+        PortReuse => "port_reuse",
     }
 
     pub fn from_name(name: &str) -> Option<Kind> {

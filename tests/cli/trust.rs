@@ -498,6 +498,19 @@ fn under_file_limit(limit: u32, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// The report of `teardown ARGS` under `ulimit -n LIMIT`, which must exit 0.
+#[cfg(unix)]
+fn report_under_file_limit(limit: u32, args: &[&str]) -> serde_json::Value {
+    let out = under_file_limit(limit, args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    report_of(&out.stdout)
+}
+
 /// A classic little-endian pcap cut into files of `per_file` records each,
 /// in `dir`, named so they sort in capture order.
 fn split_pcap(pcap: &[u8], per_file: usize, dir: &Path) -> usize {
@@ -541,14 +554,7 @@ fn rotated_files_beyond_the_open_file_limit_are_opened_in_turn_and_all_read() {
     let files = split_pcap(&pcap, 4, &caps);
     assert!(files > 150, "{files} files");
     let free = success(run(&["analyze", s(&caps), "-f", "json"], None));
-    let limited = under_file_limit(48, &["analyze", s(&caps), "-f", "json"]);
-    assert_eq!(
-        limited.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&limited.stderr)
-    );
-    let report = report_of(&limited.stdout);
+    let report = report_under_file_limit(48, &["analyze", s(&caps), "-f", "json"]);
     let inputs = report["inputs"].as_array().unwrap();
     assert_eq!(inputs.len(), files);
     assert!(inputs.iter().all(|i| i["error"].is_null()));
@@ -583,14 +589,7 @@ fn interleaved_files_beyond_the_open_file_limit_merge_as_if_all_were_open() {
         std::fs::copy(&one, caps.join(format!("part{i:03}.pcap"))).unwrap();
     }
     let free = success(run(&["analyze", s(&caps), "-f", "json"], None));
-    let limited = under_file_limit(64, &["analyze", s(&caps), "-f", "json"]);
-    assert_eq!(
-        limited.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&limited.stderr)
-    );
-    let report = report_of(&limited.stdout);
+    let report = report_under_file_limit(64, &["analyze", s(&caps), "-f", "json"]);
     assert_eq!(report["inputs"].as_array().unwrap().len(), 200);
     assert_eq!(report, report_of(&free));
 }
