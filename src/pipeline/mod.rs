@@ -389,6 +389,12 @@ fn assemble(
         }
     }
     let mut summary = summarize(&counts, &input_reports, &t);
+    if counts.findings.truncated() {
+        messages.push(format!(
+            "teardown: warning: more than {} groups of connections for the findings; those of the smallest hosts were kept, the others are not in any finding",
+            crate::report::findings::MAX_GROUPS
+        ));
+    }
     let findings = counts.findings.finish(&t);
     summary.evicted = evicted;
     summary.interrupted = interrupted(options);

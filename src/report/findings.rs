@@ -1013,6 +1013,44 @@ mod tests {
         assert_eq!(f[0].evidence, b[0].evidence);
     }
 
+    #[test]
+    fn past_the_group_cap_the_smallest_hosts_are_kept_whatever_the_shards() {
+        let t = crate::classify::Thresholds::default();
+        let raced = connections("findings/keepalive-race.pcap")
+            .into_iter()
+            .find(|c| c.class == Class::Reset)
+            .unwrap();
+        // Each its own server port: one group each, past the cap.
+        let many: Vec<ConnectionReport> = (0..(MAX_GROUPS as u64 + 500))
+            .flat_map(|i| (0..3).map(move |k| (i, k)))
+            .map(|(i, k)| {
+                let mut c = raced.clone();
+                c.id = i * 3 + k;
+                c.server.port = 1 + i as u16;
+                c
+            })
+            .collect();
+        let mut one = Findings::default();
+        let (mut a, mut b) = (Findings::default(), Findings::default());
+        for c in &many {
+            one.add(c);
+            if c.id % 7 < 3 { a.add(c) } else { b.add(c) }
+        }
+        a.merge(b);
+        assert!(one.truncated() && a.truncated());
+        assert_eq!(one.groups.len(), MAX_GROUPS);
+        let (whole, merged) = (one.finish(&t), a.finish(&t));
+        assert_eq!(json(&merged), json(&whole));
+        // The ports kept are the smallest ones, each with all 3 connections.
+        assert_eq!(whole.len(), MAX_GROUPS);
+        assert!(whole.iter().all(|f| f.connections == 3));
+        assert!(
+            whole.iter().all(
+                |f| f.host.rsplit(':').next().unwrap().parse::<usize>().unwrap() <= MAX_GROUPS
+            )
+        );
+    }
+
     fn bucket(count: u64, idle: f64) -> Group {
         let mut g = Group::new();
         g.count = count;
