@@ -368,7 +368,7 @@ impl Findings {
     /// Files one finished connection under the groups it belongs to.
     pub fn add(&mut self, c: &ConnectionReport) {
         // Claimed by a finding that names its cause better than a timer.
-        let mut raced = false;
+        let mut claimed = false;
         // Who closed first, with what, and when.
         let fin = c.evidence.fins.iter().min_by_key(|f| f.first.ts);
         let rst = c.evidence.rsts.iter().find(|r| r.valid);
@@ -381,19 +381,19 @@ impl Findings {
         if let Some(reset) = &c.reset {
             let by = reset.by;
             let signals = side_of(&c.signals, by);
-            // 1. A keep-alive race: the closer's FIN, the peer's request after
+            // A keep-alive race: the closer's FIN, the peer's request after
             // it, the closer's RST.
             if let (Some(f), Some(r)) = (fin, rst)
                 && f.side == by
                 && r.side == by
                 && c.flags.contains(&Flag::DataAfterFin)
             {
-                raced = true;
+                claimed = true;
                 let g = self.group(c, Kind::KeepaliveRace, host_of(c, by), None, 0);
                 g.a.add(f64::from(c.timings.idle_before_close.unwrap_or(0.0)));
                 g.b.add(secs(r.at.ts, f.first.ts));
             }
-            // 3. A RST with another TTL than its sender's other segments.
+            // A RST with another TTL than its sender's other segments.
             if let (Some(rt), Some(t)) = (signals.rst_ttl, signals.ttl)
                 && rt != t
                 && !signals.ttl_varies
@@ -403,14 +403,14 @@ impl Findings {
                 g.a.add(f64::from(signals.rst_ip_id));
                 g.b.add(c.quiet_before_close.unwrap_or(0.0));
             }
-            // 6b. Keep-alive probes unanswered, then the prober's RST.
+            // Keep-alive probes unanswered, then the prober's RST.
             if signals.unanswered_probes >= 2
                 && let (Some(since), Some(r)) = (signals.probes_since(), rst)
                 && side_of(&c.signals, by.other())
                     .zero_window_since()
                     .is_none()
             {
-                raced = true;
+                claimed = true;
                 let g = self.group(
                     c,
                     Kind::PeerVanishedKeepalive,
@@ -422,8 +422,8 @@ impl Findings {
                 g.b.add(secs(r.at.ts, since));
             }
         }
-        // 2. Ended by one side after the same silence.
-        if !raced
+        // Ended by one side after the same silence.
+        if !claimed
             && matches!(
                 c.class,
                 Class::Reset | Class::LostFin | Class::HalfClosedHang
@@ -444,7 +444,7 @@ impl Findings {
         }
         for side in [Side::Client, Side::Server] {
             let s: &Signals = side_of(&c.signals, side);
-            // 6a. The side's last data resent and never acknowledged.
+            // The side's last data resent and never acknowledged.
             if let Some((_, first, last, tx)) = s.stuck()
                 && tx >= 3
                 && c.class != Class::Clean
@@ -459,7 +459,7 @@ impl Findings {
                 g.a.add(f64::from(tx - 1));
                 g.b.add(secs(last, first));
             }
-            // 6c. A receiver whose window stayed shut.
+            // A receiver whose window stayed shut.
             if let Some(since) = s.zero_window_since() {
                 let end = rst.map_or(c.last_ts, |r| r.at.ts);
                 let stalled = secs(end, since);
@@ -470,7 +470,7 @@ impl Findings {
                 }
             }
         }
-        // 7. FIN_WAIT_1 that never ended.
+        // FIN_WAIT_1 that never ended.
         if c.class == Class::LostFin
             && let Some(f) = fin
             && *side_of(&c.end_state, f.side) == State::FinWait1
@@ -479,7 +479,7 @@ impl Findings {
             g.a.add(f64::from(f.transmissions));
             g.b.add(f.first.ts.as_secs_f64());
         }
-        // 8. CLOSE_WAIT that never ended.
+        // CLOSE_WAIT that never ended.
         if c.class == Class::HalfClosedHang {
             for side in [Side::Client, Side::Server] {
                 if *side_of(&c.end_state, side) == State::CloseWait {
@@ -488,7 +488,7 @@ impl Findings {
                 }
             }
         }
-        // 5. SYNs retransmitted before the listener answered.
+        // SYNs retransmitted before the listener answered.
         if c.evidence.syn_transmissions.client >= 3
             && c.evidence.syn_ack.is_some()
             && let Some(syn) = c.evidence.syn
@@ -498,7 +498,7 @@ impl Findings {
             g.a.add(secs(ack.ts, c.first_ts.min(syn.ts)));
             g.b.add(f64::from(c.evidence.syn_transmissions.client));
         }
-        // 4. A 4-tuple reused while its previous connection was in TIME_WAIT.
+        // A 4-tuple reused while its previous connection was in TIME_WAIT.
         if let Some(reuse) = &c.reuse {
             let g = self.group(c, Kind::PortReuse, c.server, Some(c.client.ip), 0);
             g.a.add(reuse.gap);
@@ -714,7 +714,8 @@ fn idle_finding(host: EndpointAddr, by_rst: bool, g: Group) -> Finding {
         (g.a.max - g.a.min) / 2.0,
     );
     if g.b.n * 2 > g.count {
-        let pair = g.b.mean().round() as u32;
+        // One connection's pair (they are alike when the RSTs come from one device).
+        let pair = g.b.min as u32;
         let (rst_ttl, ttl) = (pair >> 8, pair & 0xff);
         values.insert("rst_ttl", f64::from(rst_ttl));
         values.insert("endpoint_ttl", f64::from(ttl));
