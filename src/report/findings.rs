@@ -198,7 +198,8 @@ pub struct Finding {
     /// First and last packet of those connections.
     pub first_ts: Timestamp,
     pub last_ts: Timestamp,
-    /// Report ids of the first of them (at most 20, smallest first).
+    /// Report ids of some of them (at most 20): those that make it a problem
+    /// (a reuse the kernel would not accept), then the smallest.
     pub evidence: Vec<u64>,
     /// The numbers behind the summary, each named in docs/findings.md.
     pub values: BTreeMap<&'static str, f64>,
@@ -210,6 +211,17 @@ pub struct Finding {
 pub const MAX_GROUPS: usize = 4096;
 /// Ids kept per group.
 const EVIDENCE: usize = 20;
+/// Ids of the connections that make a group a problem, kept per group.
+const NOTABLE: usize = 5;
+
+/// Keeps `id` in `list` (sorted, at most `cap`) if it is among the smallest.
+fn keep_smallest(list: &mut Vec<u64>, id: u64, cap: usize) {
+    let at = list.partition_point(|&x| x < id);
+    if at < cap && list.get(at) != Some(&id) {
+        list.insert(at, id);
+        list.truncate(cap);
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Key {
@@ -271,6 +283,9 @@ struct Group {
     first: Timestamp,
     last: Timestamp,
     ids: Vec<u64>,
+    /// The smallest ids of the connections that make it a problem (a
+    /// `port_reuse`'s reuses the kernel would not accept), listed first.
+    notable: Vec<u64>,
     a: Stat,
     b: Stat,
     c: Stat,
@@ -287,6 +302,7 @@ impl Group {
             first: Timestamp(i64::MAX),
             last: Timestamp(i64::MIN),
             ids: Vec::new(),
+            notable: Vec::new(),
             a: Stat::default(),
             b: Stat::default(),
             c: Stat::default(),
@@ -299,9 +315,12 @@ impl Group {
         self.count += o.count;
         self.first = self.first.min(o.first);
         self.last = self.last.max(o.last);
-        self.ids.extend(o.ids);
-        self.ids.sort_unstable();
-        self.ids.truncate(EVIDENCE);
+        for id in o.ids {
+            keep_smallest(&mut self.ids, id, EVIDENCE);
+        }
+        for id in o.notable {
+            keep_smallest(&mut self.notable, id, NOTABLE);
+        }
         self.a.merge(&o.a);
         self.b.merge(&o.b);
         self.c.merge(&o.c);
@@ -504,6 +523,7 @@ impl Findings {
             g.a.add(reuse.gap);
             if !reuse.kernel_accepts {
                 g.b.add(1.0);
+                keep_smallest(&mut g.notable, c.id, NOTABLE);
             }
             let ports = g.ports.get_or_insert_with(|| Box::new([0; 1024]));
             let p = usize::from(c.client.port);
@@ -557,15 +577,7 @@ impl Findings {
         g.count += 1;
         g.first = g.first.min(c.first_ts);
         g.last = g.last.max(c.last_ts);
-        if g.ids.len() < EVIDENCE {
-            g.ids.push(c.id);
-        } else if let Some(max) = g.ids.last()
-            && c.id < *max
-        {
-            g.ids.pop();
-            g.ids.push(c.id);
-            g.ids.sort_unstable();
-        }
+        keep_smallest(&mut g.ids, c.id, EVIDENCE);
         g
     }
 
@@ -848,10 +860,15 @@ fn finding(key: Key, g: Group, (low, high): (u16, u16)) -> Finding {
             let pressure = ports as f64 >= 0.9 * first_pass as f64;
             problem = unsafe_reuses > 0 || pressure;
             values.insert("range_share", round3(share));
+            let listed: Vec<String> = g.notable.iter().map(|id| format!("#{id}")).collect();
             let verdict = match unsafe_reuses {
                 0 => "every reuse was accepted".to_string(),
-                1 => "1 reuse the kernel would not accept".to_string(),
-                u => format!("{u} reuses the kernel would not accept"),
+                1 => format!("1 reuse the kernel would not accept ({})", listed.join(" ")),
+                u => format!(
+                    "{u} reuses the kernel would not accept ({}{})",
+                    listed.join(" "),
+                    if u > listed.len() as u64 { " …" } else { "" }
+                ),
             };
             let pressure_note = if pressure {
                 format!(
@@ -872,6 +889,13 @@ fn finding(key: Key, g: Group, (low, high): (u16, u16)) -> Finding {
         }
         Kind::IdleTimeout => unreachable!("idle groups are merged first"),
     };
+    // The connections that make it a problem first, then the smallest others.
+    let mut evidence = g.notable.clone();
+    for &id in &g.ids {
+        if evidence.len() < EVIDENCE && !evidence.contains(&id) {
+            evidence.push(id);
+        }
+    }
     Finding {
         name: key.kind.name(),
         summary,
@@ -880,7 +904,7 @@ fn finding(key: Key, g: Group, (low, high): (u16, u16)) -> Finding {
         connections: n,
         first_ts: g.first,
         last_ts: g.last,
-        evidence: g.ids,
+        evidence,
         values,
         meaning: key.kind.meaning(),
         checks: key.kind.checks(),
