@@ -38,7 +38,8 @@ Exit codes:
      with --interrupt-fails";
 
 /// How every TCP connection in a capture ended: clean FIN handshake, half-closed
-/// hang, lost FIN, reset, refused, unanswered, or still open.
+/// hang, lost FIN, reset, refused, unanswered, or still open; and the causes
+/// behind many of them (findings).
 #[derive(Parser, Debug)]
 #[command(name = "teardown", version = VERSION, after_help = EXIT_CODES)]
 struct Cli {
@@ -48,14 +49,15 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Analyze captures and report how each TCP connection ended.
+    /// Analyze captures and report how each TCP connection ended, with the
+    /// findings first: the causes behind many of them (docs/findings.md).
     #[command(after_help = EXIT_CODES)]
     Analyze(AnalyzeArgs),
     /// Analyze captures, then apply a policy: exit 1 when it fails (for CI).
     #[command(after_help = CHECK_HELP)]
     Check(CheckArgs),
     /// Explain one connection: its verdict, end states and packets, with the
-    /// evidence marked and what its class and flags mean.
+    /// evidence marked, what its class and flags mean and the findings it is in.
     #[command(after_help = EXPLAIN_HELP)]
     Explain(ExplainArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
