@@ -249,7 +249,7 @@ fn write_findings(report: &Report, width: Option<usize>, out: &mut dyn Write) ->
         "\n{}",
         count(report.findings.len() as u64, "finding", "findings")
     )?;
-    for f in &report.findings {
+    for f in report.findings.iter().take(MAX_FINDINGS) {
         let label = if f.problem { "" } else { " (no failure)" };
         paragraph(
             out,
@@ -271,8 +271,26 @@ fn write_findings(report: &Report, width: Option<usize>, out: &mut dyn Write) ->
         };
         writeln!(out, "    connections {}{more}", ids.join(" "))?;
     }
+    if let Some(rest) = report
+        .findings
+        .get(MAX_FINDINGS..)
+        .filter(|r| !r.is_empty())
+    {
+        let mut kinds: Vec<&str> = rest.iter().map(|f| f.name).collect();
+        kinds.dedup();
+        writeln!(
+            out,
+            "  … {} more ({}; every one in the JSON report)",
+            rest.len(),
+            kinds.join(", ")
+        )?;
+    }
     Ok(())
 }
+
+/// Findings the text summary lists (the most severe first); the rest are
+/// counted by kind.
+const MAX_FINDINGS: usize = 10;
 
 #[cfg(test)]
 mod tests {

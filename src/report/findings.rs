@@ -291,8 +291,65 @@ struct Group {
     c: Stat,
     /// Connections whose close answered the segment that ended the silence.
     answered: u64,
-    /// Source ports seen, one bit each (port reuse only).
-    ports: Option<Box<[u64; 1024]>>,
+    /// Source ports seen (port reuse only).
+    ports: Ports,
+}
+
+/// A set of ports: a sorted list while it is short (a flood's groups reuse a
+/// port or two each), a bit per port past [`Ports::FEW`] (8 KiB).
+#[derive(Clone, Debug, Default)]
+enum Ports {
+    #[default]
+    None,
+    Few(Vec<u16>),
+    Many(Box<[u64; 1024]>),
+}
+
+impl Ports {
+    const FEW: usize = 64;
+
+    fn insert(&mut self, port: u16) {
+        match self {
+            Ports::None => *self = Ports::Few(vec![port]),
+            Ports::Few(list) => match list.binary_search(&port) {
+                Ok(_) => {}
+                Err(at) if list.len() < Ports::FEW => list.insert(at, port),
+                Err(_) => {
+                    let mut bits = Box::new([0u64; 1024]);
+                    for &p in list.iter().chain([&port]) {
+                        bits[usize::from(p) / 64] |= 1 << (p % 64);
+                    }
+                    *self = Ports::Many(bits);
+                }
+            },
+            Ports::Many(bits) => bits[usize::from(port) / 64] |= 1 << (port % 64),
+        }
+    }
+
+    fn merge(&mut self, other: Ports) {
+        match other {
+            Ports::None => {}
+            Ports::Few(list) => list.into_iter().for_each(|p| self.insert(p)),
+            Ports::Many(theirs) => {
+                if let Ports::Many(mine) = self {
+                    for (m, t) in mine.iter_mut().zip(theirs.iter()) {
+                        *m |= t;
+                    }
+                } else {
+                    let mine = std::mem::replace(self, Ports::Many(theirs));
+                    self.merge(mine);
+                }
+            }
+        }
+    }
+
+    fn len(&self) -> u64 {
+        match self {
+            Ports::None => 0,
+            Ports::Few(list) => list.len() as u64,
+            Ports::Many(bits) => bits.iter().map(|w| u64::from(w.count_ones())).sum(),
+        }
+    }
 }
 
 impl Group {
@@ -307,7 +364,7 @@ impl Group {
             b: Stat::default(),
             c: Stat::default(),
             answered: 0,
-            ports: None,
+            ports: Ports::None,
         }
     }
 
@@ -325,21 +382,7 @@ impl Group {
         self.b.merge(&o.b);
         self.c.merge(&o.c);
         self.answered += o.answered;
-        match (&mut self.ports, o.ports) {
-            (Some(mine), Some(theirs)) => {
-                for (m, t) in mine.iter_mut().zip(theirs.iter()) {
-                    *m |= t;
-                }
-            }
-            (None, Some(theirs)) => self.ports = Some(theirs),
-            _ => {}
-        }
-    }
-
-    fn ports_seen(&self) -> u64 {
-        self.ports
-            .as_ref()
-            .map_or(0, |p| p.iter().map(|w| u64::from(w.count_ones())).sum())
+        self.ports.merge(o.ports);
     }
 }
 
@@ -525,9 +568,7 @@ impl Findings {
                 g.b.add(1.0);
                 keep_smallest(&mut g.notable, c.id, NOTABLE);
             }
-            let ports = g.ports.get_or_insert_with(|| Box::new([0; 1024]));
-            let p = usize::from(c.client.port);
-            ports[p / 64] |= 1 << (p % 64);
+            g.ports.insert(c.client.port);
         }
     }
 
@@ -561,7 +602,7 @@ impl Findings {
             peer,
             bucket,
         };
-        if !self.groups.contains_key(&key) && self.groups.len() >= MAX_GROUPS {
+        if self.groups.len() >= MAX_GROUPS && !self.groups.contains_key(&key) {
             self.truncated = true;
             // Keep the smallest keys: the last one makes way for a smaller.
             let last = *self.groups.keys().next_back().expect("full");
@@ -846,7 +887,7 @@ fn finding(key: Key, g: Group, (low, high): (u16, u16)) -> Finding {
         }
         Kind::PortReuse => {
             let peer = key.peer.map(|p| p.to_string()).unwrap_or_default();
-            let ports = g.ports_seen();
+            let ports = g.ports.len();
             let unsafe_reuses = g.b.n;
             values.insert("ports", ports as f64);
             values.insert("reuse_gap_s", round3(g.a.mean()));
@@ -1099,6 +1140,25 @@ mod tests {
         assert_eq!(g.count, 11);
         assert_eq!((g.a.min, g.a.max), (2.1, 2.3));
         assert!(densest(Vec::new()).is_none());
+    }
+
+    #[test]
+    fn a_port_set_counts_each_port_once_as_a_list_and_as_bits() {
+        let (mut a, mut b) = (Ports::default(), Ports::default());
+        for p in (0..200u16).map(|i| i * 3) {
+            a.insert(p);
+            a.insert(p);
+        }
+        for p in 0..10u16 {
+            b.insert(p);
+        }
+        assert!(matches!(a, Ports::Many(_)) && matches!(b, Ports::Few(_)));
+        assert_eq!((a.len(), b.len()), (200, 10));
+        // 0, 3, 6, 9 are in both.
+        let mut few_first = b.clone();
+        few_first.merge(a.clone());
+        a.merge(b);
+        assert_eq!((a.len(), few_first.len()), (206, 206));
     }
 
     #[test]

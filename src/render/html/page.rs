@@ -32,6 +32,8 @@ pub(super) struct Page<'a> {
     pub(super) flags: Vec<FlagChip>,
     pub(super) diagnoses: Vec<DiagView>,
     pub(super) findings: Vec<FindingView>,
+    /// Findings past [`MAX_FINDINGS_SHOWN`] (in the JSON report).
+    pub(super) findings_hidden: usize,
     pub(super) timeline: VChart,
     pub(super) close_wait_chart: VChart,
     pub(super) close_chart: VChart,
@@ -97,6 +99,9 @@ pub(super) struct FlagChip {
     pub(super) name: &'static str,
     pub(super) count: u64,
 }
+
+/// Findings the page shows, most severe first.
+const MAX_FINDINGS_SHOWN: usize = 50;
 
 /// A finding as the page shows it: its line, its connections (linked to
 /// their ladders where drawn), what it means and what to check.
@@ -220,9 +225,11 @@ impl<'a> Page<'a> {
                     count: s.flags.get(f.name()).copied().unwrap_or(0),
                 })
                 .collect(),
+            findings_hidden: report.findings.len().saturating_sub(MAX_FINDINGS_SHOWN),
             findings: report
                 .findings
                 .iter()
+                .take(MAX_FINDINGS_SHOWN)
                 .map(|f| FindingView {
                     name: f.name,
                     summary: f.summary.clone(),
