@@ -428,7 +428,7 @@ impl Checker {
         let mut found_offending = 0u64;
         for (i, (rule, mut ids)) in self.rules.iter().zip(self.per_rule).enumerate() {
             if let Target::Finding(kind) = rule.target() {
-                for f in findings.iter().filter(|f| f.name == kind.name()) {
+                for f in findings.iter().filter(|f| f.kind == kind) {
                     ids.count += f.connections;
                     ids.first.extend(&f.evidence);
                 }

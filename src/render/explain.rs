@@ -307,7 +307,7 @@ pub fn write_text(e: &Explained, out: &mut dyn Write) -> io::Result<()> {
     }
     for f in &e.findings {
         writeln!(out)?;
-        writeln!(out, "finding {}: {}", f.name, f.summary)?;
+        writeln!(out, "finding {}: {}", f.kind.name(), f.summary)?;
         writeln!(out, "  {}", f.meaning)?;
         for check in f.checks {
             writeln!(out, "  - {check}")?;

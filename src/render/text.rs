@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use super::Renderer;
 use crate::classify::Class;
 use crate::pipeline::Analysis;
+use crate::report::findings::Kind;
 use crate::report::problems::Ranked;
 use crate::report::sink::{Records, Sink};
 use crate::report::{ConnectionReport, Report};
@@ -204,7 +205,8 @@ pub fn write_text_from(
             continue;
         }
         // Reuses a finding has weighed already: one line, not the lecture.
-        if d.topic == "time_wait_reuse" && report.findings.iter().any(|f| f.name == "port_reuse") {
+        if d.topic == "time_wait_reuse" && report.findings.iter().any(|f| f.kind == Kind::PortReuse)
+        {
             writeln!(
                 out,
                 "\ntime_wait_reuse ({}): see the port_reuse finding above",
@@ -256,7 +258,7 @@ fn write_findings(report: &Report, width: Option<usize>, out: &mut dyn Write) ->
             width,
             "  ",
             "    ",
-            &format!("{}{label}: {}", f.name, f.summary),
+            &format!("{}{label}: {}", f.kind.name(), f.summary),
         )?;
         let ids: Vec<String> = f
             .evidence
@@ -276,7 +278,7 @@ fn write_findings(report: &Report, width: Option<usize>, out: &mut dyn Write) ->
         .get(MAX_FINDINGS..)
         .filter(|r| !r.is_empty())
     {
-        let mut kinds: Vec<&str> = rest.iter().map(|f| f.name).collect();
+        let mut kinds: Vec<&str> = rest.iter().map(|f| f.kind.name()).collect();
         kinds.dedup();
         writeln!(
             out,

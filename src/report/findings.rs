@@ -184,8 +184,9 @@ impl Kind {
 /// One finding in the report.
 #[derive(Clone, Debug, Serialize)]
 pub struct Finding {
-    /// [`Kind::name`].
-    pub name: &'static str,
+    /// Which finding; written as its [`Kind::name`] (`"name"`).
+    #[serde(rename = "name", serialize_with = "kind_name")]
+    pub kind: Kind,
     /// One line that says it all, for people.
     pub summary: String,
     /// `false` for what is worth knowing but failed nothing (every reuse
@@ -205,6 +206,10 @@ pub struct Finding {
     pub values: BTreeMap<&'static str, f64>,
     pub meaning: &'static str,
     pub checks: &'static [&'static str],
+}
+
+fn kind_name<S: serde::Serializer>(k: &Kind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(k.name())
 }
 
 /// Findings' groups kept at most.
@@ -582,7 +587,7 @@ impl Findings {
             .filter(|f| {
                 one.groups
                     .keys()
-                    .any(|k| k.kind.name() == f.name && display(k.host) == f.host)
+                    .any(|k| k.kind == f.kind && display(k.host) == f.host)
             })
             .collect()
     }
@@ -688,14 +693,8 @@ impl Findings {
             findings.push(finding(key, g, range));
         }
         findings.sort_by(|a, b| {
-            let ka = Kind::from_name(a.name);
-            let kb = Kind::from_name(b.name);
-            (!a.problem, ka, std::cmp::Reverse(a.connections), &a.host).cmp(&(
-                !b.problem,
-                kb,
-                std::cmp::Reverse(b.connections),
-                &b.host,
-            ))
+            let key = |f: &Finding| (!f.problem, f.kind, std::cmp::Reverse(f.connections));
+            key(a).cmp(&key(b)).then_with(|| a.host.cmp(&b.host))
         });
         findings
     }
@@ -783,7 +782,7 @@ fn idle_finding(host: EndpointAddr, by_rst: bool, g: Group) -> Finding {
         summary.push_str(&format!(" (commonly, a timer of this value is {suspects})"));
     }
     Finding {
-        name: Kind::IdleTimeout.name(),
+        kind: Kind::IdleTimeout,
         summary,
         problem: true,
         host: display(host),
@@ -938,7 +937,7 @@ fn finding(key: Key, g: Group, (low, high): (u16, u16)) -> Finding {
         }
     }
     Finding {
-        name: key.kind.name(),
+        kind: key.kind,
         summary,
         problem,
         host,

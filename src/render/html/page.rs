@@ -231,7 +231,7 @@ impl<'a> Page<'a> {
                 .iter()
                 .take(MAX_FINDINGS_SHOWN)
                 .map(|f| FindingView {
-                    name: f.name,
+                    name: f.kind.name(),
                     summary: f.summary.clone(),
                     problem: f.problem,
                     connections: f.connections,
