@@ -199,7 +199,7 @@ struct Run<'r, 'o> {
 impl Run<'_, '_> {
     /// Adds what a finished shard counted.
     fn add(&mut self, (counts, evicted): (Counts, u64)) {
-        self.counts.merge(&counts);
+        self.counts.merge(counts);
         self.evicted += evicted;
     }
 

@@ -564,8 +564,8 @@ impl Counts {
         self.findings.add(c);
     }
 
-    pub fn merge(&mut self, other: &Counts) {
-        self.findings.merge(other.findings.clone());
+    pub fn merge(&mut self, other: Counts) {
+        self.findings.merge(other.findings);
         self.connections += other.connections;
         self.filtered_out += other.filtered_out;
         for (a, b) in self.classes.iter_mut().zip(other.classes) {
