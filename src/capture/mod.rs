@@ -101,7 +101,7 @@ pub enum CaptureError {
 
 /// A capture file closed between reads, and where to go on: a directory of
 /// rotated captures is read one file after the other, so only the files whose
-/// packets interleave need to be open at once ([`CaptureReader::reopen`]).
+/// packets interleave need to be open at once ([`Reopen::unpark`]).
 #[derive(Debug)]
 pub struct Reopen {
     path: std::path::PathBuf,
@@ -110,6 +110,8 @@ pub struct Reopen {
     id: (u64, u64),
     /// Records the reader had returned.
     records: u64,
+    /// Closed between reads: the next read opens it again.
+    parked: bool,
 }
 
 impl Reopen {
@@ -124,7 +126,30 @@ impl Reopen {
             path: path.to_path_buf(),
             id: file_id(&meta),
             records: 0,
+            parked: false,
         })
+    }
+
+    /// The same, for a file not opened yet: its first read opens it.
+    pub fn unopened(mut self) -> Reopen {
+        self.parked = true;
+        self
+    }
+
+    /// Closes `reader` (of this file), noting where it stopped.
+    pub fn park(&mut self, reader: CaptureReader) {
+        self.records = reader.records();
+        self.parked = true;
+    }
+
+    /// The file opened again where it stopped, when it was parked.
+    #[inline]
+    pub fn unpark(&mut self) -> Option<Result<CaptureReader, CaptureError>> {
+        if !self.parked {
+            return None;
+        }
+        self.parked = false;
+        Some(CaptureReader::reopen(self))
     }
 }
 
@@ -224,7 +249,7 @@ pub(crate) fn read_u32(b: &[u8], at: usize, big: bool) -> u32 {
 }
 
 /// How many capture files the analysis keeps open at once (the others are
-/// closed between reads, [`Reopen`]): the soft limit on open files less 64 for
+/// closed between reads, `Reopen`): the soft limit on open files less 64 for
 /// everything else (outputs, standard streams, the second HTML pass), at
 /// least 4, and at most 1,024, as each open input holds its read buffers
 /// (128 KiB for a small plain file, a few MiB for a large or compressed one).
@@ -267,7 +292,7 @@ impl CaptureReader {
     /// returned, so the next record is the one that reader would have
     /// returned. The records read past were told before: their warnings are
     /// dropped. Reading them again costs their framing, not their decoding.
-    pub fn reopen(at: &Reopen) -> Result<CaptureReader, CaptureError> {
+    fn reopen(at: &Reopen) -> Result<CaptureReader, CaptureError> {
         let now = std::fs::metadata(&at.path)?;
         if file_id(&now) != at.id {
             return Err(CaptureError::Reopened(
@@ -285,11 +310,6 @@ impl CaptureReader {
         }
         reader.take_warnings();
         Ok(reader)
-    }
-
-    /// Closes this reader, noting in `at` where it stopped.
-    pub fn close(self, at: &mut Reopen) {
-        at.records = self.records();
     }
 
     /// Records returned so far (the last one's [`RawPacket::number`]).

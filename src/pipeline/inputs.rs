@@ -22,10 +22,9 @@ pub(super) struct Input {
     pub(super) total_len: Option<u64>,
     /// How far reading had come when the reader was dropped.
     pub(super) final_progress: u64,
-    /// How to open the file again (a regular file); `parked` when it is
+    /// How to open the file again (a regular file), and whether it is
     /// closed between reads ([`super::merge::Park`]).
     reopen: Option<Reopen>,
-    parked: bool,
 }
 
 impl Input {
@@ -39,7 +38,6 @@ impl Input {
             total_len: Some(0),
             final_progress: 0,
             reopen: None,
-            parked: false,
         }
     }
 
@@ -71,8 +69,11 @@ impl Input {
         &mut self,
         decode: impl Fn(&crate::capture::RawPacket<'_>, u16) -> Result<T, Skip>,
     ) -> Option<T> {
-        if self.parked {
-            self.unpark();
+        if let Some(reopened) = self.reopen.as_mut().and_then(Reopen::unpark) {
+            match reopened {
+                Ok(reader) => self.reader = Some(reader),
+                Err(e) => self.report.error = Some(e.to_string()),
+            }
         }
         let reader = self.reader.as_mut()?;
         loop {
@@ -121,20 +122,6 @@ impl Input {
     }
 }
 
-impl Input {
-    /// Opens the parked file again where it stopped; a failure ends the
-    /// input with the error.
-    #[cold]
-    fn unpark(&mut self) {
-        self.parked = false;
-        let Some(at) = &self.reopen else { return };
-        match CaptureReader::reopen(at) {
-            Ok(reader) => self.reader = Some(reader),
-            Err(e) => self.report.error = Some(e.to_string()),
-        }
-    }
-}
-
 impl super::merge::Park for Input {
     fn is_open(&self) -> bool {
         self.reader.is_some()
@@ -148,8 +135,7 @@ impl super::merge::Park for Input {
         if let (Some(at), Some(mut reader)) = (&mut self.reopen, self.reader.take()) {
             self.final_progress = reader.progress().0;
             self.report.warnings.extend(reader.take_warnings());
-            reader.close(at);
-            self.parked = true;
+            at.park(reader);
         }
     }
 }
@@ -323,7 +309,6 @@ pub(super) fn open_inputs(
                     report,
                     final_progress: 0,
                     reopen: Reopen::of(&path),
-                    parked: false,
                 };
                 // Past the budget, closed until the merge reads it.
                 if open < max_open || !input.can_park() {

@@ -171,10 +171,9 @@ impl Windows {
 /// One input being read again.
 struct Reread {
     reader: Option<CaptureReader>,
-    /// How to open it again; `parked` while it is closed between reads
+    /// How to open it again, and whether it is closed between reads
     /// ([`Park`]).
     reopen: Option<Reopen>,
-    parked: bool,
     index: u16,
     /// Records outside these are not decoded. Only with one input: merging
     /// several orders their segments by the timestamps of all of them (a file
@@ -190,16 +189,13 @@ impl Reread {
         names: &[String],
     ) -> Option<Segment> {
         let name = &names[usize::from(self.index)];
-        if self.parked {
-            self.parked = false;
-            match self.reopen.as_ref().map(CaptureReader::reopen) {
-                Some(Ok(reader)) => self.reader = Some(reader),
-                Some(Err(e)) => problems.push((
-                    usize::from(self.index),
-                    format!("{name}: reading it again stopped: {e}"),
-                )),
-                None => {}
-            }
+        match self.reopen.as_mut().and_then(Reopen::unpark) {
+            Some(Ok(reader)) => self.reader = Some(reader),
+            Some(Err(e)) => problems.push((
+                usize::from(self.index),
+                format!("{name}: reading it again stopped: {e}"),
+            )),
+            None => {}
         }
         let reader = self.reader.as_mut()?;
         loop {
@@ -238,8 +234,7 @@ impl Park for Reread {
 
     fn park(&mut self) {
         if let (Some(at), Some(reader)) = (&mut self.reopen, self.reader.take()) {
-            reader.close(at);
-            self.parked = true;
+            at.park(reader);
         }
     }
 }
@@ -330,8 +325,11 @@ fn collect(
         };
         readers.push(Reread {
             reader,
-            reopen,
-            parked,
+            reopen: if parked {
+                reopen.map(Reopen::unopened)
+            } else {
+                reopen
+            },
             index: u16::try_from(i).unwrap_or(u16::MAX),
             only: windowed.then(|| Windows::of(wanted)),
         });
