@@ -217,6 +217,10 @@ pub struct Thresholds {
     /// The clients' `net.ipv4.ip_local_port_range`, `[low, high]`: what the
     /// `port_reuse` finding weighs the ports a client cycles against.
     pub port_range: (u16, u16),
+    /// The hosts' kernel timers that end sockets without a packet (the
+    /// report's end states and the host timeline, not the verdict).
+    #[serde(flatten)]
+    pub timers: crate::flow::Timers,
 }
 
 impl Default for Thresholds {
@@ -226,6 +230,7 @@ impl Default for Thresholds {
             fin_grace: Duration::from_secs(3),
             msl: Duration::from_secs(30),
             port_range: (32768, 60999),
+            timers: crate::flow::Timers::default(),
         }
     }
 }

@@ -313,6 +313,53 @@ struct ThresholdArgs {
     /// which the `port_reuse` finding weighs the ports a client cycles against.
     #[arg(long, value_name = "LOW-HIGH", default_value = "32768-60999", value_parser = parse_port_range)]
     port_range: (u16, u16),
+
+    #[command(flatten)]
+    timers: TimerArgs,
+}
+
+/// The hosts' kernel settings behind the timers that end sockets without a
+/// packet (docs/teardown.md, "Timers"): they decide the end states and the
+/// host timeline, never the class. Linux's defaults; set them to the hosts'
+/// `sysctl net.ipv4` values.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Host timers")]
+struct TimerArgs {
+    /// `tcp_fin_timeout`: an orphaned FIN_WAIT_2 socket (closed, not shut
+    /// down) is gone this long after its FIN was acknowledged.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    fin_timeout: Duration,
+    /// `tcp_syn_retries`: SYN_SENT gives up after these retransmissions.
+    #[arg(long, value_name = "N", default_value_t = 6)]
+    syn_retries: u32,
+    /// `tcp_syn_linear_timeouts` (Linux 6.18+; 0 for older kernels): SYN
+    /// retransmissions 1 s apart before the back-off doubles.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    syn_linear_timeouts: u32,
+    /// `tcp_synack_retries`: SYN_RECEIVED gives up after these.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    synack_retries: u32,
+    /// `tcp_retries2`: data retransmitted without an ACK gives up (silently)
+    /// once this many back-offs' worth of time has passed.
+    #[arg(long, value_name = "N", default_value_t = 15)]
+    retries2: u32,
+    /// `tcp_orphan_retries` (0 means 8): an orphan's unacknowledged FIN
+    /// gives up the same way.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    orphan_retries: u32,
+}
+
+impl TimerArgs {
+    fn to_timers(&self) -> crate::flow::Timers {
+        crate::flow::Timers {
+            fin_timeout_ns: i64::try_from(self.fin_timeout.as_nanos()).unwrap_or(i64::MAX),
+            syn_retries: self.syn_retries,
+            syn_linear_timeouts: self.syn_linear_timeouts,
+            synack_retries: self.synack_retries,
+            retries2: self.retries2,
+            orphan_retries: self.orphan_retries,
+        }
+    }
 }
 
 /// Parses `32768-60999`.
@@ -438,6 +485,7 @@ fn options_of(input: &InputArgs, extra_filter: Filter) -> Options {
             fin_grace: input.thresholds.fin_grace,
             msl: input.thresholds.msl,
             port_range: input.thresholds.port_range,
+            timers: input.thresholds.timers.to_timers(),
         },
         filter,
         threads: threads_of(input),

@@ -9,6 +9,7 @@
 use serde::Serialize;
 
 use super::state::{Event, State, step};
+use super::timers::{Expiry, Life, Path, Resends, Rule, Timers, syn_give_up, synack_give_up};
 use crate::decode::{Control, EndpointAddr, Segment, SeqNumber};
 use crate::time::Timestamp;
 use crate::zeek::ZeekState;
@@ -145,6 +146,9 @@ pub struct FinEvidence {
     /// The transmission before `last`, to estimate the retransmission back-off.
     pub prev_tx: Option<Timestamp>,
     pub transmissions: u32,
+    /// Where the give-up clock of its retransmissions starts
+    /// ([`Resends::clock`]).
+    clock: Timestamp,
     /// The acknowledgment number the first FIN carried (which of the peer's bytes,
     /// and whether the peer's FIN, its sender had received).
     pub ack_on_first: Option<SeqNumber>,
@@ -199,6 +203,10 @@ pub struct Signals {
     stuck_tx: u32,
     stuck_first: Timestamp,
     stuck_last: Timestamp,
+    /// The transmission before the latest, and where the give-up clock
+    /// starts ([`Resends::clock`]).
+    stuck_prev: Timestamp,
+    stuck_clock: Timestamp,
     /// When the first of the unanswered probes went out.
     probes_since: Timestamp,
     /// Since when the window it advertises has been zero.
@@ -217,6 +225,8 @@ impl Default for Signals {
             stuck_tx: 0,
             stuck_first: Signals::NONE,
             stuck_last: Signals::NONE,
+            stuck_prev: Signals::NONE,
+            stuck_clock: Signals::NONE,
             probes_since: Signals::NONE,
             zero_window_since: Signals::NONE,
         }
@@ -236,6 +246,16 @@ impl Signals {
             self.stuck_last,
             self.stuck_tx,
         ))
+    }
+
+    /// The latest new data segment's retransmissions, while unacknowledged
+    /// and sent more than once.
+    pub fn resends(&self) -> Option<Resends> {
+        (self.stuck_tx > 1).then_some(Resends {
+            clock: self.stuck_clock,
+            prev: self.stuck_prev,
+            last: self.stuck_last,
+        })
     }
 
     /// When the first unanswered probe went out.
@@ -265,6 +285,13 @@ struct Signature {
 pub struct Endpoint {
     pub addr: EndpointAddr,
     pub state: State,
+    /// The states it went through, and when ([`Connection::life`] reads it).
+    pub path: Path,
+    /// Its TIME_WAIT outlived 2×MSL ([`Connection::finish`]).
+    pub time_wait_expired: bool,
+    /// In FIN_WAIT_2 it acknowledged new data: its socket was shut down for
+    /// writing, not closed (an orphan would have answered with a RST).
+    pub read_in_fin_wait_2: bool,
     /// Every state change, for the unit tests to check the path through the
     /// state machine. Not kept outside tests: no report shows it, and it was two
     /// heap allocations per connection.
@@ -341,6 +368,9 @@ impl Endpoint {
         Endpoint {
             addr,
             state: State::Closed,
+            path: Path::default(),
+            time_wait_expired: false,
+            read_in_fin_wait_2: false,
             #[cfg(test)]
             transitions: Vec::new(),
             isn: None,
@@ -530,10 +560,19 @@ fn note_signals(
         s.unanswered_probes += 1;
     } else if seg.payload_len > 0 {
         if s.stuck_tx > 0 && s.stuck_seq == seg.seq {
-            s.stuck_last = seg.ts;
             s.stuck_tx += 1;
+            s.stuck_clock = Resends::clock_after(
+                s.stuck_tx,
+                s.stuck_first,
+                s.stuck_last,
+                s.stuck_clock,
+                seg.ts,
+            );
+            s.stuck_prev = s.stuck_last;
+            s.stuck_last = seg.ts;
         } else if new_data {
             (s.stuck_seq, s.stuck_tx, s.stuck_first, s.stuck_last) = (seg.seq, 1, seg.ts, seg.ts);
+            (s.stuck_prev, s.stuck_clock) = (seg.ts, seg.ts);
         }
     }
     peer.signals.unanswered_probes = 0;
@@ -869,6 +908,9 @@ impl Connection {
     fn ack(&mut self, side: Side, seg: &Segment, at: PacketRef, events: &mut Events) {
         let Some(ack) = seg.ack else { return };
         let (me, peer) = self.pair_mut(side);
+        if me.state == State::FinWait2 && me.highest_ack.is_some_and(|h| ack > h) {
+            me.read_in_fin_wait_2 = true;
+        }
         me.highest_ack = Some(me.highest_ack.map_or(ack, |h| h.max(ack)));
         if let Some(isn) = peer.isn
             && ack > isn
@@ -917,6 +959,7 @@ impl Connection {
                     last: at,
                     prev_tx: None,
                     transmissions: 1,
+                    clock: seg.ts,
                     ack_on_first: seg.ack,
                     with_data: seg.payload_len > 0,
                     acked: None,
@@ -929,13 +972,19 @@ impl Connection {
                     self.last_data_before_close = last_data;
                     self.quiet_before_close = Some(self.gaps.0.max(self.gaps.1));
                     self.close_answered = self.gaps.0 > self.gaps.1;
-                    self.close_answered = self.gaps.0 > self.gaps.1;
                 }
             }
             Some(fin) => {
                 // The same FIN again (or, from a broken stack, a FIN further on).
                 fin.seq = fin.seq.max(fin_seq);
                 fin.transmissions += 1;
+                fin.clock = Resends::clock_after(
+                    fin.transmissions,
+                    fin.first.ts,
+                    fin.last.ts,
+                    fin.clock,
+                    seg.ts,
+                );
                 fin.prev_tx = Some(fin.last.ts);
                 fin.last = at;
                 if fin.acked.take().is_some() {
@@ -1004,6 +1053,7 @@ impl Connection {
     }
 
     fn apply(&mut self, side: Side, event: Event, at: PacketRef) {
+        let ms = self.ms_of(at.ts);
         let ep = match side {
             Side::Client => &mut self.client,
             Side::Server => &mut self.server,
@@ -1029,6 +1079,7 @@ impl Connection {
                 });
             }
             ep.state = to;
+            ep.path.push(to, ms);
             if to == State::TimeWait {
                 ep.time_wait_since = Some(at);
             }
@@ -1098,13 +1149,158 @@ impl Connection {
                 && let Some(since) = ep.time_wait_since
                 && capture_end.0.saturating_sub(since.ts.0) >= msl_ns.saturating_mul(2)
             {
-                self.apply(side, Event::TimeWaitExpired, at);
+                let expired = at.at_time(Timestamp(
+                    since.ts.0.saturating_add(msl_ns.saturating_mul(2)),
+                ));
+                self.apply(side, Event::TimeWaitExpired, expired);
+                match side {
+                    Side::Client => self.client.time_wait_expired = true,
+                    Side::Server => self.server.time_wait_expired = true,
+                }
             }
         }
     }
 }
 
+impl Connection {
+    /// Side `side`'s socket over the observation with the hosts' `timers`
+    /// applied (TIME_WAIT's 2×MSL was applied by [`Connection::finish`]).
+    pub fn life(&self, side: Side, timers: &Timers) -> Life {
+        let ep = self.endpoint(side);
+        let mut life = Life {
+            base: self.first.ts,
+            path: ep.path,
+            until: self.observed_until.max(self.last.ts),
+            expiry: None,
+            unknown: false,
+        };
+        let peer = self.endpoint(side.other());
+        if ep.packets == 0 && peer.state != State::SynSent && self.established {
+            life.path = Path::default();
+            life.path.push(State::Established, 0);
+            life.until = self.last.ts;
+            life.unknown = true;
+            return life;
+        }
+        if ep.time_wait_expired
+            && let Some((_, ms)) = ep.path.last()
+        {
+            life.expiry = Some(Expiry {
+                state: State::TimeWait,
+                rule: Rule::TimeWait,
+                at: self.at_ms(ms),
+            });
+            return life;
+        }
+        let sent_last = ep.last_ts.unwrap_or(self.first.ts);
+        let expiry = match ep.state {
+            State::FinWait2 => self.fin_timeout(side, timers),
+            State::Closed => self.closed_after_fin_timeout(side, timers),
+            State::SynSent => ep.syn_first.and_then(|syn| {
+                let at = syn_give_up(syn.ts, timers.syn_retries, timers.syn_linear_timeouts);
+                (sent_last < at).then_some((Rule::SynRetries, at))
+            }),
+            State::SynReceived => ep.syn_first.filter(|_| ep.sent_syn_ack).and_then(|syn| {
+                let at = synack_give_up(syn.ts, timers.synack_retries);
+                (sent_last < at).then_some((Rule::SynackRetries, at))
+            }),
+            State::FinWait1 | State::Closing | State::LastAck
+                if ep.fin.as_ref().is_some_and(|f| f.acked.is_none()) =>
+            {
+                let retries = match timers.orphan_retries {
+                    0 => 8,
+                    n => n,
+                };
+                ep.fin
+                    .as_ref()
+                    .and_then(|f| f.resends())
+                    .map(|r| (Rule::OrphanRetries, r.give_up(retries)))
+            }
+            State::Established | State::CloseWait => ep
+                .signals
+                .resends()
+                .map(|r| (Rule::Retries2, r.give_up(timers.retries2))),
+            _ => None,
+        };
+        // A timer that ran out before the side's last packet did not: except
+        // a RST from a host whose orphan had timed out.
+        let pulled_back = ep.state == State::Closed;
+        if let Some((rule, at)) = expiry
+            && at <= life.until
+            && (sent_last <= at || pulled_back)
+        {
+            let state = life.state_at(at);
+            let ms = self.ms_of(at);
+            life.path.close_at(ms);
+            life.expiry = Some(Expiry { state, rule, at });
+        }
+        life
+    }
+
+    /// An orphaned FIN_WAIT_2 (one that acknowledged nothing new since it got
+    /// there: a socket shut down for writing, still read, would have) is gone
+    /// `tcp_fin_timeout` after it entered FIN_WAIT_2.
+    fn fin_timeout(&self, side: Side, timers: &Timers) -> Option<(Rule, Timestamp)> {
+        let ep = self.endpoint(side);
+        if ep.read_in_fin_wait_2 {
+            return None;
+        }
+        let (_, ms) = ep.path.last()?;
+        Some((
+            Rule::FinTimeout,
+            Timestamp(self.at_ms(ms).0.saturating_add(timers.fin_timeout_ns)),
+        ))
+    }
+
+    /// A side reset out of FIN_WAIT_2 after its orphan timer had run out was
+    /// gone then: the RST was its host's answer to a segment for a socket
+    /// it no longer had.
+    fn closed_after_fin_timeout(&self, side: Side, timers: &Timers) -> Option<(Rule, Timestamp)> {
+        let ep = self.endpoint(side);
+        let mut steps = ep
+            .path
+            .steps()
+            .collect::<arrayvec::ArrayVec<_, 8>>()
+            .into_iter()
+            .rev();
+        let (State::Closed, closed_ms) = steps.next()? else {
+            return None;
+        };
+        let (State::FinWait2, entered_ms) = steps.next()? else {
+            return None;
+        };
+        if ep.read_in_fin_wait_2 {
+            return None;
+        }
+        let at = Timestamp(
+            self.at_ms(entered_ms)
+                .0
+                .saturating_add(timers.fin_timeout_ns),
+        );
+        (self.at_ms(closed_ms) > at).then_some((Rule::FinTimeout, at))
+    }
+
+    /// The time `ms` after the first packet.
+    fn at_ms(&self, ms: u32) -> Timestamp {
+        Timestamp(self.first.ts.0.saturating_add(i64::from(ms) * 1_000_000))
+    }
+
+    /// Milliseconds from the first packet to `t` (saturating).
+    pub(super) fn ms_of(&self, t: Timestamp) -> u32 {
+        (t.0.saturating_sub(self.first.ts.0).max(0) / 1_000_000).min(i64::from(u32::MAX)) as u32
+    }
+}
+
 impl FinEvidence {
+    /// Its retransmissions, while unacknowledged and sent more than once.
+    fn resends(&self) -> Option<Resends> {
+        self.prev_tx.map(|prev| Resends {
+            clock: self.clock,
+            prev,
+            last: self.last.ts,
+        })
+    }
+
     /// Its ACK, when that ACK does not count yet at `now`: the FIN was already
     /// sent again after an earlier ACK, and this one has not stood long enough
     /// (see [`FinEvidence::lost_ack_window`]).

@@ -2787,3 +2787,150 @@ mod retirement {
         assert!(v.flags.contains(&Flag::FinRetransmitted));
     }
 }
+
+// ---------------------------------------------------------------------------
+// The hosts' timers (`Connection::life`).
+mod timers {
+    use super::*;
+    use crate::flow::timers::{Rule, Timers};
+
+    fn fin_timeout(secs: i64) -> Timers {
+        Timers {
+            fin_timeout_ns: secs * 1000 * NS_PER_MS,
+            ..Timers::default()
+        }
+    }
+
+    /// Opened, then the client closes and the server only acknowledges
+    /// (frames 7, 8 at 100, 101 ms).
+    fn half_closed(i: Isn) -> Connection {
+        let (c, s) = (i.c(), i.s());
+        let mut conn = open(syn(i.client).at(0));
+        send_all(&mut conn, opening(i).into_iter().skip(1));
+        send_all(&mut conn, [fin(C, c, s).at(100), ack(S, s, c + 1).at(101)]);
+        conn
+    }
+
+    #[test]
+    fn an_orphaned_fin_wait_2_is_gone_fin_timeout_after_its_fin_was_acknowledged() {
+        for i in ISNS {
+            let mut c = half_closed(i);
+            c.finish(ms(20_000), 30_000 * NS_PER_MS, 3_000 * NS_PER_MS);
+            let life = c.life(C, &fin_timeout(5));
+            let e = life.expiry.expect("timed out");
+            assert_eq!(
+                (e.state, e.rule, e.at),
+                (State::FinWait2, Rule::FinTimeout, ms(5_101))
+            );
+            assert_eq!(life.state_at(ms(5_000)), State::FinWait2);
+            assert_eq!(life.state_at(ms(5_101)), State::Closed);
+            // The server's CLOSE_WAIT has no timer.
+            let server = c.life(S, &fin_timeout(5));
+            assert_eq!(
+                (server.expiry, server.end_state()),
+                (None, State::CloseWait)
+            );
+            assert_eq!(server.state_at(ms(19_999)), State::CloseWait);
+        }
+    }
+
+    #[test]
+    fn a_fin_wait_2_that_still_reads_was_shut_down_and_has_no_timer() {
+        for i in ISNS {
+            let (c, s) = (i.c(), i.s());
+            let mut conn = half_closed(i);
+            send_all(
+                &mut conn,
+                [
+                    data(S, s, c + 1, 100).at(3_000),
+                    ack(C, c + 1, s + 100).at(3_001),
+                ],
+            );
+            conn.finish(ms(20_000), 30_000 * NS_PER_MS, 3_000 * NS_PER_MS);
+            let life = conn.life(C, &fin_timeout(5));
+            assert_eq!((life.expiry, life.end_state()), (None, State::FinWait2));
+        }
+    }
+
+    #[test]
+    fn a_capture_shorter_than_the_timer_leaves_fin_wait_2_open() {
+        let mut c = half_closed(WRAP);
+        c.finish(ms(4_000), 30_000 * NS_PER_MS, 3_000 * NS_PER_MS);
+        assert_eq!(c.life(C, &fin_timeout(5)).expiry, None);
+    }
+
+    #[test]
+    fn a_rst_after_the_orphan_timed_out_came_from_a_host_without_the_socket() {
+        let i = WRAP;
+        let (c, s) = (i.c(), i.s());
+        let mut conn = half_closed(i);
+        send_all(
+            &mut conn,
+            [fin(S, s, c + 1).at(10_000), rst(C, c + 1, None).at(10_001)],
+        );
+        conn.finish(ms(20_000), 30_000 * NS_PER_MS, 3_000 * NS_PER_MS);
+        let life = conn.life(C, &fin_timeout(5));
+        assert_eq!(
+            life.expiry.map(|e| (e.state, e.rule, e.at)),
+            Some((State::FinWait2, Rule::FinTimeout, ms(5_101)))
+        );
+        assert_eq!(life.state_at(ms(7_000)), State::Closed);
+    }
+
+    #[test]
+    fn syn_sent_closes_when_its_retries_run_out() {
+        let mut c = open(syn(WRAP.client).at(0));
+        send_all(&mut c, (1..6).map(|k| syn(WRAP.client).at(k * 1000)));
+        c.finish(ms(10_000), 30_000 * NS_PER_MS, 3_000 * NS_PER_MS);
+        let t = Timers {
+            syn_retries: 2,
+            ..Timers::default()
+        };
+        let life = c.life(C, &t);
+        assert_eq!(
+            life.expiry.map(|e| (e.rule, e.at)),
+            Some((Rule::SynRetries, ms(7_000)))
+        );
+        // With the defaults the SYN would still be retried at 10 s.
+        assert_eq!(c.life(C, &Timers::default()).expiry, None);
+    }
+
+    #[test]
+    fn time_wait_ends_two_msl_after_it_began_not_at_the_capture_end() {
+        let i = WRAP;
+        let mut c = open(syn(i.client).at(0));
+        send_all(&mut c, opening(i).into_iter().skip(1));
+        send_all(&mut c, client_close(i));
+        c.finish(ms(100_000), 30_000 * NS_PER_MS, 3_000 * NS_PER_MS);
+        let life = c.life(C, &Timers::default());
+        assert_eq!(
+            life.expiry.map(|e| (e.rule, e.at)),
+            Some((Rule::TimeWait, ms(60_201)))
+        );
+        assert_eq!(life.state_at(ms(60_200)), State::TimeWait);
+        assert_eq!(life.state_at(ms(60_201)), State::Closed);
+    }
+
+    #[test]
+    fn data_never_acknowledged_closes_its_sender_by_tcp_retries2_and_not_its_peer() {
+        let i = WRAP;
+        let (c, s) = (i.c(), i.s());
+        let mut conn = open(syn(i.client).at(0));
+        send_all(&mut conn, opening(i).into_iter().skip(1));
+        // Sent at 1 s; a tail-loss probe at +210 ms, then RTOs from +410.
+        for t in [1_000, 1_210, 1_410, 1_850, 2_680, 4_350] {
+            send(&mut conn, data(C, c, s, 100).at(t));
+        }
+        conn.finish(ms(30_000), 30_000 * NS_PER_MS, 3_000 * NS_PER_MS);
+        let t = Timers {
+            retries2: 3,
+            ..Timers::default()
+        };
+        let life = conn.life(C, &t);
+        assert_eq!(
+            life.expiry.map(|e| (e.state, e.rule, e.at)),
+            Some((State::Established, Rule::Retries2, ms(4_350 + 3_340)))
+        );
+        assert_eq!(conn.life(S, &t).expiry, None);
+    }
+}

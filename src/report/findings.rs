@@ -540,7 +540,7 @@ impl Findings {
         // FIN_WAIT_1 that never ended.
         if c.class == Class::LostFin
             && let Some(f) = fin
-            && *side_of(&c.end_state, f.side) == State::FinWait1
+            && c.last_seen_state(f.side) == State::FinWait1
         {
             let g = self.group(c, Kind::FinWait1Pileup, host_of(c, f.side), None, 0);
             g.a.add(f64::from(f.transmissions));
@@ -549,7 +549,7 @@ impl Findings {
         // CLOSE_WAIT that never ended.
         if c.class == Class::HalfClosedHang {
             for side in [Side::Client, Side::Server] {
-                if *side_of(&c.end_state, side) == State::CloseWait {
+                if c.last_seen_state(side) == State::CloseWait {
                     let g = self.group(c, Kind::CloseWaitLeak, host_of(c, side), None, 0);
                     g.a.add(f64::from(c.timings.close_wait.unwrap_or(0.0)));
                 }

@@ -32,6 +32,7 @@ use serde::Serialize;
 
 use crate::classify::{Verdict, classify};
 use crate::flow::{Connection, Signals};
+pub use crate::flow::{Expiry, Life, Rule, Timers};
 
 pub use crate::capture::pcapng::InterfaceInfo;
 pub use crate::capture::{Compression, Format as CaptureFormat, LinkType, Warning};
@@ -48,7 +49,7 @@ pub use crate::zeek::{ZeekInfo, ZeekRow};
 /// `summary`; ids are first-packet numbers; absent instead of `null` / `false` /
 /// empty for optional evidence and timings; 4: each fact said once
 /// ([`record`]).
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -241,7 +242,9 @@ pub struct ConnectionReport {
     pub class: Class,
     /// What the class does not say (see docs/teardown.md).
     pub flags: FlagSet,
-    /// RFC 9293 state each side was inferred to be in when the capture ended.
+    /// RFC 9293 state each side was inferred to be in when the capture ended,
+    /// the hosts' timers applied (`evidence.expired` names the rule that
+    /// closed a side without a packet).
     pub end_state: PerSide<State>,
     /// Who began the close: `client`, `server`, `both` (simultaneous) or `none`.
     pub closed_by: ClosedBy,
@@ -269,6 +272,27 @@ pub struct ConnectionReport {
     pub quiet_before_close: Option<f64>,
     /// The close answered the segment that ended that silence.
     pub close_answered: bool,
+    /// Each side's socket over the observation, timers applied: what the
+    /// host timeline counts and `teardown at` lists. Not in the JSON report.
+    pub life: PerSide<Life>,
+}
+
+impl ConnectionReport {
+    /// The state the packets left `side` in: its end state, or the state a
+    /// timer then closed it from.
+    pub fn last_seen_state(&self, side: Side) -> State {
+        self.evidence
+            .expired
+            .iter()
+            .find(|(s, _)| *s == side)
+            .map_or(
+                match side {
+                    Side::Client => self.end_state.client,
+                    Side::Server => self.end_state.server,
+                },
+                |(_, e)| e.state,
+            )
+    }
 }
 
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -323,6 +347,8 @@ pub struct Evidence {
     /// The RSTs kept as evidence: each side's first acceptable one and the first
     /// few judged invalid (absent when none).
     pub rsts: Vec<RstReport>,
+    /// The sides a kernel timer closed without a packet.
+    pub expired: arrayvec::ArrayVec<(Side, Expiry), 2>,
 }
 
 #[derive(Clone, Debug)]
@@ -396,10 +422,26 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
 /// The report record of one finished connection.
 pub fn report_of(c: &Connection, thresholds: &Thresholds) -> ConnectionReport {
     let verdict = classify(c, thresholds, c.observed_until);
-    connection_report(c, &verdict, c.observed_until)
+    connection_report(c, &verdict, c.observed_until, &thresholds.timers)
 }
 
-fn connection_report(c: &Connection, v: &Verdict, capture_end: Timestamp) -> ConnectionReport {
+fn connection_report(
+    c: &Connection,
+    v: &Verdict,
+    capture_end: Timestamp,
+    timers: &Timers,
+) -> ConnectionReport {
+    let life = PerSide {
+        client: c.life(Side::Client, timers),
+        server: c.life(Side::Server, timers),
+    };
+    let end = |l: &Life, ep: &crate::flow::Endpoint| {
+        if l.expiry.is_some() {
+            State::Closed
+        } else {
+            ep.state
+        }
+    };
     let per = |f: &dyn Fn(&crate::flow::Endpoint) -> u64| PerSide {
         client: f(&c.client),
         server: f(&c.server),
@@ -421,15 +463,15 @@ fn connection_report(c: &Connection, v: &Verdict, capture_end: Timestamp) -> Con
         class: v.class,
         flags: v.flags,
         end_state: PerSide {
-            client: c.client.state,
-            server: c.server.state,
+            client: end(&life.client, &c.client),
+            server: end(&life.server, &c.server),
         },
         closed_by: v.closed_by,
         reset,
         timings: timings(c, capture_end),
         reuse: c.reuse.clone(),
         zeek: c.zeek.info(),
-        evidence: evidence(c),
+        evidence: evidence(c, &life),
         transitions: c.trace.as_deref().cloned().unwrap_or_default(),
         signals: PerSide {
             client: c.client.signals,
@@ -437,6 +479,7 @@ fn connection_report(c: &Connection, v: &Verdict, capture_end: Timestamp) -> Con
         },
         quiet_before_close: c.quiet_before_close.map(|ns| ns as f64 / 1e9),
         close_answered: c.close_answered,
+        life,
     }
 }
 
@@ -491,7 +534,7 @@ fn timings(c: &Connection, capture_end: Timestamp) -> Timings {
     t
 }
 
-fn evidence(c: &Connection) -> Evidence {
+fn evidence(c: &Connection, life: &PerSide<Life>) -> Evidence {
     let mut fins = arrayvec::ArrayVec::new();
     let mut rsts = Vec::new();
     for side in [Side::Client, Side::Server] {
@@ -535,6 +578,13 @@ fn evidence(c: &Connection) -> Evidence {
         },
         fins,
         rsts,
+        expired: [
+            (Side::Client, life.client.expiry),
+            (Side::Server, life.server.expiry),
+        ]
+        .into_iter()
+        .filter_map(|(side, e)| e.map(|e| (side, e)))
+        .collect(),
     }
 }
 

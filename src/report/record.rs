@@ -13,7 +13,7 @@
 
 use serde::Serialize;
 
-use super::{ConnectionReport, EndpointAddr, Evidence, PerSide, ResetReport, Timings};
+use super::{ConnectionReport, EndpointAddr, Evidence, PerSide, ResetReport, Rule, Timings};
 use crate::classify::{Class, ClosedBy, FlagSet};
 use crate::flow::{PacketRef, Side, State};
 use crate::time::Timestamp;
@@ -204,6 +204,23 @@ pub struct EvidenceRecord<'a> {
     /// few judged invalid (absent when none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rsts: Vec<RstRecord>,
+    /// The sides a kernel timer closed without a packet, with the rule and
+    /// when (absent when none; docs/teardown.md, "Timers").
+    #[serde(skip_serializing_if = "arrayvec::ArrayVec::is_empty")]
+    pub expired: arrayvec::ArrayVec<ExpiryRecord, 2>,
+}
+
+/// A side closed by a kernel timer.
+#[derive(Serialize)]
+pub struct ExpiryRecord {
+    pub side: Side,
+    /// The state it was in.
+    pub state: State,
+    /// `time_wait`, `tcp_fin_timeout`, `tcp_syn_retries`,
+    /// `tcp_synack_retries`, `tcp_retries2` or `tcp_orphan_retries`.
+    pub rule: Rule,
+    /// Seconds after the connection's first packet.
+    pub at: f64,
 }
 
 /// A FIN and what became of it.
@@ -405,6 +422,16 @@ impl<'a> EvidenceRecord<'a> {
                     challenged: x.challenged,
                     with_fin: x.with_fin,
                     after_close: x.after_close,
+                })
+                .collect(),
+            expired: e
+                .expired
+                .iter()
+                .map(|(side, x)| ExpiryRecord {
+                    side: *side,
+                    state: x.state,
+                    rule: x.rule,
+                    at: x.at.secs_since(first),
                 })
                 .collect(),
         }
@@ -621,6 +648,8 @@ mod tests {
         }
         m.insert("zeek".into(), Value::Object(z));
         let mut e = m["evidence"].as_object().unwrap().clone();
+        // New in schema 6.
+        e.remove("expired");
         for k in ["syn", "syn_ack", "handshake_ack"] {
             if let Some(r) = e.get(k) {
                 let r = ref_of(r, first_us);

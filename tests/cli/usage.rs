@@ -64,7 +64,7 @@ fn output_file_is_written_whole_and_never_over_an_input() {
     );
     assert_eq!(out.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
-    assert_eq!(v["schema_version"], 5);
+    assert_eq!(v["schema_version"], tcp_teardown::report::SCHEMA_VERSION);
     // Nothing but the report is left in the directory.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
 }

@@ -288,6 +288,11 @@ impl Compact<'_> {
             self.raw(b"\"rsts\":");
             self.serde(&e.rsts);
         }
+        if !e.expired.is_empty() {
+            self.comma_unless_first(&mut first);
+            self.raw(b"\"expired\":");
+            self.serde(&e.expired);
+        }
         self.out.push(b'}');
     }
 
