@@ -148,6 +148,22 @@ struct InputArgs {
     /// (`ulimit -v`), only as many as fit (64 MiB each past 256 MiB).
     #[arg(help_heading = "Run", short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
+
+    /// The host timeline's grid: each host's sockets per state are counted at
+    /// every multiple of this after the first packet [default: the smallest of
+    /// 1 ms, 2 ms, 10 ms, 20 ms, 100 ms, … that keeps the capture within
+    /// 2,000 points].
+    #[arg(help_heading = "Run", long, value_name = "DURATION", value_parser = parse_positive_duration)]
+    timeline_step: Option<Duration>,
+}
+
+/// A duration above zero.
+fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err("must be more than 0".into());
+    }
+    Ok(d)
 }
 
 #[derive(Args, Debug)]
@@ -494,6 +510,7 @@ fn options_of(input: &InputArgs, extra_filter: Filter) -> Options {
         interrupt: Some(signals::install()),
         text_width: terminal_width(),
         trace: false,
+        timeline_step: input.timeline_step,
     }
 }
 

@@ -1053,7 +1053,19 @@ impl Connection {
     }
 
     fn apply(&mut self, side: Side, event: Event, at: PacketRef) {
-        let ms = self.ms_of(at.ts);
+        // A receiver's state changed when the peer's FIN arrived, not when it
+        // acknowledged it (a delayed ACK comes ~40 ms later): its path says
+        // so, though the change needs the ACK as proof.
+        let when = match event {
+            Event::AckPeerFin => self
+                .endpoint(side.other())
+                .fin
+                .as_ref()
+                .map_or(at.ts, |f| f.last.ts.min(at.ts)),
+            _ => at.ts,
+        };
+        let since = self.endpoint(side).path.last().map_or(when, |(_, t)| t);
+        let entered = when.max(since);
         let ep = match side {
             Side::Client => &mut self.client,
             Side::Server => &mut self.server,
@@ -1079,7 +1091,7 @@ impl Connection {
                 });
             }
             ep.state = to;
-            ep.path.push(to, ms);
+            ep.path.push(to, entered);
             if to == State::TimeWait {
                 ep.time_wait_since = Some(at);
             }
@@ -1168,27 +1180,28 @@ impl Connection {
     pub fn life(&self, side: Side, timers: &Timers) -> Life {
         let ep = self.endpoint(side);
         let mut life = Life {
-            base: self.first.ts,
             path: ep.path,
             until: self.observed_until.max(self.last.ts),
+            runs_on: self.end_order == u64::MAX,
             expiry: None,
             unknown: false,
         };
         let peer = self.endpoint(side.other());
         if ep.packets == 0 && peer.state != State::SynSent && self.established {
             life.path = Path::default();
-            life.path.push(State::Established, 0);
+            life.path.push(State::Established, self.first.ts);
             life.until = self.last.ts;
+            life.runs_on = false;
             life.unknown = true;
             return life;
         }
         if ep.time_wait_expired
-            && let Some((_, ms)) = ep.path.last()
+            && let Some((_, at)) = ep.path.last()
         {
             life.expiry = Some(Expiry {
                 state: State::TimeWait,
                 rule: Rule::TimeWait,
-                at: self.at_ms(ms),
+                at,
             });
             return life;
         }
@@ -1197,7 +1210,14 @@ impl Connection {
             State::FinWait2 => self.fin_timeout(side, timers),
             State::Closed => self.closed_after_fin_timeout(side, timers),
             State::SynSent => ep.syn_first.and_then(|syn| {
-                let at = syn_give_up(syn.ts, timers.syn_retries, timers.syn_linear_timeouts);
+                let last = ep.syn_last.map_or(syn.ts, |p| p.ts);
+                let at = syn_give_up(
+                    syn.ts,
+                    last,
+                    ep.syn_count,
+                    timers.syn_retries,
+                    timers.syn_linear_timeouts,
+                );
                 (sent_last < at).then_some((Rule::SynRetries, at))
             }),
             State::SynReceived => ep.syn_first.filter(|_| ep.sent_syn_ack).and_then(|syn| {
@@ -1230,8 +1250,7 @@ impl Connection {
             && (sent_last <= at || pulled_back)
         {
             let state = life.state_at(at);
-            let ms = self.ms_of(at);
-            life.path.close_at(ms);
+            life.path.close_at(at);
             life.expiry = Some(Expiry { state, rule, at });
         }
         life
@@ -1245,10 +1264,10 @@ impl Connection {
         if ep.read_in_fin_wait_2 {
             return None;
         }
-        let (_, ms) = ep.path.last()?;
+        let (_, entered) = ep.path.last()?;
         Some((
             Rule::FinTimeout,
-            Timestamp(self.at_ms(ms).0.saturating_add(timers.fin_timeout_ns)),
+            Timestamp(entered.0.saturating_add(timers.fin_timeout_ns)),
         ))
     }
 
@@ -1263,31 +1282,17 @@ impl Connection {
             .collect::<arrayvec::ArrayVec<_, 8>>()
             .into_iter()
             .rev();
-        let (State::Closed, closed_ms) = steps.next()? else {
+        let (State::Closed, closed) = steps.next()? else {
             return None;
         };
-        let (State::FinWait2, entered_ms) = steps.next()? else {
+        let (State::FinWait2, entered) = steps.next()? else {
             return None;
         };
         if ep.read_in_fin_wait_2 {
             return None;
         }
-        let at = Timestamp(
-            self.at_ms(entered_ms)
-                .0
-                .saturating_add(timers.fin_timeout_ns),
-        );
-        (self.at_ms(closed_ms) > at).then_some((Rule::FinTimeout, at))
-    }
-
-    /// The time `ms` after the first packet.
-    fn at_ms(&self, ms: u32) -> Timestamp {
-        Timestamp(self.first.ts.0.saturating_add(i64::from(ms) * 1_000_000))
-    }
-
-    /// Milliseconds from the first packet to `t` (saturating).
-    pub(super) fn ms_of(&self, t: Timestamp) -> u32 {
-        (t.0.saturating_sub(self.first.ts.0).max(0) / 1_000_000).min(i64::from(u32::MAX)) as u32
+        let at = Timestamp(entered.0.saturating_add(timers.fin_timeout_ns));
+        (closed > at).then_some((Rule::FinTimeout, at))
     }
 }
 

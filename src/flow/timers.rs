@@ -120,14 +120,13 @@ pub struct Expiry {
 
 /// At most this many state changes are kept per side (a longer walk keeps
 /// its first ones and its latest).
-pub const PATH_LEN: usize = 8;
+pub const PATH_LEN: usize = 6;
 
-/// The states one side went through and when it entered each, in
-/// milliseconds after the connection's first packet (44 bytes).
+/// The states one side went through and when it entered each (56 bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Path {
     states: [State; PATH_LEN],
-    at_ms: [u32; PATH_LEN],
+    at: [Timestamp; PATH_LEN],
     len: u8,
 }
 
@@ -135,41 +134,56 @@ impl Default for Path {
     fn default() -> Path {
         Path {
             states: [State::Closed; PATH_LEN],
-            at_ms: [0; PATH_LEN],
+            at: [Timestamp(0); PATH_LEN],
             len: 0,
         }
     }
 }
 
 impl Path {
-    /// Notes that the side entered `state` `ms` after the first packet.
-    pub(super) fn push(&mut self, state: State, ms: u32) {
+    /// Notes that the side entered `state` at `at`.
+    pub fn push(&mut self, state: State, at: Timestamp) {
         let i = usize::from(self.len).min(PATH_LEN - 1);
         self.states[i] = state;
-        self.at_ms[i] = ms;
+        self.at[i] = at;
         self.len = (i + 1) as u8;
     }
 
-    /// Each state entered, with when (ms after the first packet).
-    pub fn steps(&self) -> impl Iterator<Item = (State, u32)> + '_ {
+    /// Each state entered, with when.
+    pub fn steps(&self) -> impl Iterator<Item = (State, Timestamp)> + '_ {
         let n = usize::from(self.len);
         self.states[..n]
             .iter()
             .copied()
-            .zip(self.at_ms[..n].iter().copied())
+            .zip(self.at[..n].iter().copied())
+    }
+
+    /// How many states it entered.
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// It entered none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The `i`th state entered and when.
+    pub fn get(&self, i: usize) -> (State, Timestamp) {
+        (self.states[i], self.at[i])
     }
 
     /// The latest state entered and when.
-    pub fn last(&self) -> Option<(State, u32)> {
+    pub fn last(&self) -> Option<(State, Timestamp)> {
         self.steps().last()
     }
 
-    /// Ends the path at `ms`: drops what it entered after, then enters CLOSED.
-    pub(super) fn close_at(&mut self, ms: u32) {
-        while self.len > 0 && self.at_ms[usize::from(self.len) - 1] > ms {
+    /// Ends the path at `at`: drops what it entered after, then enters CLOSED.
+    pub(super) fn close_at(&mut self, at: Timestamp) {
+        while self.len > 0 && self.at[usize::from(self.len) - 1] > at {
             self.len -= 1;
         }
-        self.push(State::Closed, ms);
+        self.push(State::Closed, at);
     }
 }
 
@@ -178,12 +192,13 @@ impl Path {
 /// state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Life {
-    /// The connection's first packet: the path's times count from it.
-    pub base: Timestamp,
     pub path: Path,
     /// The end of the observation: the state last entered lasts until then
     /// (unless it is CLOSED).
     pub until: Timestamp,
+    /// The observation ended with the capture (not a newer connection on the
+    /// 4-tuple, nor an eviction): a state still held then goes on past it.
+    pub runs_on: bool,
     /// The timer that closed it, if one did.
     pub expiry: Option<Expiry>,
     /// Nothing was seen from this side while its peer went past the
@@ -194,12 +209,10 @@ pub struct Life {
 impl Life {
     /// Each state held, with its start and end (CLOSED left out).
     pub fn intervals(&self) -> impl Iterator<Item = (State, Timestamp, Timestamp)> + '_ {
-        let steps: arrayvec::ArrayVec<(State, u32), PATH_LEN> = self.path.steps().collect();
-        let at = move |ms: u32| Timestamp(self.base.0.saturating_add(i64::from(ms) * MS));
+        let steps: arrayvec::ArrayVec<(State, Timestamp), PATH_LEN> = self.path.steps().collect();
         (0..steps.len()).filter_map(move |i| {
             let (state, from) = steps[i];
-            let to = steps.get(i + 1).map_or(self.until, |&(_, ms)| at(ms));
-            let from = at(from);
+            let to = steps.get(i + 1).map_or(self.until, |&(_, t)| t);
             (state != State::Closed && to > from).then_some((state, from, to.min(self.until)))
         })
     }
@@ -233,20 +246,39 @@ pub fn model_timeout(boundary: u32, rto_base: i64) -> i64 {
 /// SYN_SENT): at the first RTO expiry where either `retries + linear`
 /// retransmissions have gone out or `model_timeout(retries, 1 s)` has
 /// passed; the RTO stays 1 s for `linear` retransmissions, then doubles.
-pub fn syn_give_up(first: Timestamp, retries: u32, linear: u32) -> Timestamp {
+/// With `sent` transmissions seen, the last at `last`, the schedule is
+/// stretched to the RTO the host really used (jiffies make it 1.02 s, say).
+pub fn syn_give_up(
+    first: Timestamp,
+    last: Timestamp,
+    sent: u32,
+    retries: u32,
+    linear: u32,
+) -> Timestamp {
     let timeout = model_timeout(retries, TIMEOUT_INIT);
     let max = retries.saturating_add(linear);
-    let (mut t, mut rto, mut sent) = (0i64, TIMEOUT_INIT, 0u32);
+    let (mut t, mut rto, mut resent) = (0i64, TIMEOUT_INIT, 0u32);
+    // The model's time of the last retransmission seen.
+    let mut last_model = None;
     loop {
         t += rto;
-        if sent >= max || t >= timeout {
-            return Timestamp(first.0.saturating_add(t));
+        if resent >= max || t >= timeout {
+            break;
         }
-        sent += 1;
-        if sent > linear {
+        resent += 1;
+        if resent + 1 == sent {
+            last_model = Some(t);
+        }
+        if resent > linear {
             rto = (rto * 2).min(RTO_MAX);
         }
     }
+    let seen = last.0.saturating_sub(first.0);
+    let stretched = match last_model {
+        Some(m) if seen > 0 => (t as i128 * seen as i128 / m as i128) as i64,
+        _ => t,
+    };
+    Timestamp(first.0.saturating_add(stretched))
 }
 
 /// When a SYN-ACK first sent at `first` is given up: after `retries`
@@ -332,11 +364,17 @@ mod tests {
     fn syn_sent_gives_up_by_time_with_few_retries_and_by_count_with_the_defaults() {
         // fixtures/timeline workload e: tcp_syn_retries 2, 4 linear: six SYNs
         // 1 s apart, dead at the expiry 7 s after the first.
-        assert_eq!(syn_give_up(Timestamp(0), 2, 4), Timestamp(s(7.0)));
+        let z = Timestamp(0);
+        assert_eq!(syn_give_up(z, z, 1, 2, 4), Timestamp(s(7.0)));
+        // The same SYNs 1.02 s apart, as jiffies made them: 7.14 s.
+        assert_eq!(
+            syn_give_up(z, Timestamp(s(5.1)), 6, 2, 4),
+            Timestamp(s(7.14))
+        );
         // The defaults: 10 retransmissions, gone 131 s after the first SYN.
-        assert_eq!(syn_give_up(Timestamp(0), 6, 4), Timestamp(s(131.0)));
+        assert_eq!(syn_give_up(z, z, 1, 6, 4), Timestamp(s(131.0)));
         // Before tcp_syn_linear_timeouts: 1+2+4+8+16+32 and the last 64.
-        assert_eq!(syn_give_up(Timestamp(0), 6, 0), Timestamp(s(127.0)));
+        assert_eq!(syn_give_up(z, z, 1, 6, 0), Timestamp(s(127.0)));
     }
 
     #[test]
@@ -381,20 +419,21 @@ mod tests {
 
     #[test]
     fn a_path_closed_early_drops_what_came_after() {
+        let t = |ms: i64| Timestamp(ms * MS);
         let mut p = Path::default();
-        p.push(State::Established, 0);
-        p.push(State::FinWait1, 1000);
-        p.push(State::FinWait2, 1040);
-        p.push(State::Closed, 9000);
-        p.close_at(6040);
+        p.push(State::Established, t(0));
+        p.push(State::FinWait1, t(1000));
+        p.push(State::FinWait2, t(1040));
+        p.push(State::Closed, t(9000));
+        p.close_at(t(6040));
         let steps: Vec<_> = p.steps().collect();
         assert_eq!(
             steps,
             [
-                (State::Established, 0),
-                (State::FinWait1, 1000),
-                (State::FinWait2, 1040),
-                (State::Closed, 6040)
+                (State::Established, t(0)),
+                (State::FinWait1, t(1000)),
+                (State::FinWait2, t(1040)),
+                (State::Closed, t(6040))
             ]
         );
     }
@@ -409,11 +448,11 @@ mod tests {
                 } else {
                     State::FinWait2
                 },
-                i,
+                Timestamp(i),
             );
         }
-        p.push(State::TimeWait, 100);
+        p.push(State::TimeWait, Timestamp(100));
         assert_eq!(p.steps().count(), PATH_LEN);
-        assert_eq!(p.last(), Some((State::TimeWait, 100)));
+        assert_eq!(p.last(), Some((State::TimeWait, Timestamp(100))));
     }
 }

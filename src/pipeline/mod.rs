@@ -33,12 +33,13 @@ use merge::{first_segments, read_all};
 use progress::Progress;
 use route::{IN_FLIGHT, LOCATE_FROM, Router, batch_len, shard_ranges};
 use shard::{DRAIN_EVERY, Msg, Routed, Shard, worker};
-use writer::{Batch, Budget, Merger, Outbox};
+use writer::{Batch, Budget, Finished, Merger, Outbox};
 
 use crate::classify::Thresholds;
 use crate::flow::TrackerConfig;
 use crate::report::filter::Filter;
 use crate::report::sink::{Collect, Item, Sink};
+use crate::report::timeline::Builder;
 use crate::report::{Counts, InputReport, Report, SCHEMA_VERSION, Tool, summarize};
 
 /// What to analyze and how.
@@ -67,6 +68,9 @@ pub struct Options {
     /// ([`crate::report::ConnectionReport::transitions`]; `teardown explain`):
     /// an allocation per connection.
     pub trace: bool,
+    /// The host timeline's grid step (`--timeline-step`); chosen from the
+    /// capture's span when `None`.
+    pub timeline_step: Option<std::time::Duration>,
 }
 
 impl Options {
@@ -83,6 +87,7 @@ impl Options {
             interrupt: None,
             text_width: None,
             trace: false,
+            timeline_step: None,
         }
     }
 
@@ -161,6 +166,7 @@ pub fn analyze_into<S: Sink>(options: &Options, sink: &mut S) -> Analysis {
         opened: &opened,
         counts: Counts::default(),
         evicted: 0,
+        timeline: Builder::new(first_packet, options.timeline_step),
         output_error: sink.begin(first_packet).err(),
     };
     if shards == 1 {
@@ -168,17 +174,14 @@ pub fn analyze_into<S: Sink>(options: &Options, sink: &mut S) -> Analysis {
     } else {
         run.on_threads(shards, locate, pending, sink);
     }
-    let (counts, evicted, output_error) = (run.counts, run.evicted, run.output_error);
+    let tally = Tally {
+        counts: run.counts,
+        timeline: run.timeline,
+        evicted: run.evicted,
+    };
+    let output_error = run.output_error;
     progress.finish();
-    assemble(
-        options,
-        inputs,
-        counts,
-        evicted,
-        output_error,
-        unreadable,
-        messages,
-    )
+    assemble(options, inputs, tally, output_error, unreadable, messages)
 }
 
 /// One analysis under way: what its shards add up to.
@@ -192,6 +195,8 @@ struct Run<'r, 'o> {
     opened: &'o AtomicU64,
     counts: Counts,
     evicted: u64,
+    /// The host timeline, fed in report order by whoever drains the merger.
+    timeline: Builder,
     /// The first error of the sink (its `begin` included).
     output_error: Option<std::io::Error>,
 }
@@ -217,6 +222,7 @@ impl Run<'_, '_> {
         let pending = pending.into_iter().map(|r| r.map(Routed::into_segment));
         let progress = &mut *self.progress;
         let output_error = &mut self.output_error;
+        let timeline = &mut self.timeline;
         let options = self.options;
         read_all(
             self.inputs,
@@ -229,7 +235,7 @@ impl Run<'_, '_> {
                 segments += 1;
                 if segments.is_multiple_of(DRAIN_EVERY) {
                     merger.push(own.batch(seg.order));
-                    merger.drain_to(sink, output_error);
+                    merger.drain_to(sink, timeline, output_error);
                 }
                 output_error.is_none() && !interrupted(options)
             },
@@ -237,7 +243,7 @@ impl Run<'_, '_> {
         let end = capture_end(self.inputs);
         let done = own.finish(end, |batch| {
             merger.push(batch);
-            merger.drain_to(sink, output_error);
+            merger.drain_to(sink, timeline, output_error);
         });
         self.add(done);
     }
@@ -266,15 +272,19 @@ impl Run<'_, '_> {
         let mut own: Shard<'_, S::Encoder> = Shard::new(0, cfg, ranges[0].clone(), options, opened);
         let stop = AtomicBool::new(self.output_error.is_some());
         let budget = Budget::new();
+        // The writer thread feeds it; it is back in `self` once that ends.
+        let mut timeline = std::mem::replace(&mut self.timeline, Builder::new(None, None));
         std::thread::scope(|scope| {
             // Bounded too: a slow output (a pipe) holds the reading back instead
             // of piling up the report in memory. The writer always receives, so
             // this cannot deadlock.
-            let (out_tx, out_rx) = sync_channel::<Batch<Item<S>>>(4 * shards);
+            let (out_tx, out_rx) = sync_channel::<Batch<Finished<Item<S>>>>(4 * shards);
             let budget = &budget;
             let out_tx = Outbox { tx: out_tx, budget };
             let stop = &stop;
-            let writer = scope.spawn(move || writer::writer(shards, out_rx, budget, sink, stop));
+            let timeline = &mut timeline;
+            let writer =
+                scope.spawn(move || writer::writer(shards, out_rx, budget, sink, timeline, stop));
             let mut senders: Vec<SyncSender<Msg>> = Vec::with_capacity(shards - 1);
             let mut handles = Vec::with_capacity(shards - 1);
             for (index, partitions) in ranges.iter().enumerate().skip(1) {
@@ -344,6 +354,7 @@ impl Run<'_, '_> {
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         });
+        self.timeline = timeline;
     }
 }
 
@@ -356,13 +367,23 @@ fn interrupted(options: &Options) -> bool {
         .is_some_and(|f| f.load(Ordering::Relaxed))
 }
 
+/// What the shards and the writer added up.
+struct Tally {
+    counts: Counts,
+    timeline: Builder,
+    evicted: u64,
+}
+
 /// The report (without its connections) and the messages for the user, once
 /// every input has been read.
 fn assemble(
     options: &Options,
     inputs: Vec<Input>,
-    counts: Counts,
-    evicted: u64,
+    Tally {
+        counts,
+        timeline,
+        evicted,
+    }: Tally,
     output_error: Option<std::io::Error>,
     mut unreadable: usize,
     mut messages: Vec<String>,
@@ -396,6 +417,14 @@ fn assemble(
         ));
     }
     let findings = counts.findings.finish(&t);
+    let timeline = timeline.finish(summary.last_ts);
+    if timeline.as_ref().is_some_and(|t| t.step_raised) {
+        messages.push(format!(
+            "teardown: warning: --timeline-step was raised to {} s to keep the timeline within {} points",
+            timeline.as_ref().map_or(0.0, |t| t.step),
+            crate::report::timeline::MAX_FIXED_POINTS
+        ));
+    }
     summary.evicted = evicted;
     summary.interrupted = interrupted(options);
     if summary.interrupted {
@@ -420,6 +449,7 @@ fn assemble(
             inputs: input_reports,
             summary,
             findings,
+            timeline,
         },
         output_error,
         unreadable,

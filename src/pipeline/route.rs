@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 
 use super::shard::{Msg, Routable, Routed, Shard};
-use super::writer::Outbox;
+use super::writer::{Finished, Outbox};
 use crate::flow::TrackerConfig;
 use crate::report::sink::Encode;
 
@@ -30,7 +30,7 @@ pub(super) struct Router<'r, 'o, E: Encode> {
     pub(super) cfg: TrackerConfig,
     pub(super) batches: Vec<Vec<(u64, Routed)>>,
     pub(super) senders: &'r [SyncSender<Msg>],
-    pub(super) out_tx: &'r Outbox<'r, E::Item>,
+    pub(super) out_tx: &'r Outbox<'r, Finished<E::Item>>,
     pub(super) stop: &'r AtomicBool,
     pub(super) batch_len: usize,
     pub(super) routed: u64,

@@ -8,7 +8,7 @@ use std::sync::mpsc::Receiver;
 
 use super::Options;
 use super::merge::Stamped;
-use super::writer::{Batch, Key, Outbox, through};
+use super::writer::{Batch, Finished, Key, Outbox, through};
 use crate::classify::Thresholds;
 use crate::decode::{Located, Segment};
 use crate::flow::{Connection, FlowKey, Tracker, TrackerConfig};
@@ -162,7 +162,7 @@ impl<'a, E: Encode> Shard<'a, E> {
         }
     }
 
-    fn finished(&mut self, c: &Connection) -> Option<(Key, E::Item)> {
+    fn finished(&mut self, c: &Connection) -> Option<(Key, Finished<E::Item>)> {
         let r = report_of(c, &self.thresholds);
         if !self.filter.is_empty() && !self.filter.matches(&r) {
             self.counts.filtered_out += 1;
@@ -170,7 +170,14 @@ impl<'a, E: Encode> Shard<'a, E> {
         }
         self.counts.add(&r);
         let key = (r.end_order, r.id);
-        Some((key, self.encoder.encode(r)))
+        let sockets = r.sockets;
+        Some((
+            key,
+            Finished {
+                item: self.encoder.encode(r),
+                sockets,
+            },
+        ))
     }
 
     /// Enough connections have finished to hand them on now.
@@ -180,7 +187,7 @@ impl<'a, E: Encode> Shard<'a, E> {
     }
 
     /// The connections finished so far, as a batch with `watermark`.
-    pub(super) fn batch(&mut self, watermark: u64) -> Batch<E::Item> {
+    pub(super) fn batch(&mut self, watermark: u64) -> Batch<Finished<E::Item>> {
         let opened = self.tracker.opened();
         self.opened
             .fetch_add(opened - self.opened_told, Ordering::Relaxed);
@@ -202,13 +209,13 @@ impl<'a, E: Encode> Shard<'a, E> {
     pub(super) fn finish(
         mut self,
         capture_end: Timestamp,
-        mut send: impl FnMut(Batch<E::Item>),
+        mut send: impl FnMut(Batch<Finished<E::Item>>),
     ) -> (Counts, u64) {
         let evicted = self.tracker.evicted();
         let mut all = self.tracker.finish(capture_end);
         loop {
             // Each connection is dropped as soon as its record is made.
-            let items: Vec<(Key, E::Item)> = all
+            let items: Vec<(Key, Finished<E::Item>)> = all
                 .by_ref()
                 .filter_map(|c| self.finished(&c))
                 .take(FINAL_BATCH)
@@ -235,7 +242,7 @@ impl<'a, E: Encode> Shard<'a, E> {
 pub(super) fn worker<E: Encode>(
     mut shard: Shard<'_, E>,
     rx: Receiver<Msg>,
-    out: Outbox<'_, E::Item>,
+    out: Outbox<'_, Finished<E::Item>>,
 ) -> (Counts, u64) {
     for msg in rx {
         match msg {

@@ -18,6 +18,14 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Condvar, Mutex};
 
 use crate::report::sink::{Item, Sink};
+use crate::report::timeline::{Builder, Sockets};
+
+/// A finished connection on its way to the sink: what the sink's encoder made
+/// of it, and what the host timeline counts of it.
+pub struct Finished<T> {
+    pub item: T,
+    pub sockets: Sockets,
+}
 
 /// The key connections are reported in: the processing order of the packet that
 /// ended their observation (`u64::MAX` for the end of the capture), then the id.
@@ -113,17 +121,22 @@ impl<T> Merger<T> {
         self.released += 1;
         self.queues[shard].items.pop_front().map(|(_, f)| f)
     }
+}
 
-    /// Releases everything that can be released to `sink`; after the first
-    /// error the rest is dropped (the error is kept by the caller).
-    pub fn drain_to<S: Sink<Encoder: crate::report::sink::Encode<Item = T>>>(
+impl<I> Merger<Finished<I>> {
+    /// Releases everything that can be released to `sink`, counting each
+    /// connection in `timeline` on the way; after the first error the rest is
+    /// dropped (the error is kept by the caller).
+    pub fn drain_to<S: Sink<Encoder: crate::report::sink::Encode<Item = I>>>(
         &mut self,
         sink: &mut S,
+        timeline: &mut Builder,
         error: &mut Option<io::Error>,
     ) {
         while let Some(f) = self.pop() {
+            timeline.add(&f.sockets);
             if error.is_none()
-                && let Err(e) = sink.connection(f)
+                && let Err(e) = sink.connection(f.item)
             {
                 *error = Some(e);
             }
@@ -236,9 +249,10 @@ impl Drop for Closer<'_> {
 /// order as they come.
 pub(super) fn writer<S: Sink>(
     shards: usize,
-    rx: Receiver<Batch<Item<S>>>,
+    rx: Receiver<Batch<Finished<Item<S>>>>,
     budget: &Budget,
     sink: &mut S,
+    timeline: &mut Builder,
     stop: &AtomicBool,
 ) -> Option<io::Error> {
     let _closer = Closer(budget);
@@ -246,7 +260,7 @@ pub(super) fn writer<S: Sink>(
     let mut error = None;
     for batch in rx {
         merger.push(batch);
-        merger.drain_to(sink, &mut error);
+        merger.drain_to(sink, timeline, &mut error);
         budget.release(merger.take_released());
         if error.is_some() {
             stop.store(true, Ordering::Relaxed);

@@ -135,6 +135,7 @@ pub fn write_text_from(
         )?;
     }
     write_findings(report, width, out)?;
+    write_timeline(report, width, out)?;
     writeln!(
         out,
         "\n{}",
@@ -288,6 +289,77 @@ fn write_findings(report: &Report, width: Option<usize>, out: &mut dyn Write) ->
         )?;
     }
     Ok(())
+}
+
+/// Per state other than ESTABLISHED, the host that held the most sockets in
+/// it, when, and whether they drained.
+fn write_timeline(report: &Report, width: Option<usize>, out: &mut dyn Write) -> io::Result<()> {
+    let Some(t) = &report.timeline else {
+        return Ok(());
+    };
+    if t.peaks.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    paragraph(
+        out,
+        width,
+        "",
+        "  ",
+        &format!(
+            "sockets per host, as `ss -tan` would have counted them every {} s (UTC; the peak of each state):",
+            t.step
+        ),
+    )?;
+    for state in TEXT_STATES {
+        let Some(p) = t.peaks.iter().find(|p| p.state == state) else {
+            continue;
+        };
+        let s = &p.stats;
+        let host = match s.port {
+            Some(port) => crate::report::EndpointAddr { ip: p.host, port }.to_string(),
+            None => p.host.to_string(),
+        };
+        let after = match (s.drained_at, s.end) {
+            (Some(d), 0) => format!("drained to 0 by {}", clock(d)),
+            (Some(d), end) => format!("drained to 0 by {}, {end} again at capture end", clock(d)),
+            (None, end) if end == s.peak => format!("still {end} at capture end; it never drained"),
+            (None, end) => format!("down to {end} at capture end; it never drained"),
+        };
+        paragraph(
+            out,
+            width,
+            "  ",
+            "    ",
+            &format!(
+                "{state} on {host}: {} at {} → {} at {}, {after}",
+                s.rise_from,
+                clock(s.rise_at),
+                s.peak,
+                clock(s.peak_at),
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+/// The states the summary reports a peak for, the hangs first.
+const TEXT_STATES: [&str; 8] = [
+    "CLOSE_WAIT",
+    "FIN_WAIT_1",
+    "FIN_WAIT_2",
+    "LAST_ACK",
+    "CLOSING",
+    "SYN_RECEIVED",
+    "SYN_SENT",
+    "TIME_WAIT",
+];
+
+/// A time of day in UTC, to the tenth of a second: `14:03:00.1` (the JSON
+/// report has the dates).
+fn clock(t: crate::time::Timestamp) -> String {
+    let full = t.rfc3339();
+    full.get(11..21).map_or(full.clone(), str::to_string)
 }
 
 /// Findings the text summary lists (the most severe first); the rest are

@@ -25,6 +25,7 @@ pub mod ladder;
 pub mod problems;
 pub mod record;
 pub mod sink;
+pub mod timeline;
 
 use std::collections::BTreeMap;
 
@@ -49,7 +50,7 @@ pub use crate::zeek::{ZeekInfo, ZeekRow};
 /// `summary`; ids are first-packet numbers; absent instead of `null` / `false` /
 /// empty for optional evidence and timings; 4: each fact said once
 /// ([`record`]).
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -76,6 +77,10 @@ pub struct Report {
     /// The causes the connections were grouped into, most severe first
     /// (docs/findings.md).
     pub findings: Vec<findings::Finding>,
+    /// Per host, its sockets in each state over the capture
+    /// (docs/json.md, `timeline`); absent without packets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<timeline::Timeline>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -274,7 +279,7 @@ pub struct ConnectionReport {
     pub close_answered: bool,
     /// Each side's socket over the observation, timers applied: what the
     /// host timeline counts and `teardown at` lists. Not in the JSON report.
-    pub life: PerSide<Life>,
+    pub sockets: timeline::Sockets,
 }
 
 impl ConnectionReport {
@@ -479,7 +484,7 @@ fn connection_report(
         },
         quiet_before_close: c.quiet_before_close.map(|ns| ns as f64 / 1e9),
         close_answered: c.close_answered,
-        life,
+        sockets: timeline::Sockets::of(c.client.addr, c.server.addr, &life.client, &life.server),
     }
 }
 

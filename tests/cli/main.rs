@@ -14,6 +14,7 @@ mod kernel;
 mod mutation;
 mod parallel;
 mod suricata;
+mod timeline;
 mod trust;
 mod usage;
 mod zeek;

@@ -166,6 +166,7 @@ fn digest_of(report: &Report) -> (Digest, Report) {
         inputs: report.inputs.clone(),
         summary: report.summary.clone(),
         findings: report.findings.clone(),
+        timeline: report.timeline.clone(),
     };
     (digest, listed)
 }

@@ -19,6 +19,7 @@ use crate::pipeline::{Analysis, Options};
 use crate::report::filter::Filter;
 use crate::report::findings::Finding;
 use crate::report::sink::{Encode, Sink};
+use crate::report::timeline::Timeline;
 use crate::report::{ConnectionReport, InputReport, Report, Summary, Tool};
 use crate::time::Timestamp;
 
@@ -38,6 +39,8 @@ struct Tail<'a> {
     inputs: &'a [InputReport],
     summary: &'a Summary,
     findings: &'a [Finding],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeline: &'a Option<Timeline>,
 }
 
 /// Everything before the first connection: `{"schema_version":...,"connections":[`.
@@ -57,13 +60,14 @@ pub fn write_json_head(
     out.write_all(b",\"connections\":[")
 }
 
-/// Everything after the last connection: `],"inputs":[...],"summary":{...},"findings":[...]}` and a
+/// Everything after the last connection: `],"inputs":[...],"summary":{...},"findings":[...],"timeline":{...}}` and a
 /// newline.
 pub fn write_json_tail(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let tail = serde_json::to_vec(&Tail {
         inputs: &report.inputs,
         summary: &report.summary,
         findings: &report.findings,
+        timeline: &report.timeline,
     })?;
     out.write_all(b"],")?;
     // Drop the tail object's opening brace: its fields continue the report.
