@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates reports/ — the HTML and JSON reports of the demo fixture, which
 # tests/cli/html.rs compares with a fresh rendering — and docs/report.png, the
-# README's screenshot of the HTML report (needs Chromium; skipped with
+# README's screenshot of the HTML report, and docs/host-states.png, its host
+# timeline charts for fixtures/timeline (needs Chromium; both skipped with
 # --no-screenshot).
 #
 # usage: scripts/update-reports.sh [--no-screenshot]
@@ -29,3 +30,15 @@ trap 'rm -rf "$profile"' EXIT
   --user-data-dir="$profile" --window-size=1280,1400 \
   --screenshot=docs/report.png "file://$PWD/reports/client.html" 2>/dev/null
 echo "docs/report.png: updated"
+# The timeline fixture's host charts, with its client namespace's timers,
+# framed at their anchor (a screenshot of the page itself ignores it).
+"$bin" analyze fixtures/timeline/client.pcap -f html -o "$profile/timeline.html" \
+  --fin-timeout 5 --syn-retries 2 --retries2 3 --orphan-retries 2
+cat > "$profile/frame.html" <<'HTML'
+<!DOCTYPE html><html><body style="margin:0"><iframe src="timeline.html#host-states" style="border:0;width:1280px;height:590px"></iframe></body></html>
+HTML
+"$chromium" --headless --no-sandbox --disable-gpu --disable-background-networking \
+  --disable-component-update --no-first-run --disable-sync --hide-scrollbars \
+  --user-data-dir="$profile/chromium" --window-size=1280,590 --virtual-time-budget=3000 \
+  --screenshot=docs/host-states.png "file://$profile/frame.html" 2>/dev/null
+echo "docs/host-states.png: updated"

@@ -463,7 +463,13 @@ fn everything_but_sorting_works_without_javascript() {
     );
     assert_eq!(table_rows(dom).len(), 15);
     assert_eq!(dom.matches("<details class=\"ladder\"").count(), 15);
-    assert_eq!(dom.matches("<svg").count(), 15 + 5, "ladders and charts");
+    let hosts = dom.matches("class=\"host-chart\"").count();
+    assert!(hosts >= 2, "the host timeline's charts");
+    assert_eq!(
+        dom.matches("<svg").count(),
+        15 + 5 + hosts,
+        "ladders and charts"
+    );
     assert_eq!(
         attr_of(dom, "card-lost_fin", "data-count").as_deref(),
         Some("3")
@@ -644,4 +650,69 @@ fn reports_directory_is_up_to_date() {
     // Deterministic: a second rendering is byte-identical, with no absolute path.
     assert_eq!(demo_html(), fresh_html);
     assert!(!fresh_html.contains(manifest_dir().to_str().unwrap()));
+}
+
+/// The host timeline's charts, loaded in Chromium: one per top host (as the
+/// JSON report lists them), each a stacked area per state with its legend
+/// to the right, and the class cards link to them.
+#[test]
+fn host_state_charts_one_per_top_host_with_the_legend_beside_them() {
+    let capture = manifest_dir().join("fixtures/timeline/client.pcap");
+    let capture = capture.to_str().unwrap();
+    let timers = [
+        "--fin-timeout",
+        "5",
+        "--syn-retries",
+        "2",
+        "--retries2",
+        "3",
+        "--orphan-retries",
+        "2",
+    ];
+    let mut args = vec!["analyze", capture, "-f", "json"];
+    args.extend(timers);
+    let report: Value = serde_json::from_slice(&teardown_in_root(&args)).unwrap();
+    let mut args = vec!["analyze", capture, "-f", "html"];
+    args.extend(timers);
+    let html = String::from_utf8(teardown_in_root(&args)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = write_page(dir.path(), "timeline.html", &html);
+    let page = load(&url, &[]);
+    let dom = &page.dom;
+    assert!(csp_violations(&page.log).is_empty() && script_errors(&page.log).is_empty());
+    let hosts = report["timeline"]["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 2);
+    for (i, h) in hosts.iter().enumerate() {
+        let id = format!("states-{}", i + 1);
+        let host = h["host"].as_str().unwrap();
+        assert_eq!(attr_of(dom, &id, "data-host").as_deref(), Some(host));
+        // The chart: its svg, a band per state the host held, then the legend.
+        let start = dom.find(&format!("id=\"{id}\"")).unwrap();
+        let chart = &dom[start..];
+        let chart = &chart[..chart.find("</ul>").unwrap()];
+        let svg = chart.find("<svg").expect("an svg");
+        let legend = chart.find("class=\"legend-states\"").expect("a legend");
+        assert!(svg < legend, "the legend follows the chart in its row");
+        for state in h["states"].as_object().unwrap().keys() {
+            assert!(
+                chart.contains(&format!("<path class=\"s-{state}\"")),
+                "{host} {state} band"
+            );
+            assert!(
+                chart.contains(&format!("<li class=\"s-{state}\">{state}: peak")),
+                "{host} {state} in the legend"
+            );
+        }
+    }
+    assert_eq!(dom.matches("class=\"host-chart\"").count(), 2);
+    // The row puts the legend beside the chart (the page's CSS).
+    assert!(html.contains(".host-row { display: flex;"));
+    // The half-closed hang card links to the server's chart.
+    let card = tag_of(dom, "card-half_closed_hang");
+    assert!(card.contains("linked"), "{card}");
+    assert!(
+        dom.contains("href=\"#states-"),
+        "a card links to a host chart"
+    );
+    assert!(dom.contains("CLOSE_WAIT peaked at 60 on 10.91.0.2"));
 }

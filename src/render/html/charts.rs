@@ -331,3 +331,195 @@ where
         rows,
     }
 }
+
+/// Hosts that get a chart of their sockets' states.
+pub(super) const MAX_HOST_CHARTS: usize = 6;
+/// Columns (x positions) a host chart draws at most.
+const HOST_COLUMNS: usize = 400;
+
+/// One top host's sockets per state over the capture, stacked.
+pub(super) struct HostChart {
+    pub(super) id: String,
+    pub(super) host: String,
+    pub(super) desc: String,
+    pub(super) width: f64,
+    pub(super) height: f64,
+    pub(super) plot_left: f64,
+    pub(super) plot_right: f64,
+    pub(super) plot_bottom: f64,
+    /// Bottom to top; `d` is an SVG path of the stacked band.
+    pub(super) areas: Vec<Area>,
+    pub(super) y_ticks: Vec<Tick>,
+    pub(super) x_ticks: Vec<Tick>,
+    /// The legend, beside the chart: each state drawn, with its peak.
+    pub(super) legend: Vec<(&'static str, String)>,
+}
+
+pub(super) struct Area {
+    pub(super) state: &'static str,
+    pub(super) d: String,
+}
+
+/// The states stacked from the bottom: open sockets first, then the
+/// handshake, the hangs and TIME_WAIT.
+const STACK: [&str; 10] = [
+    "ESTABLISHED",
+    "SYN_SENT",
+    "SYN_RECEIVED",
+    "CLOSE_WAIT",
+    "FIN_WAIT_2",
+    "FIN_WAIT_1",
+    "LAST_ACK",
+    "CLOSING",
+    "TIME_WAIT",
+    "unknown",
+];
+
+/// The stacked-area chart of each of the timeline's first hosts.
+pub(super) fn host_charts(t: &crate::report::timeline::Timeline) -> Vec<HostChart> {
+    t.hosts
+        .iter()
+        .take(MAX_HOST_CHARTS)
+        .enumerate()
+        .filter_map(|(i, h)| {
+            let host = h.host?.to_string();
+            Some(host_chart(t, &h.states, format!("states-{}", i + 1), host))
+        })
+        .collect()
+}
+
+fn host_chart(
+    t: &crate::report::timeline::Timeline,
+    states: &[crate::report::timeline::StateSeries],
+    id: String,
+    host: String,
+) -> HostChart {
+    let points = t.points.max(1);
+    let cols = points.min(HOST_COLUMNS);
+    // Each column shows the highest count of each state over its points.
+    let series: Vec<(&'static str, Vec<u32>)> = STACK
+        .iter()
+        .filter_map(|name| {
+            let s = states.iter().find(|s| s.state == *name)?;
+            let v = (0..cols)
+                .map(|c| {
+                    let (a, b) = (
+                        c * points / cols,
+                        ((c + 1) * points / cols).max(c * points / cols + 1),
+                    );
+                    s.counts[a.min(s.counts.len())..b.min(s.counts.len())]
+                        .iter()
+                        .copied()
+                        .max()
+                        .unwrap_or(0)
+                })
+                .collect();
+            Some((*name, v))
+        })
+        .collect();
+    let max = (0..cols)
+        .map(|c| series.iter().map(|(_, v)| u64::from(v[c])).sum::<u64>())
+        .max()
+        .unwrap_or(0);
+    let (step, top) = axis(max);
+    let (width, height) = (WIDE_W - 220.0, 200.0);
+    let plot_bottom = height - 36.0;
+    let plot_right = width - 12.0;
+    let plot_w = plot_right - PLOT_LEFT;
+    let plot_h = plot_bottom - PLOT_TOP;
+    let x = |c: usize| PLOT_LEFT + c as f64 / cols as f64 * plot_w;
+    let y = |n: u64| plot_bottom - n as f64 / top as f64 * plot_h;
+    let mut below = vec![0u64; cols];
+    let mut areas = Vec::new();
+    for (state, v) in &series {
+        let above: Vec<u64> = below
+            .iter()
+            .zip(v)
+            .map(|(b, n)| b + u64::from(*n))
+            .collect();
+        // Steps: each column flat across its width, the band from `below`
+        // to `above`.
+        let mut d = String::new();
+        for c in 0..cols {
+            let cmd = if c == 0 { 'M' } else { 'L' };
+            d.push_str(&format!(
+                "{cmd}{} {} L{} {} ",
+                r1(x(c)),
+                r1(y(above[c])),
+                r1(x(c + 1)),
+                r1(y(above[c]))
+            ));
+        }
+        for c in (0..cols).rev() {
+            d.push_str(&format!(
+                "L{} {} L{} {} ",
+                r1(x(c + 1)),
+                r1(y(below[c])),
+                r1(x(c)),
+                r1(y(below[c]))
+            ));
+        }
+        d.push('Z');
+        areas.push(Area { state, d });
+        below = above;
+    }
+    let span = t.step * (points - 1) as f64;
+    let x_ticks = (0..=4)
+        .map(|q| {
+            let f = q as f64 / 4.0;
+            Tick {
+                pos: r1(PLOT_LEFT + f * plot_w),
+                label: format!("+{}", duration(f * span)),
+                anchor: match q {
+                    0 => "start",
+                    4 => "end",
+                    _ => "middle",
+                },
+            }
+        })
+        .collect();
+    let y_ticks = (0..=top / step)
+        .map(|i| Tick {
+            pos: r1(y(i * step)),
+            label: (i * step).to_string(),
+            anchor: "end",
+        })
+        .collect();
+    let legend = series
+        .iter()
+        .rev()
+        .filter_map(|(state, _)| {
+            let s = states.iter().find(|s| s.state == *state)?;
+            let port = s
+                .stats
+                .port
+                .map_or(String::new(), |p| format!(" (port {p})"));
+            Some((
+                *state,
+                format!(
+                    "{state}: peak {} at +{}{port}, {} at the end",
+                    s.stats.peak,
+                    duration(s.stats.peak_at.secs_since(t.start)),
+                    s.stats.end
+                ),
+            ))
+        })
+        .collect();
+    HostChart {
+        desc: format!(
+            "sockets of {host} per state, counted every {} and stacked; each of the {cols} columns shows each state's highest count over its interval",
+            duration(t.step)
+        ),
+        id,
+        host,
+        width,
+        height,
+        plot_left: PLOT_LEFT,
+        plot_right,
+        plot_bottom,
+        areas,
+        y_ticks,
+        x_ticks,
+        legend,
+    }
+}

@@ -35,6 +35,8 @@ pub(super) struct Page<'a> {
     /// Findings past [`MAX_FINDINGS_SHOWN`] (in the JSON report).
     pub(super) findings_hidden: usize,
     pub(super) timeline: VChart,
+    /// The top hosts' sockets per state (the report's `timeline`).
+    pub(super) host_charts: Vec<HostChart>,
     pub(super) close_wait_chart: VChart,
     pub(super) close_chart: VChart,
     pub(super) top_servers: HChart,
@@ -86,6 +88,9 @@ pub(super) struct InterfaceView {
 }
 
 pub(super) struct Card {
+    /// A link to the chart of the host with the highest peak in a state of
+    /// this class: its id and the link's text.
+    pub(super) states: Option<(String, String)>,
     pub(super) key: &'static str,
     pub(super) label: &'static str,
     pub(super) note: &'static str,
@@ -177,6 +182,18 @@ impl<'a> Page<'a> {
                     2.0 * t.msl.as_secs_f64()
                 ),
             ),
+            (
+                "host timers",
+                format!(
+                    "tcp_fin_timeout {} s, tcp_syn_retries {} (+{} linear), tcp_synack_retries {}, tcp_retries2 {}, tcp_orphan_retries {}",
+                    t.timers.fin_timeout_ns as f64 / 1e9,
+                    t.timers.syn_retries,
+                    t.timers.syn_linear_timeouts,
+                    t.timers.synack_retries,
+                    t.timers.retries2,
+                    t.timers.orphan_retries
+                ),
+            ),
         ];
         let mut filter = Vec::new();
         if let Some(f) = &report.filter {
@@ -259,6 +276,11 @@ impl<'a> Page<'a> {
                 })
                 .collect(),
             timeline: timeline(digest, start, span),
+            host_charts: report
+                .timeline
+                .as_ref()
+                .map(host_charts)
+                .unwrap_or_default(),
             close_wait_chart: duration_histogram(&digest.close_wait, "CLOSE_WAIT duration"),
             close_chart: duration_histogram(&digest.close, "close duration"),
             top_servers: top_chart(&digest.servers, ("server", "servers")),
@@ -323,6 +345,7 @@ pub(super) fn cards(report: &Report) -> Vec<Card> {
     let s = &report.summary;
     let total = s.connections.max(1) as f64;
     let card = |key: &'static str, count: u64, primary: bool| Card {
+        states: (count > 0).then(|| states_link(report, key)).flatten(),
         key,
         label: class_label(key),
         note: card_note(key),
@@ -350,6 +373,37 @@ pub(super) fn cards(report: &Report) -> Vec<Card> {
         }
     }
     cards
+}
+
+/// The states whose pile-up a class card links to.
+fn class_states(key: &str) -> &'static [&'static str] {
+    match key {
+        "half_closed_hang" => &["CLOSE_WAIT", "FIN_WAIT_2"],
+        "lost_fin" => &["FIN_WAIT_1", "LAST_ACK", "CLOSING"],
+        "time_wait_reuse" | "clean" => &["TIME_WAIT"],
+        "unanswered" => &["SYN_SENT"],
+        _ => &[],
+    }
+}
+
+/// The link from a class card to the chart of the host with the highest
+/// peak in one of its states, when that host has a chart.
+fn states_link(report: &Report, key: &str) -> Option<(String, String)> {
+    let t = report.timeline.as_ref()?;
+    let (state, host, peak) = class_states(key)
+        .iter()
+        .filter_map(|s| t.peaks.iter().find(|p| p.state == *s))
+        .map(|p| (p.state, p.host, p.stats.peak))
+        .max_by_key(|&(_, _, n)| n)?;
+    let i = t
+        .hosts
+        .iter()
+        .take(MAX_HOST_CHARTS)
+        .position(|h| h.host == Some(host))?;
+    Some((
+        format!("states-{}", i + 1),
+        format!("{state} peaked at {peak} on {host}"),
+    ))
 }
 
 pub(super) fn input_view(i: &crate::report::InputReport) -> InputView {
