@@ -440,24 +440,14 @@ fn host_chart(
         // Steps: each column flat across its width, the band from `below`
         // to `above`.
         let mut d = String::new();
-        for c in 0..cols {
+        for (c, &n) in above.iter().enumerate() {
             let cmd = if c == 0 { 'M' } else { 'L' };
-            d.push_str(&format!(
-                "{cmd}{} {} L{} {} ",
-                r1(x(c)),
-                r1(y(above[c])),
-                r1(x(c + 1)),
-                r1(y(above[c]))
-            ));
+            let (x0, x1, y) = (r1(x(c)), r1(x(c + 1)), r1(y(n)));
+            d.push_str(&format!("{cmd}{x0} {y} L{x1} {y} "));
         }
-        for c in (0..cols).rev() {
-            d.push_str(&format!(
-                "L{} {} L{} {} ",
-                r1(x(c + 1)),
-                r1(y(below[c])),
-                r1(x(c)),
-                r1(y(below[c]))
-            ));
+        for (c, &n) in below.iter().enumerate().rev() {
+            let (x0, x1, y) = (r1(x(c)), r1(x(c + 1)), r1(y(n)));
+            d.push_str(&format!("L{x1} {y} L{x0} {y} "));
         }
         d.push('Z');
         areas.push(Area { state, d });
