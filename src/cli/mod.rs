@@ -96,6 +96,8 @@ Policy file (TOML), which command-line rules add to:
   [max]
   reset = 10
   refused = \"1%\"
+  [max_state]
+  CLOSE_WAIT = 1000
   [filter]
   port = [443]
 
@@ -231,6 +233,12 @@ struct CheckArgs {
     /// this class or flag: TARGET=N or TARGET=P% (repeatable).
     #[arg(help_heading = "Policy", long, value_name = "TARGET=N|P%")]
     max: Vec<String>,
+
+    /// Fail when any host held more than N sockets at once in STATE
+    /// (CLOSE_WAIT, FIN_WAIT_1, TIME_WAIT, …; ss's names work too): its
+    /// peak in the host timeline, STATE=N (repeatable).
+    #[arg(help_heading = "Policy", long, value_name = "STATE=N")]
+    max_state: Vec<String>,
 
     /// Read rules (and a filter) from a TOML file; command-line rules add to it.
     #[arg(help_heading = "Policy", long, value_name = "FILE")]
@@ -760,8 +768,11 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
     for m in &args.max {
         policy.rules.push(Rule::parse_max(m)?);
     }
-    if policy.rules.is_empty() {
-        bail!("no rules: give --fail-on, --max or --policy");
+    for m in &args.max_state {
+        policy.max_state.push(policy::parse_max_state(m)?);
+    }
+    if policy.rules.is_empty() && policy.max_state.is_empty() {
+        bail!("no rules: give --fail-on, --max, --max-state or --policy");
     }
     refuse_stdin_twice(&args.input.inputs)?;
     let outputs: Vec<&Path> = [&args.junit, &args.summary]
@@ -776,14 +787,16 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
     if let Some(n) = args.min_connections {
         policy.min_connections = n;
     }
-    let mut checker = policy::Checker::new(policy.rules.clone(), policy.min_connections);
+    let mut checker = policy::Checker::new(policy.rules.clone(), policy.min_connections)
+        .max_state(policy.max_state.clone());
     let start = std::time::Instant::now();
     let mut analysis = analyze_into(&options, &mut checker);
     tell(&args.input, &options, &analysis, start);
     if analysis.unreadable > 0 {
         bail!("cannot check: some input could not be read");
     }
-    let (result, listed) = checker.finish(&analysis.report.findings);
+    let (result, listed) =
+        checker.finish(&analysis.report.findings, analysis.report.timeline.as_ref());
     analysis.report.connections = listed;
     let report = &analysis.report;
     if let Some(path) = &args.junit {

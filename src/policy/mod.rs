@@ -13,10 +13,17 @@
 //! reset = 10
 //! refused = "1%"
 //!
+//! [max_state]
+//! CLOSE_WAIT = 1000
+//!
 //! [filter]
 //! port = [443]
 //! net = ["10.0.0.0/8"]
 //! ```
+//!
+//! `max_state` (`--max-state STATE=N`) is about hosts, not connections: it
+//! fails when any host's peak in that state (the report's `timeline`) is
+//! above N.
 
 use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt;
@@ -30,6 +37,7 @@ use crate::report::filter::Filter;
 use crate::report::findings::{self, Finding};
 use crate::report::problems::{Problem, fair_pick};
 use crate::report::sink::{Records, Sink};
+use crate::report::timeline::Timeline;
 
 /// How many offending connections renderers list per rule.
 pub const MAX_LISTED: usize = 20;
@@ -44,6 +52,33 @@ pub enum PolicyError {
     BadMax(String),
     #[error("policy file: {0}")]
     Toml(String),
+    #[error("`{0}` is not a state rule: use STATE=N with a state of {states}", states = crate::report::timeline::COLUMNS[..9].join(", "))]
+    BadMaxState(String),
+}
+
+/// A state's name as the timeline writes it, from its RFC 9293 or `ss` name
+/// (`CLOSE_WAIT`, `close-wait`, `ESTAB`, `SYN-RECV`).
+pub fn state_name(s: &str) -> Option<&'static str> {
+    let n = s.trim().to_ascii_uppercase().replace('-', "_");
+    let n = match n.as_str() {
+        "ESTAB" => "ESTABLISHED",
+        "SYN_RECV" => "SYN_RECEIVED",
+        other => other,
+    };
+    crate::report::timeline::COLUMNS[..9]
+        .iter()
+        .find(|c| **c == n)
+        .copied()
+}
+
+/// Parses `--max-state`'s `STATE=N`.
+pub fn parse_max_state(s: &str) -> Result<(&'static str, u64), PolicyError> {
+    let bad = || PolicyError::BadMaxState(s.to_string());
+    let (state, n) = s.split_once('=').ok_or_else(bad)?;
+    Ok((
+        state_name(state).ok_or_else(bad)?,
+        n.trim().parse().map_err(|_| bad())?,
+    ))
 }
 
 fn class_names() -> String {
@@ -175,6 +210,8 @@ impl fmt::Display for Rule {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Policy {
     pub rules: Vec<Rule>,
+    /// Per state, the most sockets any host may hold in it at once.
+    pub max_state: Vec<(&'static str, u64)>,
     pub filter: Filter,
     /// The policy fails when fewer connections than this survived the filter:
     /// a gate that held on no evidence would be a silent failure.
@@ -185,6 +222,7 @@ impl Default for Policy {
     fn default() -> Policy {
         Policy {
             rules: Vec::new(),
+            max_state: Vec::new(),
             filter: Filter::default(),
             min_connections: 1,
         }
@@ -198,6 +236,8 @@ struct PolicyFile {
     fail_on: Vec<String>,
     #[serde(default)]
     max: BTreeMap<String, LimitRepr>,
+    #[serde(default)]
+    max_state: BTreeMap<String, u64>,
     #[serde(default)]
     filter: Filter,
     min_connections: Option<u64>,
@@ -226,8 +266,18 @@ impl Policy {
             };
             rules.push(Rule::Max(Target::parse(t)?, limit));
         }
+        let max_state = file
+            .max_state
+            .iter()
+            .map(|(k, n)| {
+                state_name(k)
+                    .map(|s| (s, *n))
+                    .ok_or_else(|| PolicyError::BadMaxState(format!("{k}={n}")))
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Policy {
             rules,
+            max_state,
             filter: file.filter,
             min_connections: file.min_connections.unwrap_or(1),
         })
@@ -261,6 +311,15 @@ pub struct RuleResult {
     /// (absent when none).
     #[serde(skip_serializing_if = "is_zero")]
     pub connections_omitted: u64,
+    /// For a `max-state` rule: the host whose peak `observed` is, and when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<std::net::IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_at: Option<crate::time::Timestamp>,
+    /// A `max-state` rule: `observed` counts one host's sockets, not
+    /// connections.
+    #[serde(skip)]
+    pub per_host: bool,
 }
 
 /// Ids a rule's verdict lists at most: the verdict's memory stays bounded
@@ -311,6 +370,7 @@ impl CheckResult {
 /// the failed rules, worst kind first).
 pub struct Checker {
     rules: Vec<Rule>,
+    max_state: Vec<(&'static str, u64)>,
     min_connections: u64,
     per_rule: Vec<RuleIds>,
     /// Connections per set of rules they met (a bit per rule), for the count
@@ -340,6 +400,7 @@ impl Checker {
         let n = rules.len();
         Checker {
             rules,
+            max_state: Vec::new(),
             min_connections,
             per_rule: vec![RuleIds::default(); n],
             combinations: std::collections::HashMap::new(),
@@ -347,6 +408,12 @@ impl Checker {
             kept: BTreeMap::new(),
             total: 0,
         }
+    }
+
+    /// Adds `max-state` limits: per state, the most sockets a host may hold.
+    pub fn max_state(mut self, limits: Vec<(&'static str, u64)>) -> Checker {
+        self.max_state = limits;
+        self
     }
 
     /// Counts one connection against every rule.
@@ -417,9 +484,14 @@ impl Checker {
         ids
     }
 
-    /// The verdict, with the analysis' `findings` for the `finding:` rules,
-    /// and the records its renderers may list (in id order).
-    pub fn finish(self, findings: &[Finding]) -> (CheckResult, Vec<ConnectionReport>) {
+    /// The verdict, with the analysis' `findings` for the `finding:` rules
+    /// and its `timeline` for the `max-state` ones, and the records its
+    /// renderers may list (in id order).
+    pub fn finish(
+        self,
+        findings: &[Finding],
+        timeline: Option<&Timeline>,
+    ) -> (CheckResult, Vec<ConnectionReport>) {
         let total = self.total;
         let mut failed = vec![0u64; self.rules.len().div_ceil(64)];
         // (id, rule) for each failed rule's smallest ids.
@@ -462,6 +534,27 @@ impl Checker {
                 held,
                 connections_omitted: observed - ids.first.len() as u64,
                 connections: ids.first,
+                host: None,
+                peak_at: None,
+                per_host: false,
+            });
+        }
+        for &(state, limit) in &self.max_state {
+            let peak = timeline.and_then(|t| t.peaks.iter().find(|p| p.state == state));
+            let observed = peak.map_or(0, |p| u64::from(p.stats.peak));
+            results.push(RuleResult {
+                rule: format!("max-state {state}={limit}"),
+                target: state,
+                observed,
+                observed_percent: 0.0,
+                allowed: limit as f64,
+                at_least: false,
+                held: observed <= limit,
+                connections: Vec::new(),
+                connections_omitted: 0,
+                host: peak.map(|p| p.host),
+                peak_at: peak.map(|p| p.stats.peak_at),
+                per_host: true,
             });
         }
         if self.min_connections > 0 {
@@ -475,6 +568,9 @@ impl Checker {
                 held: total >= self.min_connections,
                 connections: Vec::new(),
                 connections_omitted: 0,
+                host: None,
+                peak_at: None,
+                per_host: false,
             });
         }
         let offending = self

@@ -259,3 +259,56 @@ fn offenders_are_shared_between_failed_rules_worst_first() {
         "resets first:\n{out}"
     );
 }
+
+fn check_timeline(args: &[&str]) -> (Option<i32>, String, String) {
+    run_on_fixture("check", "timeline/client.pcap", args)
+}
+
+/// `--max-state`: the server of fixtures/timeline held 60 sockets in
+/// CLOSE_WAIT at once (ss agrees: NOTES.md); a limit below fails, naming
+/// the host and the instant, and one at the peak holds.
+#[test]
+fn max_state_fails_when_a_hosts_peak_exceeds_the_limit() {
+    let (code, out, err) = check_timeline(&["--max-state", "CLOSE_WAIT=59"]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        out.contains("FAILED  max-state CLOSE_WAIT=59")
+            && out.contains("observed 60 sockets on 10.91.0.2 at 2026-12-07T00:59:31"),
+        "{out}"
+    );
+    let (code, out, _) = check_timeline(&[
+        "--max-state",
+        "close-wait=60",
+        "--max-state",
+        "TIME-WAIT=1000",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("held    max-state CLOSE_WAIT=60"), "{out}");
+    // The JSON verdict names the host and the peak's time.
+    let (_, json, _) = check_timeline(&["--max-state", "FIN_WAIT_1=5", "-f", "json"]);
+    let v: Value = serde_json::from_str(&json).unwrap();
+    let rule = &v["rules"][0];
+    // With Linux's default tcp_orphan_retries the 10 FINs of workload b keep
+    // their sockets in FIN_WAIT_1 for 102 s, one of d's joins them.
+    assert_eq!(
+        (rule["observed"].as_u64(), rule["held"].as_bool()),
+        (Some(11), Some(false))
+    );
+    assert_eq!(rule["host"], "10.91.0.1");
+}
+
+#[test]
+fn max_state_reads_the_policy_file_and_refuses_an_unknown_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "[max_state]\nCLOSE_WAIT = 10\n").unwrap();
+    let (code, out, _) = check_timeline(&["--policy", policy.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("FAILED  max-state CLOSE_WAIT=10"), "{out}");
+    let (code, _, err) = check_timeline(&["--max-state", "HALF_OPEN=3"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("HALF_OPEN=3") && err.contains("CLOSE_WAIT"),
+        "{err}"
+    );
+}

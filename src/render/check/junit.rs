@@ -36,7 +36,9 @@ pub fn write_junit(result: &CheckResult, report: &Report, out: &mut dyn Write) -
             continue;
         }
         w.write_event(Event::Start(case))?;
-        let message = if r.at_least {
+        let message = if r.per_host {
+            format!("{} in {}, {}", super::observed(r), r.target, fmt_limit(r))
+        } else if r.at_least {
             format!(
                 "{} connections checked, {}: the check has too little evidence",
                 r.observed,

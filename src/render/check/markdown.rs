@@ -32,11 +32,10 @@ pub fn write_markdown(
     for r in &result.rules {
         writeln!(
             out,
-            "| `{}` | {} | {} ({:.1}%) | {} |",
+            "| `{}` | {} | {} | {} |",
             cell(&r.rule),
             if r.held { "held" } else { "**failed**" },
-            r.observed,
-            r.observed_percent,
+            cell(&super::observed(r)),
             if r.at_least {
                 format!("≥ {}", fmt_allowed(r.allowed))
             } else {

@@ -57,6 +57,19 @@ pub(crate) fn describe(c: &ConnectionReport) -> String {
     )
 }
 
+/// What a rule observed: connections and their share, or for a
+/// `max-state` rule the host's peak and when.
+pub fn observed(r: &crate::policy::RuleResult) -> String {
+    if r.per_host {
+        match (r.host, r.peak_at) {
+            (Some(h), Some(at)) => format!("{} sockets on {h} at {}", r.observed, at.rfc3339()),
+            _ => "no socket on any host".into(),
+        }
+    } else {
+        format!("{} ({:.1}%)", r.observed, r.observed_percent)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,7 +117,7 @@ mod tests {
         for c in &report.connections {
             checker.add(Box::new(c.clone()));
         }
-        let (result, listed) = checker.finish(&[]);
+        let (result, listed) = checker.finish(&[], None);
         // Per rule at most the first and the smallest MAX_LISTED.
         assert!(
             listed.len() <= rules.len() * 2 * MAX_LISTED,
@@ -148,7 +161,7 @@ mod tests {
         for c in &report.connections {
             checker.add(Box::new(c.clone()));
         }
-        let (result, listed) = checker.finish(&[]);
+        let (result, listed) = checker.finish(&[], None);
         assert!(listed.len() <= 2 * 2 * MAX_LISTED, "{}", listed.len());
         let clean_or_reused = report
             .connections

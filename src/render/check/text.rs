@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use super::{by_id, describe};
+use super::{by_id, describe, observed};
 use crate::policy::{CheckResult, MAX_LISTED};
 use crate::report::Report;
 
@@ -17,11 +17,10 @@ pub fn write_text(result: &CheckResult, report: &Report, out: &mut dyn Write) ->
     for r in &result.rules {
         writeln!(
             out,
-            "{:<6}  {:<32} observed {} ({:.1}%), {}",
+            "{:<6}  {:<32} observed {}, {}",
             if r.held { "held" } else { "FAILED" },
             r.rule,
-            r.observed,
-            r.observed_percent,
+            observed(r),
             fmt_limit(r),
         )?;
     }
