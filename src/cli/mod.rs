@@ -60,6 +60,10 @@ enum Command {
     /// evidence marked, what its class and flags mean and the findings it is in.
     #[command(after_help = EXPLAIN_HELP)]
     Explain(ExplainArgs),
+    /// The sockets each host held at one instant, listed like `ss -tan` (the
+    /// queues are not in a capture), to set beside an `ss` taken then.
+    #[command(after_help = AT_HELP)]
+    At(AtArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Install, e.g.: teardown completions bash > ~/.local/share/bash-completion/completions/teardown"
@@ -300,6 +304,30 @@ struct ExplainArgs {
     format: ExplainFormat,
 }
 
+#[derive(Args, Debug)]
+struct AtArgs {
+    /// The instant: epoch seconds, RFC 3339 (2026-12-07T14:09:41Z), or
+    /// `+SECONDS` after the capture's first packet.
+    #[arg(value_name = "TIME", allow_hyphen_values = true)]
+    time: String,
+
+    #[command(flatten)]
+    input: InputArgs,
+
+    /// Output format.
+    #[arg(help_heading = "Output", short, long, value_enum, default_value_t = ExplainFormat::Text)]
+    format: ExplainFormat,
+}
+
+const AT_HELP: &str = "\
+The sockets come from the same model as the host timeline (docs/teardown.md,
+\"Host timeline\"): each side's states from the packets, ended by the hosts'
+timers (--fin-timeout, --syn-retries, ...). --host ADDR lists only the sockets
+on ADDR. A socket whose side sent nothing is listed as UNKNOWN.
+
+Exit codes: 0 listed (none held is a listing too), 2 bad usage, an unreadable
+input or a TIME outside the capture.";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum ExplainFormat {
     /// For a terminal: the verdict, a text ladder, what it means.
@@ -444,6 +472,7 @@ pub fn run() -> Result<ExitCode> {
         Command::Analyze(args) => run_analyze(args),
         Command::Check(args) => run_check(args),
         Command::Explain(args) => run_explain(args),
+        Command::At(args) => run_at(args),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "teardown", &mut io::stdout());
@@ -693,6 +722,51 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn run_at(args: AtArgs) -> Result<ExitCode> {
+    let when = match args.time.trim().strip_prefix('+') {
+        Some(rel) => {
+            let secs: f64 = rel
+                .parse()
+                .ok()
+                .filter(|s: &f64| s.is_finite() && *s >= 0.0)
+                .ok_or_else(|| anyhow::anyhow!("`{}` is not +SECONDS", args.time))?;
+            render::at::When::AfterStart((secs * 1e9).round() as i64)
+        }
+        None => render::at::When::At(parse_time(&args.time).map_err(anyhow::Error::msg)?),
+    };
+    refuse_stdin_twice(&args.input.inputs)?;
+    let options = options_of(&args.input, Filter::default());
+    let start = std::time::Instant::now();
+    let (analysis, sockets) = render::at::sockets_at(&options, when, &options.filter.host);
+    tell(&args.input, &options, &analysis, start);
+    if analysis.unreadable > 0 {
+        bail!("cannot list: some input could not be read");
+    }
+    let s = &analysis.report.summary;
+    if let (Some(first), Some(last)) = (s.first_ts, s.last_ts)
+        && (sockets.at < first || sockets.at > last)
+    {
+        bail!(
+            "{} is outside the capture ({} to {})",
+            sockets.at.rfc3339(),
+            first.rfc3339(),
+            last.rfc3339()
+        );
+    }
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let written = match args.format {
+        ExplainFormat::Text => render::at::write_text(&sockets, &mut out),
+        ExplainFormat::Json => render::at::write_json(&sockets, &mut out),
+    }
+    .and_then(|()| out.flush());
+    match written {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(e.into()),
+        Ok(()) => Ok(ExitCode::SUCCESS),
+    }
 }
 
 fn run_explain(mut args: ExplainArgs) -> Result<ExitCode> {

@@ -8,6 +8,7 @@
 //! help) and its line in [`render`]; `--format` offers every one of
 //! [`Format::ALL`].
 
+pub mod at;
 pub mod check;
 pub mod explain;
 pub mod html;
