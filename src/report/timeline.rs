@@ -24,7 +24,7 @@ use serde::Serialize;
 use serde::ser::SerializeMap;
 
 use super::{EndpointAddr, Life, State, Timestamp};
-use crate::flow::timers::{PATH_LEN, Path};
+use crate::flow::timers::Path;
 
 /// The states counted, in the order the reports list them, then the sockets
 /// whose state the capture cannot show.
@@ -341,60 +341,52 @@ impl Builder {
     /// Counts a finished connection's two sockets.
     pub fn add(&mut self, s: &Sockets) {
         self.fit(s.until.max(s.unknown_until));
-        let origin = self.origin.unwrap_or(s.until);
-        let step = self.step_ns as u64;
-        let point = |t: Timestamp| (t.0.saturating_sub(origin.0).max(0) as u64).div_ceil(step);
-        for (i, local) in s.local.iter().enumerate() {
-            let life = s.life(i);
-            let steps = &life.path;
-            let n = steps.len();
+        let origin = self.origin.unwrap_or(s.until).0;
+        let step = self.step_ns;
+        // The first grid point at or after `t`.
+        let point = |t: Timestamp| {
+            let d = t.0.saturating_sub(origin);
+            if d <= 0 { 0 } else { ((d - 1) / step + 1) as u32 }
+        };
+        for i in 0..2 {
+            let path = &s.path[i];
+            let n = path.len();
             if n == 0 {
                 continue;
             }
-            let mut changes = arrayvec::ArrayVec::<(u32, u8, i32), { 2 * PATH_LEN }>::new();
+            let (unknown, runs_on) = (s.unknown[i], s.runs_on[i]);
+            let until = if unknown { s.unknown_until } else { s.until };
+            let local = s.local[i];
+            let h = self.hosts.entry(local.ip).or_default();
             let mut problem = false;
-            let (mut state, mut from) = steps.get(0);
+            let (mut state, mut from) = path.get(0);
             let mut a = point(from);
             for k in 1..=n {
                 // The next state's entry ends this one (the observation's
                 // end ends the last).
-                let (next, to) = if k < n {
-                    steps.get(k)
-                } else {
-                    (State::Closed, life.until)
-                };
-                let to = to.min(life.until).max(from);
+                let (next, mut to) = if k < n { path.get(k) } else { (State::Closed, until) };
+                to = Timestamp(to.0.clamp(from.0, until.0.max(from.0)));
                 let b = point(to);
-                let col = if life.unknown {
-                    Some(UNKNOWN)
-                } else {
-                    column(state)
-                };
+                let col = if unknown { Some(UNKNOWN) } else { column(state) };
                 // Still held when the capture ended: it goes on past the
                 // last grid point.
-                let open = k == n && life.runs_on;
+                let open = k == n && runs_on;
                 if let Some(col) = col
                     && (a != b || open)
                 {
-                    changes.push((a as u32, col as u8, 1));
+                    h.series.add(a, col, 1);
                     if !open {
-                        changes.push((b as u32, col as u8, -1));
+                        h.series.add(b, col, -1);
                     }
+                    h.ports[col].add(local.port);
                     problem |= col != ESTABLISHED && col != UNKNOWN;
+                    h.score += 1;
                 }
                 (state, from, a) = (next, to, b);
             }
-            if changes.is_empty() {
-                continue;
+            if problem {
+                h.score += 3;
             }
-            let h = self.hosts.entry(local.ip).or_default();
-            for (p, col, d) in changes {
-                h.series.add(p, usize::from(col), d);
-                if d > 0 {
-                    h.ports[usize::from(col)].add(local.port);
-                }
-            }
-            h.score += if problem { 4 } else { 1 };
         }
         if self.hosts.len() >= 2 * KEEP_HOSTS {
             self.fold(KEEP_HOSTS);
@@ -445,6 +437,8 @@ impl Builder {
                 let total = stats.iter().flatten().map(|s| s.peak).max().unwrap_or(0);
                 (problem, total, *addr, stats)
             })
+            // A host whose sockets all fell between grid points.
+            .filter(|(_, total, _, _)| *total > 0)
             .collect();
         ranked.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
         let mut peaks = Vec::new();
@@ -469,7 +463,7 @@ impl Builder {
                 });
             }
         }
-        let hosts_seen = self.hosts.len() as u64 + self.folded;
+        let hosts_seen = ranked.len() as u64 + self.folded;
         let mut hosts = Vec::new();
         for (_, _, addr, stats) in ranked.iter().take(TOP_HOSTS) {
             let h = &self.hosts[addr];

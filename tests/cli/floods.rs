@@ -372,7 +372,10 @@ fn mid_stream_ack_flood(n: u32) -> Vec<u8> {
 /// tracked, 400,000 packets peaked at 40 MiB on one thread and 138 MiB on
 /// eight (debug build, 2 cores; release 34 and 152); the writer's budget
 /// brings eight threads to 105 MiB (release 113), the rest being each
-/// thread's allocator pages and the segments on their way to it.
+/// thread's allocator pages and the segments on their way to it. The host
+/// timeline's 176 bytes carried beside each record to the writer add some
+/// 20 MiB at this depth of records in flight (debug 117–125 MiB, release
+/// 131–146).
 #[test]
 fn a_mid_stream_ack_flood_does_not_grow_the_held_records_with_threads() {
     let dir = tempfile::tempdir().unwrap();
@@ -382,7 +385,7 @@ fn a_mid_stream_ack_flood_does_not_grow_the_held_records_with_threads() {
     let cap = ["--max-connections", "10000"];
     analyze_within(&capture, &out_file, "json", "1", &cap, 64);
     let one = std::fs::read(&out_file).unwrap();
-    let stderr = analyze_within(&capture, &out_file, "json", "8", &cap, 120);
+    let stderr = analyze_within(&capture, &out_file, "json", "8", &cap, 150);
     assert!(
         stderr.contains("evicted to stay within --max-connections 10000"),
         "{stderr}"
