@@ -12,8 +12,9 @@
 //! first packet; its step is the smallest of [`STEPS_MS`] that keeps the span
 //! within [`MAX_POINTS`] points (coarsened by a whole factor as the capture
 //! goes on) or `--timeline-step`. A host that touched few points keeps them
-//! as a short list; at most [`KEEP_HOSTS`]×2 hosts are kept apart, the least
-//! busy half folded into "other hosts" beyond that. [`Builder::finish`]
+//! as a short list; at most [`KEEP_HOSTS`]×2 hosts are kept apart (fewer on
+//! a `--timeline-step` grid, whose arrays are longer), the least busy half
+//! folded into "other hosts" beyond that. [`Builder::finish`]
 //! picks the [`TOP_HOSTS`] with the highest peak in a state other than
 //! ESTABLISHED.
 
@@ -67,7 +68,7 @@ pub const KEEP_HOSTS: usize = 256;
 /// Grid points at most, unless `--timeline-step` asks for a finer grid.
 pub const MAX_POINTS: u64 = 2000;
 /// Grid points at most whatever the step asked for.
-pub const MAX_FIXED_POINTS: u64 = 200_000;
+pub const MAX_FIXED_POINTS: u64 = 50_000;
 /// The steps the grid is chosen from (ms): each a whole multiple of the one
 /// before, so the grid coarsens without losing a count.
 pub const STEPS_MS: [i64; 19] = [
@@ -287,6 +288,9 @@ pub struct Builder {
     folded: u64,
     /// The step had to be raised above the one asked for.
     raised: bool,
+    /// Hosts kept apart after a fold: [`KEEP_HOSTS`] on the usual grid,
+    /// fewer on a finer one, so the arrays stay within the same memory.
+    keep: usize,
 }
 
 impl Builder {
@@ -307,6 +311,11 @@ impl Builder {
             other: Host::default(),
             folded: 0,
             raised: false,
+            keep: if fixed.is_some() {
+                (KEEP_HOSTS * MAX_POINTS as usize / MAX_FIXED_POINTS as usize).max(16)
+            } else {
+                KEEP_HOSTS
+            },
         }
     }
 
@@ -325,8 +334,9 @@ impl Builder {
                     self.step_index = Some(i + 1);
                     (STEPS_MS[i + 1] / STEPS_MS[i]) as u32
                 }
+                // Past a day a step (or past the asked one): doubled.
                 _ => {
-                    self.raised = true;
+                    self.raised |= self.step_index.is_none();
                     2
                 }
             };
@@ -346,7 +356,11 @@ impl Builder {
         // The first grid point at or after `t`.
         let point = |t: Timestamp| {
             let d = t.0.saturating_sub(origin);
-            if d <= 0 { 0 } else { ((d - 1) / step + 1) as u32 }
+            if d <= 0 {
+                0
+            } else {
+                ((d - 1) / step + 1) as u32
+            }
         };
         for i in 0..2 {
             let path = &s.path[i];
@@ -359,15 +373,26 @@ impl Builder {
             let local = s.local[i];
             let h = self.hosts.entry(local.ip).or_default();
             let mut problem = false;
+            // No time past the observation's end (a capture whose clock went
+            // back has packets after its last one): the grid was fitted to it.
             let (mut state, mut from) = path.get(0);
+            from = from.min(until);
             let mut a = point(from);
             for k in 1..=n {
                 // The next state's entry ends this one (the observation's
                 // end ends the last).
-                let (next, mut to) = if k < n { path.get(k) } else { (State::Closed, until) };
+                let (next, mut to) = if k < n {
+                    path.get(k)
+                } else {
+                    (State::Closed, until)
+                };
                 to = Timestamp(to.0.clamp(from.0, until.0.max(from.0)));
                 let b = point(to);
-                let col = if unknown { Some(UNKNOWN) } else { column(state) };
+                let col = if unknown {
+                    Some(UNKNOWN)
+                } else {
+                    column(state)
+                };
                 // Still held when the capture ended: it goes on past the
                 // last grid point.
                 let open = k == n && runs_on;
@@ -388,8 +413,8 @@ impl Builder {
                 h.score += 3;
             }
         }
-        if self.hosts.len() >= 2 * KEEP_HOSTS {
-            self.fold(KEEP_HOSTS);
+        if self.hosts.len() >= 2 * self.keep {
+            self.fold(self.keep);
         }
     }
 
@@ -802,5 +827,27 @@ mod tests {
             h.states.iter().map(|s| s.state).collect::<Vec<_>>(),
             ["unknown"]
         );
+    }
+
+    #[test]
+    fn times_past_the_observation_and_a_span_of_decades_stay_within_the_grid() {
+        let mut b = Builder::new(Some(Timestamp(0)), None);
+        // A path entered after the observation's end (a clock that went
+        // back), and one 50 years on.
+        let c = life(&[(State::Established, 0), (State::CloseWait, 9_000)], 5);
+        let s = life(&[(State::Established, 0)], 5);
+        b.add(&sockets(c, s, 40000));
+        let far = 50 * 365 * 86_400;
+        let late = life(&[(State::TimeWait, (far as u32).wrapping_mul(0))], far);
+        b.add(&sockets(late, s, 40001));
+        let t = b.finish(Some(Timestamp(far * SEC))).unwrap();
+        assert!(t.points as u64 <= MAX_POINTS, "{} points", t.points);
+        assert!(!t.step_raised, "no step was asked for");
+        let h = t
+            .hosts
+            .iter()
+            .find(|h| h.host == Some("10.0.0.1".parse().unwrap()))
+            .unwrap();
+        assert!(h.states.iter().all(|s| s.counts.len() == t.points));
     }
 }
