@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use crate::pipeline::{Analysis, Options, analyze_into};
 use crate::report::sink::{Records, Sink};
-use crate::report::timeline::COLUMNS;
-use crate::report::{ConnectionReport, EndpointAddr, SCHEMA_VERSION, State, Timestamp};
+use crate::report::timeline::{COLUMNS, state_name};
+use crate::report::{ConnectionReport, EndpointAddr, SCHEMA_VERSION, Timestamp};
 
 /// A socket held at the instant.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -66,14 +66,10 @@ impl Sink for At {
             } else {
                 life.state_at(self.at)
             };
-            if state == State::Closed {
+            let Some(name) = state_name(state) else {
                 continue;
-            }
-            let state = if life.unknown {
-                "unknown"
-            } else {
-                COLUMNS[STATE_ORDER.iter().position(|s| *s == state).unwrap_or(0)]
             };
+            let state = if life.unknown { "unknown" } else { name };
             self.sockets.push(Socket {
                 state,
                 local,
@@ -84,19 +80,6 @@ impl Sink for At {
         Ok(())
     }
 }
-
-/// The timeline's states, in `COLUMNS` order.
-const STATE_ORDER: [State; 9] = [
-    State::SynSent,
-    State::SynReceived,
-    State::Established,
-    State::FinWait1,
-    State::FinWait2,
-    State::CloseWait,
-    State::Closing,
-    State::LastAck,
-    State::TimeWait,
-];
 
 /// The instant's sockets, per host.
 #[derive(Debug, Serialize)]

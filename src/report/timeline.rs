@@ -45,6 +45,24 @@ const COLS: usize = 10;
 const UNKNOWN: usize = 9;
 const ESTABLISHED: usize = 2;
 
+/// The states counted, in [`COLUMNS`] order.
+pub const STATES: [State; 9] = [
+    State::SynSent,
+    State::SynReceived,
+    State::Established,
+    State::FinWait1,
+    State::FinWait2,
+    State::CloseWait,
+    State::Closing,
+    State::LastAck,
+    State::TimeWait,
+];
+
+/// A state's name in the timeline (`None` for CLOSED, which it does not count).
+pub fn state_name(s: State) -> Option<&'static str> {
+    column(s).map(|c| COLUMNS[c])
+}
+
 fn column(s: State) -> Option<usize> {
     Some(match s {
         State::SynSent => 0,

@@ -183,3 +183,16 @@ pub fn run_on_fixture(subcommand: &str, rel: &str, args: &[&str]) -> (Option<i32
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// `fixtures/timeline`'s client namespace sysctls (record.sh) as flags; the
+/// server's own timers do not come into play in its workloads.
+pub const TIMELINE_TIMERS: [&str; 8] = [
+    "--fin-timeout",
+    "5",
+    "--syn-retries",
+    "2",
+    "--retries2",
+    "3",
+    "--orphan-retries",
+    "2",
+];

@@ -659,16 +659,7 @@ fn reports_directory_is_up_to_date() {
 fn host_state_charts_one_per_top_host_with_the_legend_beside_them() {
     let capture = manifest_dir().join("fixtures/timeline/client.pcap");
     let capture = capture.to_str().unwrap();
-    let timers = [
-        "--fin-timeout",
-        "5",
-        "--syn-retries",
-        "2",
-        "--retries2",
-        "3",
-        "--orphan-retries",
-        "2",
-    ];
+    let timers = crate::common::TIMELINE_TIMERS;
     let mut args = vec!["analyze", capture, "-f", "json"];
     args.extend(timers);
     let report: Value = serde_json::from_slice(&teardown_in_root(&args)).unwrap();

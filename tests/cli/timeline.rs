@@ -8,11 +8,11 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use serde_json::Value;
-use tcp_teardown::report::timeline::COLUMNS;
+use tcp_teardown::report::timeline::{COLUMNS, STATES};
 use tcp_teardown::report::{ConnectionReport, Rule, State, Timers, Timestamp};
 use tcp_teardown::{Options, analyze};
 
-use crate::common::{fixture, run, success};
+use crate::common::{TIMELINE_TIMERS as TIMER_FLAGS, fixture, run, success};
 
 /// ss's state names, in `COLUMNS` order (the nine RFC 9293 states).
 const SS: [&str; 9] = [
@@ -25,30 +25,6 @@ const SS: [&str; 9] = [
     "CLOSING",
     "LAST-ACK",
     "TIME-WAIT",
-];
-const STATES: [State; 9] = [
-    State::SynSent,
-    State::SynReceived,
-    State::Established,
-    State::FinWait1,
-    State::FinWait2,
-    State::CloseWait,
-    State::Closing,
-    State::LastAck,
-    State::TimeWait,
-];
-
-/// The client namespace's sysctls (record.sh); the server's timers do not
-/// come into play in these workloads.
-const TIMER_FLAGS: [&str; 8] = [
-    "--fin-timeout",
-    "5",
-    "--syn-retries",
-    "2",
-    "--retries2",
-    "3",
-    "--orphan-retries",
-    "2",
 ];
 
 fn timers() -> Timers {
