@@ -213,7 +213,8 @@ struct AnalyzeArgs {
     input: InputArgs,
 
     /// Output format [default: what the name of the -o file says (.txt, .json,
-    /// .ndjson, .log or .zeek, .html), else text, terminal or not].
+    /// .ndjson, .log or .zeek, .html, .parquet), else text, terminal or not].
+    /// Parquet is written to a file (-o) only.
     #[arg(help_heading = "Output", short, long, value_enum)]
     format: Option<Format>,
 
@@ -510,6 +511,18 @@ fn format_of(asked: Option<Format>, output: Option<&Path>) -> Result<Format> {
     }
 }
 
+/// A Parquet file is read from its footer back: standard output (a pipe, a
+/// terminal) is refused before anything is read.
+fn refuse_parquet_to_stdout(format: Format, output: Option<&Path>) -> Result<()> {
+    if format == Format::Parquet && output.is_none() {
+        bail!(
+            "--format parquet writes a file, not standard output: give -o FILE.parquet \
+             (a Parquet reader seeks to the file's footer)"
+        );
+    }
+    Ok(())
+}
+
 /// A count of one or more (`--max-connections 0` would track nothing).
 fn at_least_one(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
@@ -704,6 +717,7 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     refuse_stdin_twice(&args.input.inputs)?;
     let output = args.output.as_deref().filter(|p| p.as_os_str() != "-");
     let format = format_of(args.format, output)?;
+    refuse_parquet_to_stdout(format, output)?;
     let options = options_of(&args.input, Filter::default());
     let (mut unreadable, mut interrupted) = (0, false);
     write_output(output, |out| {

@@ -157,6 +157,12 @@ pub fn analyze_into<S: Sink>(options: &Options, sink: &mut S) -> Analysis {
         }
     });
     let first_packet = inputs.iter().filter_map(|i| i.report.first_ts).min();
+    sink.inputs(
+        &inputs
+            .iter()
+            .map(|i| i.report.path.as_str())
+            .collect::<Vec<_>>(),
+    );
     let mut run = Run {
         options,
         cfg,

@@ -13,6 +13,7 @@ pub mod check;
 pub mod explain;
 pub mod html;
 pub mod json;
+pub mod parquet;
 pub mod text;
 pub mod zeek;
 
@@ -29,16 +30,18 @@ pub enum Format {
     Ndjson,
     Zeek,
     Html,
+    Parquet,
 }
 
 impl Format {
     /// Every format, in the order `--help` lists them.
-    pub const ALL: [Format; 5] = [
+    pub const ALL: [Format; 6] = [
         Format::Text,
         Format::Json,
         Format::Ndjson,
         Format::Zeek,
         Format::Html,
+        Format::Parquet,
     ];
 
     /// Its `--format` value.
@@ -49,11 +52,13 @@ impl Format {
             Format::Ndjson => "ndjson",
             Format::Zeek => "zeek",
             Format::Html => "html",
+            Format::Parquet => "parquet",
         }
     }
 
     /// The format a report file's name asks for: `.txt`, `.json`, `.ndjson`
-    /// (or `.jsonl`), `.log` or `.zeek` (a conn.log), `.html` (or `.htm`).
+    /// (or `.jsonl`), `.log` or `.zeek` (a conn.log), `.html` (or `.htm`),
+    /// `.parquet`.
     pub fn of_extension(path: &std::path::Path) -> Option<Format> {
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
         Some(match ext.as_str() {
@@ -62,6 +67,7 @@ impl Format {
             "ndjson" | "jsonl" => Format::Ndjson,
             "log" | "zeek" => Format::Zeek,
             "html" | "htm" => Format::Html,
+            "parquet" => Format::Parquet,
             _ => return None,
         })
     }
@@ -75,6 +81,9 @@ impl Format {
             Format::Zeek => "Zeek's conn.log (TSV): Zeek's conn_state and history (docs/zeek.md)",
             Format::Html => {
                 "One self-contained page: summary, diagnoses, charts, problem table, ladders"
+            }
+            Format::Parquet => {
+                "One row per connection, typed columns, zstd (docs/parquet.md); to a file (-o) only"
             }
         }
     }
@@ -104,6 +113,7 @@ pub fn render(format: Format, options: &Options, out: &mut (dyn Write + Send)) -
         Format::Ndjson => run(json::Json::ndjson(out), options),
         Format::Zeek => run(zeek::Zeek::new(out), options),
         Format::Html => run(html::Html::new(out, options), options),
+        Format::Parquet => run(parquet::Parquet::new(out), options),
     }
 }
 
@@ -126,9 +136,12 @@ mod tests {
         for f in Format::ALL {
             // Exhaustive: a new format does not compile until it is matched here.
             let listed = match f {
-                Format::Text | Format::Json | Format::Ndjson | Format::Zeek | Format::Html => {
-                    Format::ALL.iter().filter(|g| **g == f).count()
-                }
+                Format::Text
+                | Format::Json
+                | Format::Ndjson
+                | Format::Zeek
+                | Format::Html
+                | Format::Parquet => Format::ALL.iter().filter(|g| **g == f).count(),
             };
             assert_eq!(listed, 1, "{}", f.name());
         }

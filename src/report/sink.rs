@@ -44,6 +44,11 @@ pub trait Sink: Send {
         Ok(())
     }
 
+    /// Called once, before [`Sink::begin`], with the inputs' paths as the
+    /// report's `inputs` will give them (directories expanded): a packet
+    /// reference's input index is a position in this list.
+    fn inputs(&mut self, _paths: &[&str]) {}
+
     fn connection(&mut self, item: Item<Self>) -> io::Result<()>;
 }
 

@@ -13,6 +13,7 @@ mod inject;
 mod kernel;
 mod mutation;
 mod parallel;
+mod parquet_file;
 mod suricata;
 mod timeline;
 mod trust;
