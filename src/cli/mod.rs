@@ -16,6 +16,7 @@ use crate::report::filter::{Filter, parse_time};
 use crate::report::printable;
 use crate::time::Timestamp;
 
+mod batch;
 mod output;
 mod signals;
 
@@ -64,6 +65,11 @@ enum Command {
     /// queues are not in a capture), to set beside an `ss` taken then.
     #[command(after_help = AT_HELP)]
     At(AtArgs),
+    /// Analyze many capture sets (a directory per host, say), each on its own
+    /// as `analyze` would, several at once: one report per set and one
+    /// combined file with a `set` column, in OUTDIR.
+    #[command(after_help = batch::BATCH_HELP)]
+    Batch(batch::BatchArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Install, e.g.: teardown completions bash > ~/.local/share/bash-completion/completions/teardown"
@@ -474,6 +480,7 @@ pub fn run() -> Result<ExitCode> {
         Command::Check(args) => run_check(args),
         Command::Explain(args) => run_explain(args),
         Command::At(args) => run_at(args),
+        Command::Batch(args) => batch::run_batch(args),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "teardown", &mut io::stdout());

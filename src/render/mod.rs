@@ -14,6 +14,7 @@ pub mod explain;
 pub mod html;
 pub mod json;
 pub mod parquet;
+pub mod tee;
 pub mod text;
 pub mod zeek;
 
@@ -114,6 +115,63 @@ pub fn render(format: Format, options: &Options, out: &mut (dyn Write + Send)) -
         Format::Zeek => run(zeek::Zeek::new(out), options),
         Format::Html => run(html::Html::new(out, options), options),
         Format::Parquet => run(parquet::Parquet::new(out), options),
+    }
+}
+
+/// [`render`], with every connection also handed to `also` (another
+/// renderer of the same analysis, finished after the report): `teardown
+/// batch` writes a set's report and its rows of the combined file in one
+/// reading.
+pub fn render_beside<C: Renderer>(
+    format: Format,
+    options: &Options,
+    out: &mut (dyn Write + Send),
+    also: &mut C,
+) -> Rendered {
+    use tee::Tee;
+    match format {
+        Format::Text => run(
+            Tee {
+                first: text::Text::new(out, options.text_width),
+                second: also,
+            },
+            options,
+        ),
+        Format::Json => run(
+            Tee {
+                first: json::Json::document(out, options),
+                second: also,
+            },
+            options,
+        ),
+        Format::Ndjson => run(
+            Tee {
+                first: json::Json::ndjson(out),
+                second: also,
+            },
+            options,
+        ),
+        Format::Zeek => run(
+            Tee {
+                first: zeek::Zeek::new(out),
+                second: also,
+            },
+            options,
+        ),
+        Format::Html => run(
+            Tee {
+                first: html::Html::new(out, options),
+                second: also,
+            },
+            options,
+        ),
+        Format::Parquet => run(
+            Tee {
+                first: parquet::Parquet::new(out),
+                second: also,
+            },
+            options,
+        ),
     }
 }
 

@@ -473,6 +473,33 @@ impl Renderer for Parquet<'_> {
     }
 }
 
+/// Writes the rows of `parts` (Parquet files of this schema with a `set`
+/// column, each written by [`Parquet::with_set`]), in order, as one file:
+/// `teardown batch`'s combined table. Read a batch at a time, so memory
+/// holds one row group, as when they were written.
+pub fn concatenate(parts: &[std::path::PathBuf], out: &mut (dyn Write + Send)) -> io::Result<()> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let schema = schema(true);
+    let mut writer =
+        ArrowWriter::try_new(out, schema.clone(), Some(Parquet::properties())).map_err(to_io)?;
+    for part in parts {
+        let named =
+            |e: &dyn std::fmt::Display| io::Error::other(format!("{}: {e}", part.display()));
+        let file = std::fs::File::open(part).map_err(|e| named(&e))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|b| b.with_batch_size(BATCH_ROWS).build())
+            .map_err(|e| named(&e))?;
+        for batch in reader {
+            let batch = batch.map_err(|e| named(&e))?;
+            // The same columns; the part's own metadata is not carried over.
+            let batch = RecordBatch::try_new(schema.clone(), batch.columns().to_vec())
+                .map_err(|e| named(&e))?;
+            writer.write(&batch).map_err(to_io)?;
+        }
+    }
+    writer.close().map(drop).map_err(to_io)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

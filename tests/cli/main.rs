@@ -2,6 +2,7 @@
 //! One test binary, one module per topic (ripgrep's layout).
 
 mod bad_input;
+mod batch;
 mod check;
 mod common;
 mod explain;

@@ -84,6 +84,8 @@ pub struct Json<'o> {
     /// or tail.
     head: Option<(Thresholds, Option<Filter>)>,
     first: bool,
+    /// NDJSON of a capture set: `{"set":NAME,` replaces each object's `{`.
+    set: Option<Vec<u8>>,
 }
 
 impl<'o> Json<'o> {
@@ -94,6 +96,7 @@ impl<'o> Json<'o> {
             out,
             head: Some((options.thresholds, filter)),
             first: true,
+            set: None,
         }
     }
 
@@ -103,6 +106,21 @@ impl<'o> Json<'o> {
             out,
             head: None,
             first: true,
+            set: None,
+        }
+    }
+
+    /// NDJSON whose every object begins with `"set":NAME` (`teardown batch`'s
+    /// combined file: the rows of several analyses, told apart by their set).
+    pub fn ndjson_in_set(out: &'o mut (dyn Write + Send), set: &str) -> Json<'o> {
+        // A string always serializes (escaped as JSON wants).
+        let name = serde_json::to_string(set).unwrap_or_else(|_| "\"\"".into());
+        let prefix = format!("{{\"set\":{name},").into_bytes();
+        Json {
+            out,
+            head: None,
+            first: true,
+            set: Some(prefix),
         }
     }
 }
@@ -142,7 +160,14 @@ impl Sink for Json<'_> {
             self.out.write_all(b",")?;
         }
         self.first = false;
-        self.out.write_all(&bytes)?;
+        match &self.set {
+            // Each object is `{"id":...}`: its brace becomes the prefix's.
+            Some(prefix) => {
+                self.out.write_all(prefix)?;
+                self.out.write_all(&bytes[1..])?;
+            }
+            None => self.out.write_all(&bytes)?,
+        }
         if ndjson {
             self.out.write_all(b"\n")?;
         }
