@@ -10,8 +10,10 @@
 //!
 //! [`analyze`] keeps every connection's record; [`analyze_into`] hands each to
 //! a [`report::sink::Sink`] as it finishes, in bounded memory; [`render`]
-//! writes a report in one of the [`Format`]s the command line offers. The
-//! report's types, the JSON schema, are in [`report`].
+//! writes a report in one of the [`Format`]s the command line offers;
+//! [`Batches`] gathers the rows of `--format parquet` as Arrow record
+//! batches ([`table_schema`]). The report's types, the JSON schema, are in
+//! [`report`].
 //!
 //! The modules follow the data flow, each using only those before it
 //! (docs/ARCHITECTURE.md): `capture` (pcap/pcapng files, pipes, compression)
@@ -37,6 +39,7 @@ mod time;
 mod zeek;
 
 pub use pipeline::{Analysis, Options, analyze, analyze_into};
+pub use render::parquet::{Batches, schema as table_schema};
 pub use render::{Format, Rendered, Renderer, render};
 
 /// Not API: the lower layers, for the project's benchmarks, fuzz targets and

@@ -447,8 +447,9 @@ impl ValueEnum for Format {
     }
 }
 
-/// Parses `250ms`, `5s`, `2m`, `1h`, `500us` or a bare number of seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
+/// Parses `250ms`, `5s`, `2m`, `1h`, `500us` or a bare number of seconds,
+/// as the thresholds' flags (`--hang-after 5s`) take them.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let units: [(&str, f64); 6] = [
         ("us", 1e-6),

@@ -368,17 +368,55 @@ fn to_io(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
     io::Error::other(e)
 }
 
+/// The rows not yet handed on, and what each needs besides its record.
+struct Rows {
+    schema: SchemaRef,
+    columns: Columns,
+    /// The `set` column's value (`None`: no such column).
+    set: Option<String>,
+    inputs: Vec<String>,
+}
+
+impl Rows {
+    fn new(set: Option<String>) -> Rows {
+        Rows {
+            schema: schema(set.is_some()),
+            columns: Columns::new(set.is_some()),
+            set,
+            inputs: Vec::new(),
+        }
+    }
+
+    /// Appends `record`'s row; a full batch once there are [`BATCH_ROWS`].
+    fn push(&mut self, record: &ConnectionReport) -> io::Result<Option<RecordBatch>> {
+        let input = input_of(record, self.inputs.len()).and_then(|i| self.inputs.get(i));
+        self.columns.push(
+            record,
+            self.set.as_deref().unwrap_or(""),
+            input.map(String::as_str),
+        );
+        if self.columns.rows >= BATCH_ROWS {
+            return self.take();
+        }
+        Ok(None)
+    }
+
+    /// The rows gathered so far as a batch (`None`: none).
+    fn take(&mut self) -> io::Result<Option<RecordBatch>> {
+        if self.columns.rows == 0 {
+            return Ok(None);
+        }
+        self.columns.batch(&self.schema).map(Some).map_err(to_io)
+    }
+}
+
 /// `--format parquet`: a [`Sink`] writing each connection's row while the
 /// capture is read (see the module's documentation).
 pub struct Parquet<'o> {
     /// Where the file goes, until [`Sink::begin`] starts the writer on it.
     out: Option<&'o mut (dyn Write + Send)>,
     writer: Option<ArrowWriter<&'o mut (dyn Write + Send)>>,
-    schema: SchemaRef,
-    columns: Columns,
-    /// The `set` column's value (`None`: no such column).
-    set: Option<String>,
-    inputs: Vec<String>,
+    rows: Rows,
 }
 
 impl<'o> Parquet<'o> {
@@ -393,10 +431,7 @@ impl<'o> Parquet<'o> {
         Parquet {
             out: Some(out),
             writer: None,
-            schema: schema(set.is_some()),
-            columns: Columns::new(set.is_some()),
-            set,
-            inputs: Vec::new(),
+            rows: Rows::new(set),
         }
     }
 
@@ -417,12 +452,11 @@ impl<'o> Parquet<'o> {
             .build()
     }
 
-    /// Hands the gathered rows to the writer.
-    fn flush(&mut self) -> io::Result<()> {
-        if self.columns.rows == 0 {
+    /// Hands a batch to the writer.
+    fn write(&mut self, batch: Option<RecordBatch>) -> io::Result<()> {
+        let Some(batch) = batch else {
             return Ok(());
-        }
-        let batch = self.columns.batch(&self.schema).map_err(to_io)?;
+        };
         match &mut self.writer {
             Some(w) => w.write(&batch).map_err(to_io),
             None => Err(io::Error::other("the Parquet writer was not started")),
@@ -434,30 +468,23 @@ impl Sink for Parquet<'_> {
     type Encoder = Records;
 
     fn inputs(&mut self, paths: &[&str]) {
-        self.inputs = paths.iter().map(|p| p.to_string()).collect();
+        self.rows.inputs = paths.iter().map(|p| p.to_string()).collect();
     }
 
     fn begin(&mut self, _first_packet: Option<Timestamp>) -> io::Result<()> {
         let Some(out) = self.out.take() else {
             return Ok(());
         };
-        let writer = ArrowWriter::try_new(out, self.schema.clone(), Some(Parquet::properties()))
-            .map_err(to_io)?;
+        let writer =
+            ArrowWriter::try_new(out, self.rows.schema.clone(), Some(Parquet::properties()))
+                .map_err(to_io)?;
         self.writer = Some(writer);
         Ok(())
     }
 
     fn connection(&mut self, record: Box<ConnectionReport>) -> io::Result<()> {
-        let input = input_of(&record, self.inputs.len()).and_then(|i| self.inputs.get(i));
-        self.columns.push(
-            &record,
-            self.set.as_deref().unwrap_or(""),
-            input.map(String::as_str),
-        );
-        if self.columns.rows >= BATCH_ROWS {
-            self.flush()?;
-        }
-        Ok(())
+        let batch = self.rows.push(&record)?;
+        self.write(batch)
     }
 }
 
@@ -465,11 +492,60 @@ impl Renderer for Parquet<'_> {
     fn finish(&mut self, _analysis: &Analysis) -> io::Result<()> {
         // An analysis that found no packet still writes a file (no rows).
         self.begin(None)?;
-        self.flush()?;
+        let rest = self.rows.take()?;
+        self.write(rest)?;
         match self.writer.take() {
             Some(w) => w.close().map(drop).map_err(to_io),
             None => Ok(()),
         }
+    }
+}
+
+/// The same rows as Arrow record batches in memory (`table_schema(false)`),
+/// for library callers: the Python package hands them to pyarrow without a
+/// copy. Run an analysis into it ([`crate::analyze_into`]), then take
+/// [`Batches::into_batches`].
+pub struct Batches {
+    rows: Rows,
+    batches: Vec<RecordBatch>,
+}
+
+impl Default for Batches {
+    fn default() -> Batches {
+        Batches {
+            rows: Rows::new(None),
+            batches: Vec::new(),
+        }
+    }
+}
+
+impl Batches {
+    /// The batches' schema.
+    pub fn schema(&self) -> SchemaRef {
+        self.rows.schema.clone()
+    }
+
+    /// Every row so far, in report order, in batches of up to 8,192 rows.
+    pub fn into_batches(mut self) -> io::Result<Vec<RecordBatch>> {
+        if let Some(rest) = self.rows.take()? {
+            self.batches.push(rest);
+        }
+        Ok(self.batches)
+    }
+}
+
+impl Sink for Batches {
+    type Encoder = Records;
+
+    fn inputs(&mut self, paths: &[&str]) {
+        self.rows.inputs = paths.iter().map(|p| p.to_string()).collect();
+    }
+
+    fn connection(&mut self, record: Box<ConnectionReport>) -> io::Result<()> {
+        if let Some(batch) = self.rows.push(&record)? {
+            self.batches.push(batch);
+        }
+        Ok(())
     }
 }
 
@@ -541,6 +617,31 @@ mod tests {
         assert_eq!(documented, actual);
         assert_eq!(schema.fields()[0].name(), "set");
         assert_eq!(super::schema(false).fields().len(), actual.len() - 1);
+    }
+
+    /// `Batches` holds the rows of every connection `analyze` reports, in
+    /// its order, whatever the thread count.
+    #[test]
+    fn batches_are_the_reports_connections() {
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::UInt64Type;
+        let report = crate::pipeline::analyze(&crate::pipeline::Options::demo(1)).report;
+        for threads in [1, 3] {
+            let mut sink = Batches::default();
+            crate::pipeline::analyze_into(&crate::pipeline::Options::demo(threads), &mut sink);
+            let schema = sink.schema();
+            let batches = sink.into_batches().unwrap();
+            let ids: Vec<u64> = batches
+                .iter()
+                .flat_map(|b| {
+                    assert_eq!(b.schema(), schema);
+                    b.column(0).as_primitive::<UInt64Type>().values().to_vec()
+                })
+                .collect();
+            let expected: Vec<u64> = report.connections.iter().map(|c| c.id).collect();
+            assert_eq!(ids, expected);
+            assert!(!ids.is_empty());
+        }
     }
 
     #[test]
