@@ -1,9 +1,11 @@
 //! The Python package (python/, a workspace of its own with its own
 //! Cargo.lock) builds the library with the very crate versions the command
 //! line does. It matters beyond reproducible builds: the 4-tuples'
-//! partitions come from ahash with fixed seeds (`flow::tracker`), and ahash
-//! 0.8.15 hashes otherwise than 0.8.12, so another version reported the same
-//! connections in another order.
+//! partitions come from ahash with fixed seeds (`flow::tracker`), and a
+//! first python/Cargo.lock, resolved afresh (ahash 0.8.15 instead of 0.8.12,
+//! among some 40 newer crates), reported the same connections of
+//! fixtures/findings in another order; with the root's versions the order is
+//! the command line's again (python/tests/test_teardown.py compares them).
 
 use std::collections::BTreeMap;
 use std::path::Path;

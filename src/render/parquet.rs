@@ -46,8 +46,7 @@ use crate::time::Timestamp;
 pub const BATCH_ROWS: usize = 8192;
 /// Rows in a row group (the last one may have fewer).
 pub const ROW_GROUP_ROWS: usize = 65_536;
-/// The zstd level: 3, zstd's own default (level 9 was 4% smaller and twice as
-/// slow on the benchmark capture's report).
+/// The zstd level: 3, zstd's own default (other levels were not measured).
 const ZSTD_LEVEL: i32 = 3;
 
 /// The file metadata key holding the report's schema version.
