@@ -288,17 +288,17 @@ pub(super) fn run_batch(args: BatchArgs) -> Result<ExitCode> {
         msl: args.thresholds.msl,
         port_range: args.thresholds.port_range,
     };
-    let options_of = |set: &Set| Options {
-        inputs: vec![set.path.clone()],
-        thresholds,
-        filter: args.filter.to_filter(),
+    // From `Options::new`, so that an option added there has its default here.
+    let options_of = |set: &Set| {
+        let mut o = Options::new(vec![set.path.clone()]);
+        o.thresholds = thresholds;
+        o.filter = args.filter.to_filter();
         // One thread per set: -j sets at once keep -j cores busy.
-        threads: 1,
-        progress: false,
-        max_connections: args.max_connections,
-        interrupt: Some(interrupt.clone()),
-        text_width: None,
-        trace: false,
+        o.threads = 1;
+        o.progress = false;
+        o.max_connections = args.max_connections;
+        o.interrupt = Some(interrupt.clone());
+        o
     };
     let bar = progress_bar(sets.len(), args.quiet);
     let pool = rayon::ThreadPoolBuilder::new()
