@@ -550,29 +550,71 @@ impl Sink for Batches {
 
 /// Writes the rows of `parts` (Parquet files of this schema with a `set`
 /// column, each written by [`Parquet::with_set`]), in order, as one file:
-/// `teardown batch`'s combined table. Read a batch at a time, so memory
-/// holds one row group, as when they were written.
+/// `teardown batch`'s combined table. Each part's row groups are copied as
+/// they are, column chunk by column chunk (nothing decoded: no Parquet
+/// reader in the binary for it), so memory holds one column chunk at most.
+/// The file's metadata (`schema_version`, the Arrow schema) is the first
+/// part's.
 pub fn concatenate(parts: &[std::path::PathBuf], out: &mut (dyn Write + Send)) -> io::Result<()> {
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let schema = schema(true);
-    let mut writer =
-        ArrowWriter::try_new(out, schema.clone(), Some(Parquet::properties())).map_err(to_io)?;
+    use parquet::column::writer::ColumnCloseResult;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::file::writer::SerializedFileWriter;
+
+    let mut writer: Option<SerializedFileWriter<&mut (dyn Write + Send)>> = None;
+    let mut out = Some(out);
     for part in parts {
         let named =
             |e: &dyn std::fmt::Display| io::Error::other(format!("{}: {e}", part.display()));
         let file = std::fs::File::open(part).map_err(|e| named(&e))?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .and_then(|b| b.with_batch_size(BATCH_ROWS).build())
+        let reader = SerializedFileReader::new(file.try_clone().map_err(|e| named(&e))?)
             .map_err(|e| named(&e))?;
-        for batch in reader {
-            let batch = batch.map_err(|e| named(&e))?;
-            // The same columns; the part's own metadata is not carried over.
-            let batch = RecordBatch::try_new(schema.clone(), batch.columns().to_vec())
-                .map_err(|e| named(&e))?;
-            writer.write(&batch).map_err(to_io)?;
+        let meta = reader.metadata();
+        if writer.is_none()
+            && let Some(out) = out.take()
+        {
+            let file_meta = meta.file_metadata();
+            let tool = Tool::default();
+            let props = WriterProperties::builder()
+                .set_key_value_metadata(file_meta.key_value_metadata().cloned())
+                .set_created_by(format!("{} {}", tool.name, tool.version))
+                .build();
+            let w = SerializedFileWriter::new(
+                out,
+                file_meta.schema_descr().root_schema_ptr(),
+                Arc::new(props),
+            )
+            .map_err(to_io)?;
+            writer = Some(w);
+        }
+        let Some(w) = writer.as_mut() else {
+            break;
+        };
+        for group in meta.row_groups() {
+            let mut rows = w.next_row_group().map_err(to_io)?;
+            for column in group.columns() {
+                let close = ColumnCloseResult {
+                    bytes_written: u64::try_from(column.compressed_size()).unwrap_or(0),
+                    rows_written: u64::try_from(group.num_rows()).unwrap_or(0),
+                    metadata: column.clone(),
+                    bloom_filter: None,
+                    column_index: None,
+                    offset_index: None,
+                };
+                rows.append_column(&file, close).map_err(|e| named(&e))?;
+            }
+            rows.close().map_err(to_io)?;
         }
     }
-    writer.close().map(drop).map_err(to_io)
+    match (writer, out) {
+        (Some(w), _) => w.close().map(drop).map_err(to_io),
+        // No part: an empty table of the combined schema.
+        (None, Some(out)) => {
+            let w = ArrowWriter::try_new(out, schema(true), Some(Parquet::properties()))
+                .map_err(to_io)?;
+            w.close().map(drop).map_err(to_io)
+        }
+        (None, None) => Ok(()),
+    }
 }
 
 #[cfg(test)]

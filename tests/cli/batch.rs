@@ -171,6 +171,28 @@ fn sets_named_one_by_one_and_parquet() {
     let mut order = names.clone();
     order.dedup();
     assert_eq!(order, ["host1", "host4", "host5"]);
+    // Past `set`, the rows are the sets' own files', value for value.
+    let mut own = Vec::new();
+    for set in picked {
+        let name = set.file_name().unwrap().to_str().unwrap();
+        own.extend(read_parquet(&out.join(format!("{name}.parquet"))).0);
+    }
+    assert_eq!(rows_text(&batches, 1), rows_text(&own, 0));
+}
+
+/// Each row's values from column `from` on, as text (Arrow's debug form of
+/// each one-value slice).
+fn rows_text(batches: &[RecordBatch], from: usize) -> Vec<String> {
+    let mut rows = Vec::new();
+    for b in batches {
+        for row in 0..b.num_rows() {
+            let values: Vec<String> = (from..b.num_columns())
+                .map(|c| format!("{:?}", b.column(c).slice(row, 1)))
+                .collect();
+            rows.push(values.join("|"));
+        }
+    }
+    rows
 }
 
 #[test]
