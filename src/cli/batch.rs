@@ -21,7 +21,6 @@ use rayon::prelude::*;
 
 use super::output::guard_outputs;
 use super::{EXIT_TROUBLE, FilterArgs, ThresholdArgs, at_least_one, signals, threads_within};
-use crate::classify::Thresholds;
 use crate::pipeline::Options;
 use crate::render::{self, Format, json::Json, parquet::Parquet};
 use crate::report::printable;
@@ -282,12 +281,7 @@ pub(super) fn run_batch(args: BatchArgs) -> Result<ExitCode> {
 
     let jobs = jobs_of(&args);
     let interrupt = signals::install();
-    let thresholds = Thresholds {
-        hang_after: args.thresholds.hang_after,
-        fin_grace: args.thresholds.fin_grace,
-        msl: args.thresholds.msl,
-        port_range: args.thresholds.port_range,
-    };
+    let thresholds = args.thresholds.to_thresholds();
     // From `Options::new`, so that an option added there has its default here.
     let options_of = |set: &Set| {
         let mut o = Options::new(vec![set.path.clone()]);

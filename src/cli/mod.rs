@@ -408,6 +408,18 @@ struct TimerArgs {
     orphan_retries: u32,
 }
 
+impl ThresholdArgs {
+    fn to_thresholds(&self) -> Thresholds {
+        Thresholds {
+            hang_after: self.hang_after,
+            fin_grace: self.fin_grace,
+            msl: self.msl,
+            port_range: self.port_range,
+            timers: self.timers.to_timers(),
+        }
+    }
+}
+
 impl TimerArgs {
     fn to_timers(&self) -> crate::flow::Timers {
         crate::flow::Timers {
@@ -554,13 +566,7 @@ fn options_of(input: &InputArgs, extra_filter: Filter) -> Options {
     filter.merge(extra_filter);
     Options {
         inputs: input.inputs.clone(),
-        thresholds: Thresholds {
-            hang_after: input.thresholds.hang_after,
-            fin_grace: input.thresholds.fin_grace,
-            msl: input.thresholds.msl,
-            port_range: input.thresholds.port_range,
-            timers: input.thresholds.timers.to_timers(),
-        },
+        thresholds: input.thresholds.to_thresholds(),
         filter,
         threads: threads_of(input),
         progress: !input.quiet && io::stderr().is_terminal(),
