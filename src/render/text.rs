@@ -297,7 +297,39 @@ fn write_timeline(report: &Report, width: Option<usize>, out: &mut dyn Write) ->
     let Some(t) = &report.timeline else {
         return Ok(());
     };
-    if t.peaks.is_empty() {
+    let lines: Vec<String> = TEXT_STATES
+        .iter()
+        .filter_map(|&state| {
+            let p = t.peaks.iter().find(|p| p.state == state)?;
+            let s = &p.stats;
+            // One socket passing through a state is no pile-up (the JSON has it).
+            if s.peak <= 1 && s.drained_at.is_some() {
+                return None;
+            }
+            let host = match s.port {
+                Some(port) => crate::report::EndpointAddr { ip: p.host, port }.to_string(),
+                None => p.host.to_string(),
+            };
+            let after = match (s.drained_at, s.end) {
+                (Some(d), 0) => format!("drained to 0 by {}", clock(d)),
+                (Some(d), end) => {
+                    format!("drained to 0 by {}, {end} again at capture end", clock(d))
+                }
+                (None, end) if end == s.peak => {
+                    format!("still {end} at capture end; it never drained")
+                }
+                (None, end) => format!("down to {end} at capture end; it never drained"),
+            };
+            Some(format!(
+                "{state} on {host}: {} at {} → {} at {}, {after}",
+                s.rise_from,
+                clock(s.rise_at),
+                s.peak,
+                clock(s.peak_at),
+            ))
+        })
+        .collect();
+    if lines.is_empty() {
         return Ok(());
     }
     writeln!(out)?;
@@ -311,34 +343,8 @@ fn write_timeline(report: &Report, width: Option<usize>, out: &mut dyn Write) ->
             t.step
         ),
     )?;
-    for state in TEXT_STATES {
-        let Some(p) = t.peaks.iter().find(|p| p.state == state) else {
-            continue;
-        };
-        let s = &p.stats;
-        let host = match s.port {
-            Some(port) => crate::report::EndpointAddr { ip: p.host, port }.to_string(),
-            None => p.host.to_string(),
-        };
-        let after = match (s.drained_at, s.end) {
-            (Some(d), 0) => format!("drained to 0 by {}", clock(d)),
-            (Some(d), end) => format!("drained to 0 by {}, {end} again at capture end", clock(d)),
-            (None, end) if end == s.peak => format!("still {end} at capture end; it never drained"),
-            (None, end) => format!("down to {end} at capture end; it never drained"),
-        };
-        paragraph(
-            out,
-            width,
-            "  ",
-            "    ",
-            &format!(
-                "{state} on {host}: {} at {} → {} at {}, {after}",
-                s.rise_from,
-                clock(s.rise_at),
-                s.peak,
-                clock(s.peak_at),
-            ),
-        )?;
+    for line in &lines {
+        paragraph(out, width, "  ", "    ", line)?;
     }
     Ok(())
 }
