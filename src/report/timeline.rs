@@ -239,6 +239,16 @@ impl Series {
     }
 }
 
+/// The first point at or after `t` of the grid of `step` ns from `origin`.
+fn grid_point(t: Timestamp, origin: Timestamp, step: i64) -> u64 {
+    let d = t.0.saturating_sub(origin.0);
+    if d <= 0 {
+        0
+    } else {
+        ((d - 1) / step + 1) as u64
+    }
+}
+
 fn add_dense(v: &mut Vec<i32>, point: u32, d: i32) {
     let p = point as usize;
     if v.len() <= p {
@@ -338,10 +348,7 @@ impl Builder {
     }
 
     fn point(&self, t: Timestamp) -> u64 {
-        // As `add`'s, which computes it inline.
-        let origin = self.origin.unwrap_or(t);
-        let d = t.0.saturating_sub(origin.0).max(0);
-        (d as u64).div_ceil(self.step_ns as u64)
+        grid_point(t, self.origin.unwrap_or(t), self.step_ns)
     }
 
     /// Coarsens the grid until `t` falls within it.
@@ -369,17 +376,9 @@ impl Builder {
     /// Counts a finished connection's two sockets.
     pub fn add(&mut self, s: &Sockets) {
         self.fit(s.until.max(s.unknown_until));
-        let origin = self.origin.unwrap_or(s.until).0;
-        let step = self.step_ns;
-        // The first grid point at or after `t`.
-        let point = |t: Timestamp| {
-            let d = t.0.saturating_sub(origin);
-            if d <= 0 {
-                0
-            } else {
-                ((d - 1) / step + 1) as u32
-            }
-        };
+        let (origin, step) = (self.origin.unwrap_or(s.until), self.step_ns);
+        // Below `max_points` once fitted.
+        let point = |t: Timestamp| grid_point(t, origin, step) as u32;
         for i in 0..2 {
             let path = &s.path[i];
             let n = path.len();
