@@ -45,6 +45,25 @@ struct Settings {
     max_connections: Option<usize>,
 }
 
+impl Settings {
+    /// The keyword arguments both entry points take.
+    fn parse(
+        hang_after: &str,
+        fin_grace: &str,
+        msl: &str,
+        threads: Option<usize>,
+        max_connections: Option<usize>,
+    ) -> PyResult<Settings> {
+        Ok(Settings {
+            hang_after: duration("hang_after", hang_after)?,
+            fin_grace: duration("fin_grace", fin_grace)?,
+            msl: duration("msl", msl)?,
+            threads,
+            max_connections,
+        })
+    }
+}
+
 fn duration(name: &str, text: &str) -> PyResult<Duration> {
     parse_duration(text).map_err(|e| PyValueError::new_err(format!("{name}: {e}")))
 }
@@ -100,13 +119,7 @@ fn analyze<'py>(
     max_connections: Option<usize>,
     strict: bool,
 ) -> PyResult<(Bound<'py, PyCapsule>, Vec<String>)> {
-    let settings = Settings {
-        hang_after: duration("hang_after", hang_after)?,
-        fin_grace: duration("fin_grace", fin_grace)?,
-        msl: duration("msl", msl)?,
-        threads,
-        max_connections,
-    };
+    let settings = Settings::parse(hang_after, fin_grace, msl, threads, max_connections)?;
     let options = options(paths, &settings);
     let (analysis, batches, schema) = py.detach(|| {
         let mut sink = Batches::default();
@@ -180,13 +193,7 @@ impl Connections {
         max_connections: Option<usize>,
         strict: bool,
     ) -> PyResult<Connections> {
-        let settings = Settings {
-            hang_after: duration("hang_after", hang_after)?,
-            fin_grace: duration("fin_grace", fin_grace)?,
-            msl: duration("msl", msl)?,
-            threads,
-            max_connections,
-        };
+        let settings = Settings::parse(hang_after, fin_grace, msl, threads, max_connections)?;
         let options = options(paths, &settings);
         // A few thousand connections in flight at most.
         let (tx, rx) = sync_channel(4096);
