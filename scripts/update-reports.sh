@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates reports/ — the HTML and JSON reports of the demo fixture, which
-# tests/cli/html.rs compares with a fresh rendering — and docs/report.png, the
+# tests/cli/html.rs compares with a fresh rendering, and the diff of the
+# fixtures/diff leak pair as Markdown and HTML (tests/cli/diff.rs) — and docs/report.png, the
 # README's screenshot of the HTML report, and docs/host-states.png, its host
 # timeline charts for fixtures/timeline (needs Chromium; both skipped with
 # --no-screenshot).
@@ -16,6 +17,12 @@ demo=fixtures/kernel/client.pcap   # relative: the reports show paths as given
 "$bin" analyze "$demo" -f json -o reports/client.json
 chmod 644 reports/client.html reports/client.json
 echo "reports/client.html reports/client.json: updated"
+for f in md html; do
+  "$bin" diff fixtures/diff/leak-before.pcap fixtures/diff/leak-after.pcap \
+    --fin-timeout 5s --syn-retries 2 --orphan-retries 2 -o "reports/diff-leak.$f"
+  chmod 644 "reports/diff-leak.$f"
+done
+echo "reports/diff-leak.md reports/diff-leak.html: updated"
 
 [ "${1:-}" = --no-screenshot ] && exit 0
 chromium=$(command -v chromium || command -v chromium-browser || true)

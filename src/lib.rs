@@ -27,6 +27,7 @@
 mod capture;
 mod classify;
 pub mod cli;
+mod compare;
 mod decode;
 #[cfg(test)]
 mod fixtures;

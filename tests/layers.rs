@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 /// Bottom to top; a module may use those before it. The same list, with what
 /// each layer holds, is the table in docs/ARCHITECTURE.md.
 const LAYERS: &[&str] = &[
-    "time", "capture", "decode", "zeek", "flow", "classify", "report", "policy", "pipeline",
-    "render", "cli",
+    "time", "capture", "decode", "zeek", "flow", "classify", "report", "compare", "policy",
+    "pipeline", "render", "cli",
 ];
 
 /// Modules outside the layers: test helpers.

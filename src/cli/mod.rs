@@ -17,6 +17,7 @@ use crate::report::printable;
 use crate::time::Timestamp;
 
 mod batch;
+mod diff;
 mod output;
 mod signals;
 
@@ -70,6 +71,11 @@ enum Command {
     /// combined file with a `set` column, in OUTDIR.
     #[command(after_help = batch::BATCH_HELP)]
     Batch(batch::BatchArgs),
+    /// Compare two captures (or JSON reports): what changed in how
+    /// connections ended, per class, flag, server and client, in durations,
+    /// findings and host state peaks, and whether it is beyond chance.
+    #[command(after_help = diff::DIFF_HELP)]
+    Diff(diff::DiffArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Install, e.g.: teardown completions bash > ~/.local/share/bash-completion/completions/teardown"
@@ -100,6 +106,13 @@ peer_vanished_retransmissions, peer_vanished_keepalive, zero_window_stall,
 fin_wait_1_pileup, close_wait_leak, listen_queue_overflow, port_reuse): its
 connections count once the analysis is over (docs/findings.md).
 
+--max-increase compares with --baseline (a capture set or a JSON report of
+the same workload before the change): reset=0.5% fails when the reset rate
+grew by more than 0.5 percentage points; lost_fin=2 when more than 2
+connections beyond the baseline's lost_fin rate (scaled to the connections
+checked) lost a FIN. The verdict gives the baseline's count and a test of the
+change (docs/diff.md); the offending connections listed are this side's.
+
 Policy file (TOML), which command-line rules add to:
   fail_on = [\"half_closed_hang\", \"lost_fin\"]
   min_connections = 100
@@ -108,6 +121,9 @@ Policy file (TOML), which command-line rules add to:
   refused = \"1%\"
   [max_state]
   CLOSE_WAIT = 1000
+  [max_increase]
+  reset = \"0.5%\"
+  lost_fin = 2
   [filter]
   port = [443]
 
@@ -125,6 +141,13 @@ struct InputArgs {
     #[arg(required = true, value_name = "INPUT")]
     inputs: Vec<PathBuf>,
 
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// How the inputs are analyzed: thresholds, filter, threads, messages.
+#[derive(Args, Debug)]
+struct RunArgs {
     #[command(flatten)]
     thresholds: ThresholdArgs,
 
@@ -250,6 +273,18 @@ struct CheckArgs {
     /// peak in the host timeline, STATE=N (repeatable).
     #[arg(help_heading = "Policy", long, value_name = "STATE=N")]
     max_state: Vec<String>,
+
+    /// With --baseline: fail when this class, flag or finding grew by more
+    /// than P percentage points over the baseline's rate (TARGET=P%), or by
+    /// more than N connections beyond what the baseline's rate gives for
+    /// the connections checked (TARGET=N) (repeatable).
+    #[arg(help_heading = "Policy", long, value_name = "TARGET=N|P%")]
+    max_increase: Vec<String>,
+
+    /// What --max-increase compares with: a capture set (analyzed with the
+    /// same settings and filter) or a JSON report (`analyze -f json`).
+    #[arg(help_heading = "Policy", long, value_name = "CAPTURE|REPORT")]
+    baseline: Option<PathBuf>,
 
     /// Read rules (and a filter) from a TOML file; command-line rules add to it.
     #[arg(help_heading = "Policy", long, value_name = "FILE")]
@@ -494,6 +529,7 @@ pub fn run() -> Result<ExitCode> {
         Command::Explain(args) => run_explain(args),
         Command::At(args) => run_at(args),
         Command::Batch(args) => batch::run_batch(args),
+        Command::Diff(args) => diff::run_diff(args),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "teardown", &mut io::stdout());
@@ -562,10 +598,15 @@ fn refuse_stdin_twice(inputs: &[PathBuf]) -> Result<()> {
 
 /// The analysis options for `analyze` and `check`.
 fn options_of(input: &InputArgs, extra_filter: Filter) -> Options {
+    options_for(&input.inputs, &input.run, extra_filter)
+}
+
+/// The analysis options of `inputs` analyzed as `input` says.
+fn options_for(inputs: &[PathBuf], input: &RunArgs, extra_filter: Filter) -> Options {
     let mut filter = input.filter.to_filter();
     filter.merge(extra_filter);
     Options {
-        inputs: input.inputs.clone(),
+        inputs: inputs.to_vec(),
         thresholds: input.thresholds.to_thresholds(),
         filter,
         threads: threads_of(input),
@@ -624,7 +665,7 @@ const ADDRESS_SPACE_BASE: u64 = 256 << 20;
 /// aborts (measured: 512 MiB held 6 threads, 768 MiB 10, 1 GiB 12): the output
 /// is the same for any thread count, so fewer threads lose only speed. A `-j`
 /// given and reduced is told on stderr (a warning).
-fn threads_of(input: &InputArgs) -> usize {
+fn threads_of(input: &RunArgs) -> usize {
     let wanted = input.threads.map_or_else(
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         usize::from,
@@ -661,7 +702,7 @@ fn address_space_limit() -> Option<u64> {
     None
 }
 
-fn tell(input: &InputArgs, options: &Options, analysis: &Analysis, start: std::time::Instant) {
+fn tell(input: &RunArgs, options: &Options, analysis: &Analysis, start: std::time::Instant) {
     for m in &analysis.messages {
         if !input.quiet || !m.contains(": warning: ") {
             // File names and capture text, escaped: a control character in
@@ -738,14 +779,14 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         let start = std::time::Instant::now();
         let rendered = render::render(format, &options, out);
         // Messages first: they matter even when the output failed.
-        tell(&args.input, &options, &rendered.analysis, start);
+        tell(&args.input.run, &options, &rendered.analysis, start);
         unreadable = rendered.analysis.unreadable;
         interrupted = rendered.analysis.report.summary.interrupted;
         rendered.output
     })?;
     Ok(if unreadable > 0 {
         ExitCode::from(EXIT_TROUBLE)
-    } else if interrupted && args.input.interrupt_fails {
+    } else if interrupted && args.input.run.interrupt_fails {
         ExitCode::from(EXIT_INTERRUPTED)
     } else {
         ExitCode::SUCCESS
@@ -768,7 +809,7 @@ fn run_at(args: AtArgs) -> Result<ExitCode> {
     let options = options_of(&args.input, Filter::default());
     let start = std::time::Instant::now();
     let (analysis, sockets) = render::at::sockets_at(&options, when, &options.filter.host);
-    tell(&args.input, &options, &analysis, start);
+    tell(&args.input.run, &options, &analysis, start);
     if analysis.unreadable > 0 {
         bail!("cannot list: some input could not be read");
     }
@@ -821,7 +862,7 @@ fn run_explain(mut args: ExplainArgs) -> Result<ExitCode> {
     let options = options_of(&args.input, Filter::default());
     let start = std::time::Instant::now();
     let (analysis, explained) = render::explain::explain(&options, id);
-    tell(&args.input, &options, &analysis, start);
+    tell(&args.input.run, &options, &analysis, start);
     let Some(explained) = explained else {
         if analysis.unreadable > 0 {
             bail!("cannot explain: some input could not be read");
@@ -873,8 +914,18 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
     for m in &args.max_state {
         policy.max_state.push(policy::parse_max_state(m)?);
     }
+    for m in &args.max_increase {
+        policy.rules.push(Rule::parse_max_increase(m)?);
+    }
     if policy.rules.is_empty() && policy.max_state.is_empty() {
-        bail!("no rules: give --fail-on, --max, --max-state or --policy");
+        bail!("no rules: give --fail-on, --max, --max-state, --max-increase or --policy");
+    }
+    let increases = policy
+        .rules
+        .iter()
+        .any(|r| matches!(r, Rule::MaxIncrease(..)));
+    if increases && args.baseline.is_none() {
+        bail!("--max-increase (or the policy's max_increase) needs --baseline CAPTURE|REPORT");
     }
     refuse_stdin_twice(&args.input.inputs)?;
     let outputs: Vec<&Path> = [&args.junit, &args.summary]
@@ -891,9 +942,23 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
     }
     let mut checker = policy::Checker::new(policy.rules.clone(), policy.min_connections)
         .max_state(policy.max_state.clone());
+    if let Some(path) = &args.baseline {
+        guard_outputs(&outputs, std::slice::from_ref(path))?;
+        let side = diff::load_side(path, &args.input.run, &policy.filter, options.threads)?;
+        let ours = serde_json::to_value(options.thresholds).ok();
+        if !args.input.run.quiet
+            && ours.as_ref().and_then(|v| v.as_object()) != Some(&side.settings)
+        {
+            eprintln!(
+                "teardown: warning: the baseline {} was analyzed with other settings than this check's: an increase may come from them alone",
+                printable(&path.display().to_string())
+            );
+        }
+        checker = checker.baseline(side);
+    }
     let start = std::time::Instant::now();
     let mut analysis = analyze_into(&options, &mut checker);
-    tell(&args.input, &options, &analysis, start);
+    tell(&args.input.run, &options, &analysis, start);
     if analysis.unreadable > 0 {
         bail!("cannot check: some input could not be read");
     }
@@ -932,7 +997,7 @@ fn run_check(args: CheckArgs) -> Result<ExitCode> {
         other => other?,
     }
     Ok(
-        if report.summary.interrupted && args.input.interrupt_fails {
+        if report.summary.interrupted && args.input.run.interrupt_fails {
             ExitCode::from(EXIT_INTERRUPTED)
         } else if result.held {
             ExitCode::SUCCESS

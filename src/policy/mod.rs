@@ -24,6 +24,11 @@
 //! `max_state` (`--max-state STATE=N`) is about hosts, not connections: it
 //! fails when any host's peak in that state (the report's `timeline`) is
 //! above N.
+//!
+//! `max_increase` (`--max-increase TARGET=N|P%`, with `--baseline`) compares
+//! with a baseline side (`compare::Side`): `P%` allows the target's rate to
+//! grow by P percentage points over the baseline's, `N` allows N connections
+//! more than the baseline's rate gives for the checked connections.
 
 use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt;
@@ -32,6 +37,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::classify::{Class, Flag};
+use crate::compare::Side;
+use crate::compare::stats::{self, Test};
 use crate::report::ConnectionReport;
 use crate::report::filter::Filter;
 use crate::report::findings::{self, Finding};
@@ -50,6 +57,10 @@ pub enum PolicyError {
     BadLimit(String),
     #[error("`{0}` is not a rule: use TARGET=N or TARGET=P%")]
     BadMax(String),
+    #[error(
+        "`{0}` is not an increase: use TARGET=N (connections more than the baseline's rate gives) or TARGET=P% (percentage points)"
+    )]
+    BadIncrease(String),
     #[error("policy file: {0}")]
     Toml(String),
     #[error("`{0}` is not a state rule: use STATE=N with a state of {states}", states = crate::report::timeline::COLUMNS[..9].join(", "))]
@@ -179,6 +190,9 @@ impl fmt::Display for Limit {
 pub enum Rule {
     FailOn(Target),
     Max(Target, Limit),
+    /// Against the baseline: `Limit::Count(n)`, n connections more than the
+    /// baseline's rate gives; `Limit::Percent(p)`, p percentage points more.
+    MaxIncrease(Target, Limit),
 }
 
 impl Rule {
@@ -190,9 +204,18 @@ impl Rule {
         Ok(Rule::Max(Target::parse(t)?, Limit::parse(l)?))
     }
 
+    /// Parses the value of `--max-increase`: `TARGET=N` or `TARGET=P%`.
+    pub fn parse_max_increase(s: &str) -> Result<Rule, PolicyError> {
+        let (t, l) = s
+            .split_once('=')
+            .ok_or_else(|| PolicyError::BadIncrease(s.to_string()))?;
+        let limit = Limit::parse(l).map_err(|_| PolicyError::BadIncrease(s.to_string()))?;
+        Ok(Rule::MaxIncrease(Target::parse(t)?, limit))
+    }
+
     pub fn target(self) -> Target {
         match self {
-            Rule::FailOn(t) | Rule::Max(t, _) => t,
+            Rule::FailOn(t) | Rule::Max(t, _) | Rule::MaxIncrease(t, _) => t,
         }
     }
 }
@@ -202,6 +225,7 @@ impl fmt::Display for Rule {
         match self {
             Rule::FailOn(t) => write!(f, "fail-on {}", t.name()),
             Rule::Max(t, l) => write!(f, "max {}={l}", t.name()),
+            Rule::MaxIncrease(t, l) => write!(f, "max-increase {}={l}", t.name()),
         }
     }
 }
@@ -239,6 +263,8 @@ struct PolicyFile {
     #[serde(default)]
     max_state: BTreeMap<String, u64>,
     #[serde(default)]
+    max_increase: BTreeMap<String, LimitRepr>,
+    #[serde(default)]
     filter: Filter,
     min_connections: Option<u64>,
 }
@@ -265,6 +291,15 @@ impl Policy {
                 LimitRepr::Text(s) => Limit::parse(s)?,
             };
             rules.push(Rule::Max(Target::parse(t)?, limit));
+        }
+        for (t, l) in &file.max_increase {
+            let limit = match l {
+                LimitRepr::Count(n) => Limit::Count(*n),
+                LimitRepr::Text(s) => {
+                    Limit::parse(s).map_err(|_| PolicyError::BadIncrease(format!("{t}={s}")))?
+                }
+            };
+            rules.push(Rule::MaxIncrease(Target::parse(t)?, limit));
         }
         let max_state = file
             .max_state
@@ -320,6 +355,24 @@ pub struct RuleResult {
     /// connections.
     #[serde(skip)]
     pub per_host: bool,
+    /// A `max-increase` rule: the baseline's count, and whether the change
+    /// is beyond chance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineResult>,
+}
+
+/// What a `max-increase` rule compared with.
+#[derive(Clone, Debug, Serialize)]
+pub struct BaselineResult {
+    /// The baseline's connections (after the filter) and those with the
+    /// target.
+    pub connections: u64,
+    pub observed: u64,
+    pub observed_percent: f64,
+    /// The test of the two rates (docs/diff.md) and its p-value: whether the
+    /// change is beyond chance, which the rule itself does not require.
+    pub test: Test,
+    pub p: f64,
 }
 
 /// Ids a rule's verdict lists at most: the verdict's memory stays bounded
@@ -382,6 +435,7 @@ pub struct Checker {
     /// hold each.
     kept: BTreeMap<u64, (Box<ConnectionReport>, u32)>,
     total: u64,
+    baseline: Option<Side>,
 }
 
 /// What one rule keeps of its connections.
@@ -407,7 +461,14 @@ impl Checker {
             bits: vec![0; n.div_ceil(64)],
             kept: BTreeMap::new(),
             total: 0,
+            baseline: None,
         }
+    }
+
+    /// The side `max-increase` rules compare with.
+    pub fn baseline(mut self, side: Side) -> Checker {
+        self.baseline = Some(side);
+        self
     }
 
     /// Adds `max-state` limits: per state, the most sockets a host may hold.
@@ -507,10 +568,36 @@ impl Checker {
                 ids.first.sort_unstable();
             }
             let observed = ids.count;
+            let baseline = match (rule, &self.baseline) {
+                (Rule::MaxIncrease(t, _), Some(side)) => {
+                    let count = match t {
+                        Target::Finding(k) => side.finding_connections(k.name()),
+                        t => side.count_of(t.name()).unwrap_or(0),
+                    };
+                    let tested = stats::proportions(count, side.connections, observed, total);
+                    Some(BaselineResult {
+                        connections: side.connections,
+                        observed: count,
+                        observed_percent: if side.connections == 0 {
+                            0.0
+                        } else {
+                            100.0 * count as f64 / side.connections as f64
+                        },
+                        test: tested.test,
+                        p: tested.p,
+                    })
+                }
+                _ => None,
+            };
+            let base_rate = baseline
+                .as_ref()
+                .map_or(0.0, |b| b.observed_percent / 100.0);
             let allowed = match rule {
                 Rule::FailOn(_) => 0.0,
                 Rule::Max(_, Limit::Count(n)) => *n as f64,
                 Rule::Max(_, Limit::Percent(p)) => p / 100.0 * total as f64,
+                Rule::MaxIncrease(_, Limit::Count(n)) => base_rate * total as f64 + *n as f64,
+                Rule::MaxIncrease(_, Limit::Percent(p)) => (base_rate + p / 100.0) * total as f64,
             };
             let held = (observed as f64) <= allowed;
             if !held {
@@ -537,6 +624,7 @@ impl Checker {
                 host: None,
                 peak_at: None,
                 per_host: false,
+                baseline,
             });
         }
         for &(state, limit) in &self.max_state {
@@ -555,6 +643,7 @@ impl Checker {
                 host: peak.map(|p| p.host),
                 peak_at: peak.map(|p| p.stats.peak_at),
                 per_host: true,
+                baseline: None,
             });
         }
         if self.min_connections > 0 {
@@ -571,6 +660,7 @@ impl Checker {
                 host: None,
                 peak_at: None,
                 per_host: false,
+                baseline: None,
             });
         }
         let offending = self

@@ -10,6 +10,7 @@
 
 pub mod at;
 pub mod check;
+pub mod diff;
 pub mod explain;
 pub mod html;
 pub mod json;

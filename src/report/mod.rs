@@ -49,8 +49,10 @@ pub use crate::zeek::{ZeekInfo, ZeekRow};
 /// 3: connections in the order they ended, written before `inputs` and
 /// `summary`; ids are first-packet numbers; absent instead of `null` / `false` /
 /// empty for optional evidence and timings; 4: each fact said once
-/// ([`record`]).
-pub const SCHEMA_VERSION: u32 = 7;
+/// ([`record`]); 6: the hosts' timers; 7: the host timeline; 8: `check`'s
+/// `max-increase` rules with their `baseline`, and `teardown diff`'s JSON
+/// (docs/diff.md).
+pub const SCHEMA_VERSION: u32 = 8;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {

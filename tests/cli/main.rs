@@ -5,6 +5,7 @@ mod bad_input;
 mod batch;
 mod check;
 mod common;
+mod diff;
 mod explain;
 mod findings;
 mod floods;

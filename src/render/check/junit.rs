@@ -46,10 +46,11 @@ pub fn write_junit(result: &CheckResult, report: &Report, out: &mut dyn Write) -
             )
         } else {
             format!(
-                "{} connections with {} ({:.1}%), {}",
+                "{} connections with {} ({:.1}%){}, {}",
                 r.observed,
                 r.target,
                 r.observed_percent,
+                super::against(r),
                 fmt_limit(r)
             )
         };

@@ -66,8 +66,22 @@ pub fn observed(r: &crate::policy::RuleResult) -> String {
             _ => "no socket on any host".into(),
         }
     } else {
-        format!("{} ({:.1}%)", r.observed, r.observed_percent)
+        format!("{} ({:.1}%){}", r.observed, r.observed_percent, against(r))
     }
+}
+
+/// `, baseline 0 of 208 (0.0%), p = 3e-21 (Fisher's exact test)` for a
+/// `max-increase` rule; empty for the others.
+pub fn against(r: &crate::policy::RuleResult) -> String {
+    r.baseline.as_ref().map_or_else(String::new, |b| {
+        format!(
+            ", baseline {} of {} ({:.1}%), change {}",
+            b.observed,
+            b.connections,
+            b.observed_percent,
+            crate::render::diff::p_text(b.p)
+        ) + &format!(" ({})", b.test.name())
+    })
 }
 
 #[cfg(test)]
