@@ -437,6 +437,7 @@ fn rates(before: &Side, after: &Side, method: &Method) -> Vec<RateChange> {
 fn endpoints<K: std::hash::Hash + Eq + Ord + Copy>(
     before: &Endpoints<K>,
     after: &Endpoints<K>,
+    base: (u64, u64),
     name: impl Fn(K) -> String,
     method: &Method,
 ) -> EndpointChanges {
@@ -460,10 +461,16 @@ fn endpoints<K: std::hash::Hash + Eq + Ord + Copy>(
             )
         })
         .collect();
+    // An endpoint absent before is held to the before side's overall
+    // problem rate: a new server that fails every connection is a change.
     let tests: Vec<Tested> = pairs
         .iter()
         .map(|(_, a, b)| {
-            stats::proportions(problems(a), a.iter().sum(), problems(b), b.iter().sum())
+            let (pa, na) = match a.iter().sum::<u64>() {
+                0 => base,
+                n => (problems(a), n),
+            };
+            stats::proportions(pa, na, problems(b), b.iter().sum())
         })
         .collect();
     let adjusted = stats::holm(&tests.iter().map(|t| t.p).collect::<Vec<_>>());
@@ -479,7 +486,12 @@ fn endpoints<K: std::hash::Hash + Eq + Ord + Copy>(
             } else {
                 sb.count as f64 - sa.rate * sb.of as f64
             };
-            let tested = rate_verdict(t, adj, sa, sb, method);
+            let tested = if sa.of == 0 {
+                let (p, n) = base;
+                rate_verdict(t, adj, Share::new(p, n), sb, method)
+            } else {
+                rate_verdict(t, adj, sa, sb, method)
+            };
             let significant = tested.changed();
             let verdict = if sa.count == 0 && sb.count > 0 {
                 Verdict::Appeared
@@ -799,7 +811,8 @@ fn matching(before: &Side, after: &Side, method: &Method) -> Matching {
     let replay = larger > 0 && share >= method.replay_share;
     let mut transitions: Vec<Transition> = Vec::new();
     if replay {
-        let mut by: BTreeMap<(Class, Class), (u64, Vec<(u64, u64)>)> = BTreeMap::new();
+        type Examples = (u64, Vec<(u64, u64)>);
+        let mut by: BTreeMap<(Class, Class), Examples> = BTreeMap::new();
         for &(i, j) in &pairs {
             let (x, y) = (&a[i], &b[j]);
             if x.class != y.class {
@@ -819,7 +832,7 @@ fn matching(before: &Side, after: &Side, method: &Method) -> Matching {
                 examples,
             })
             .collect();
-        transitions.sort_by(|x, y| y.connections.cmp(&x.connections));
+        transitions.sort_by_key(|t| std::cmp::Reverse(t.connections));
     }
     Matching {
         matched,
@@ -860,9 +873,11 @@ impl Diff {
     /// Compares `before` with `after`.
     pub fn between(before: &Side, after: &Side, method: Method) -> Diff {
         let rates = rates(before, after, &method);
+        let base = (problems(&before.classes), before.connections);
         let servers = endpoints(
             &before.servers,
             &after.servers,
+            base,
             |k: EndpointAddr| {
                 serde_json::to_value(k)
                     .ok()
@@ -874,6 +889,7 @@ impl Diff {
         let clients = endpoints(
             &before.clients,
             &after.clients,
+            base,
             |k: IpAddr| k.to_string(),
             &method,
         );
@@ -922,14 +938,8 @@ impl Diff {
                 ));
             }
         }
-        if !matching.replay {
-            warnings.push(match &matching.skipped {
-                Some(why) => format!("{why}; rates are compared"),
-                None => format!(
-                    "not a replay: {:.0} % of the connections match by endpoints and start time, so rates are compared, not connections",
-                    100.0 * matching.share
-                ),
-            });
+        if let Some(why) = &matching.skipped {
+            warnings.push(format!("{why}; rates are compared"));
         }
         let mut ranked = Vec::new();
         for (i, r) in rates.iter().enumerate() {
@@ -1013,5 +1023,50 @@ impl Diff {
             findings,
             peaks,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn side(total: u64, resets: u64) -> Side {
+        let mut s = Side::new("x", Origin::Capture);
+        let reset = Class::ALL.iter().position(|c| *c == Class::Reset).unwrap();
+        let clean = Class::ALL.iter().position(|c| *c == Class::Clean).unwrap();
+        s.connections = total;
+        s.classes[reset] = resets;
+        s.classes[clean] = total - resets;
+        s
+    }
+
+    fn reset_verdict(a: &Side, b: &Side) -> Verdict {
+        let d = Diff::between(a, b, Method::default());
+        d.rates.iter().find(|r| r.name == "reset").unwrap().verdict
+    }
+
+    #[test]
+    fn small_counts_are_too_few_to_tell_and_large_ones_are_not() {
+        // 0 of 5 against 3 of 5: p = 0.17 at best, never an arrow.
+        assert_eq!(reset_verdict(&side(5, 0), &side(5, 3)), Verdict::TooFew);
+        // 0 of 500 against 30 of 500: beyond chance.
+        assert_eq!(
+            reset_verdict(&side(500, 0), &side(500, 30)),
+            Verdict::Increased
+        );
+        // The same rate is no change at any size.
+        assert_eq!(reset_verdict(&side(5, 1), &side(5, 1)), Verdict::Unchanged);
+    }
+
+    #[test]
+    fn tiny_rate_moves_on_huge_sides_are_below_the_floor() {
+        // 1.00 % against 1.05 % of a million: significant (p ≈ 4e-4) but a
+        // move of 0.05 percentage point, under the 0.1 floor.
+        let (a, b) = (side(1_000_000, 10_000), side(1_000_000, 10_500));
+        let d = Diff::between(&a, &b, Method::default());
+        let r = d.rates.iter().find(|r| r.name == "reset").unwrap();
+        assert!(r.significance.p < 0.01, "{}", r.significance.p);
+        assert_eq!(r.verdict, Verdict::Unchanged);
+        assert!(!d.significant);
     }
 }

@@ -375,7 +375,7 @@ impl Side {
             .map_err(|e| e.to_string())?;
         de.end().map_err(|e| e.to_string())?;
         match side.origin {
-            Origin::Report(v) if v >= OLDEST_SCHEMA && v <= SCHEMA_VERSION => Ok(side),
+            Origin::Report(v) if (OLDEST_SCHEMA..=SCHEMA_VERSION).contains(&v) => Ok(side),
             Origin::Report(0) => Err("not a teardown JSON report: no schema_version".into()),
             Origin::Report(v) => Err(format!(
                 "a report of schema {v}; this teardown reads schemas {OLDEST_SCHEMA} to {SCHEMA_VERSION}"

@@ -168,7 +168,8 @@ impl Default for Histogram {
 
 impl Histogram {
     fn bin(secs: f64) -> usize {
-        if !(secs >= FLOOR) {
+        // Below the floor, or not a number.
+        if secs.is_nan() || secs < FLOOR {
             return 0;
         }
         let b = ((secs / FLOOR).log10() * PER_DECADE).floor() as usize + 1;

@@ -780,4 +780,44 @@ mod tests {
             Err(PolicyError::BadLimit(_))
         ));
     }
+
+    #[test]
+    fn max_increase_allows_the_baseline_rate_plus_points_or_connections() {
+        use crate::compare::{Origin, Side};
+        let mut base = Side::new("base", Origin::Capture);
+        // 1,000 connections, 10 resets (1 %).
+        base.connections = 1000;
+        let reset = Class::ALL.iter().position(|c| *c == Class::Reset).unwrap();
+        base.classes[reset] = 10;
+        let rules = vec![
+            Rule::parse_max_increase("reset=0.5%").unwrap(),
+            Rule::parse_max_increase("reset=3").unwrap(),
+        ];
+        assert_eq!(
+            rules[0],
+            Rule::MaxIncrease(Target::Class(Class::Reset), Limit::Percent(0.5))
+        );
+        let report = crate::pipeline::analyze(&crate::pipeline::Options::demo(1)).report;
+        let mut checker = Checker::new(rules, 0).baseline(base);
+        let n = report.connections.len() as f64;
+        for c in report.connections {
+            checker.add(Box::new(c));
+        }
+        let (result, _) = checker.finish(&[], None);
+        // 1 % + 0.5 points of the checked connections; 1 % of them + 3.
+        assert!((result.rules[0].allowed - 0.015 * n).abs() < 1e-9);
+        assert!((result.rules[1].allowed - (0.01 * n + 3.0)).abs() < 1e-9);
+        let b = result.rules[0].baseline.as_ref().unwrap();
+        assert_eq!((b.connections, b.observed), (1000, 10));
+        assert_eq!(result.rules[0].rule, "max-increase reset=0.5%");
+        assert!(matches!(
+            Policy::from_toml("[max_increase]\nreset = \"lots\""),
+            Err(PolicyError::BadIncrease(_))
+        ));
+        let p = Policy::from_toml("[max_increase]\nlost_fin = 2\nreset = \"0.5%\"").unwrap();
+        assert!(p.rules.contains(&Rule::MaxIncrease(
+            Target::Class(Class::LostFin),
+            Limit::Count(2)
+        )));
+    }
 }

@@ -140,8 +140,7 @@ pub fn write_markdown(diff: &Diff, out: &mut dyn Write) -> io::Result<()> {
     }
     writeln!(
         out,
-        "\n<sub>{} at α = {} (Holm-adjusted); method: docs/diff.md</sub>",
-        "Tests: Fisher's exact test or the two-proportion z-test for rates, Kolmogorov–Smirnov for durations,",
+        "\n<sub>Tests: Fisher's exact test or the two-proportion z-test for rates, Kolmogorov–Smirnov for durations, at α = {} (Holm-adjusted); method: docs/diff.md</sub>",
         diff.method.alpha
     )
 }

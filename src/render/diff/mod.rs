@@ -80,7 +80,7 @@ pub(crate) fn p_text(p: f64) -> String {
 pub(crate) fn dur(secs: Option<f64>) -> String {
     match secs {
         None => "–".to_string(),
-        Some(s) if s == 0.0 => "0".to_string(),
+        Some(0.0) => "0".to_string(),
         Some(s) if s < 1e-3 => format!("{:.3} ms", s * 1e3),
         Some(s) if s < 1.0 => format!("{:.1} ms", s * 1e3),
         Some(s) => format!("{s:.1} s"),
