@@ -1091,7 +1091,13 @@ impl Connection {
                 });
             }
             ep.state = to;
-            ep.path.push(to, entered);
+            // The host never took the ACK that FinAckLost undoes: the state
+            // before it lasted on, from when it was entered.
+            if event == Event::FinAckLost && ep.path.before_last() == Some(to) {
+                ep.path.pop();
+            } else {
+                ep.path.push(to, entered);
+            }
             if to == State::TimeWait {
                 ep.time_wait_since = Some(at);
             }

@@ -2835,6 +2835,37 @@ mod timers {
     }
 
     #[test]
+    fn a_fin_resent_after_its_ack_was_in_fin_wait_1_all_along_on_its_host() {
+        // The ACK at 101 ms never arrived (the FIN resent at 400 shows it);
+        // the one at 401 did: FIN_WAIT_1 from the FIN at 100 until then,
+        // and the orphan's timer runs from 401.
+        for i in ISNS {
+            let mut c = fin_wait_2(i);
+            send(&mut c, fin(C, i.c(), i.s()).at(400));
+            send(&mut c, ack(S, i.s(), i.c() + 1).at(401));
+            c.finish(ms(20_000), 30_000 * NS_PER_MS, 3_000 * NS_PER_MS);
+            let life = c.life(C, &fin_timeout(5));
+            let steps: Vec<_> = life
+                .path
+                .steps()
+                .map(|(s, t)| (s, t.0 / NS_PER_MS))
+                .collect();
+            assert_eq!(
+                steps[2..],
+                [
+                    (State::FinWait1, 100),
+                    (State::FinWait2, 401),
+                    (State::Closed, 5_401)
+                ],
+                "{i:?}"
+            );
+            assert_eq!(life.state_at(ms(200)), State::FinWait1);
+            assert_eq!(life.state_at(ms(402)), State::FinWait2);
+            assert_eq!(life.expiry.map(|e| e.rule), Some(Rule::FinTimeout));
+        }
+    }
+
+    #[test]
     fn a_fin_wait_2_that_still_reads_was_shut_down_and_has_no_timer() {
         for i in ISNS {
             let (c, s) = (i.c(), i.s());

@@ -118,8 +118,8 @@ pub struct Expiry {
     pub at: Timestamp,
 }
 
-/// At most this many state changes are kept per side (a longer walk keeps
-/// its first ones and its latest).
+/// At most this many state changes are kept per side (a longer walk is
+/// folded: [`Path::push`]).
 pub const PATH_LEN: usize = 6;
 
 /// The states one side went through and when it entered each (56 bytes).
@@ -141,12 +141,39 @@ impl Default for Path {
 }
 
 impl Path {
-    /// Notes that the side entered `state` at `at`.
+    /// Notes that the side entered `state` at `at`. A full path makes room
+    /// where it costs the timeline least, keeping the first state and the
+    /// new one: a round trip A → B → A (FIN_WAIT_2 → FIN_WAIT_1 →
+    /// FIN_WAIT_2 when a resent FIN shows its ACK lost and a new ACK comes)
+    /// is folded into A, the briefest B first; without one, the briefest
+    /// state in between is dropped and the one before it lasts over it.
     pub fn push(&mut self, state: State, at: Timestamp) {
-        let i = usize::from(self.len).min(PATH_LEN - 1);
-        self.states[i] = state;
-        self.at[i] = at;
-        self.len = (i + 1) as u8;
+        let n = usize::from(self.len);
+        if n < PATH_LEN {
+            self.states[n] = state;
+            self.at[n] = at;
+            self.len += 1;
+            return;
+        }
+        let mut steps: arrayvec::ArrayVec<(State, Timestamp), { PATH_LEN + 1 }> =
+            self.steps().collect();
+        steps.push((state, at));
+        // steps[i] lasts until steps[i + 1]; the first and the new one stay.
+        let brief = |i: &usize| steps[*i + 1].1.0.saturating_sub(steps[*i].1.0);
+        let inner = 1..steps.len() - 1;
+        let trip = inner
+            .clone()
+            .filter(|&i| steps[i - 1].0 == steps[i + 1].0)
+            .min_by_key(brief);
+        match trip {
+            Some(i) => drop(steps.drain(i..=i + 1)),
+            None => drop(steps.remove(inner.min_by_key(brief).unwrap_or(1))),
+        }
+        for (i, &(s, t)) in steps.iter().enumerate() {
+            self.states[i] = s;
+            self.at[i] = t;
+        }
+        self.len = steps.len() as u8;
     }
 
     /// Each state entered, with when.
@@ -176,6 +203,17 @@ impl Path {
     /// The latest state entered and when.
     pub fn last(&self) -> Option<(State, Timestamp)> {
         self.steps().last()
+    }
+
+    /// The state entered before the latest one.
+    pub fn before_last(&self) -> Option<State> {
+        let n = usize::from(self.len);
+        (n >= 2).then(|| self.states[n - 2])
+    }
+
+    /// Forgets the latest state entered.
+    pub(super) fn pop(&mut self) {
+        self.len = self.len.saturating_sub(1);
     }
 
     /// Ends the path at `at`: drops what it entered after, then enters CLOSED.
@@ -439,20 +477,77 @@ mod tests {
     }
 
     #[test]
-    fn a_full_path_keeps_its_first_states_and_its_latest() {
+    fn a_full_path_folds_a_round_trip_and_keeps_the_state_it_came_back_to() {
+        // FIN_WAIT_2 → FIN_WAIT_1 → FIN_WAIT_2: a round trip of 2 µs, the
+        // briefest of the walk; tcp_fin_timeout then closes the orphan.
+        let t = |us: i64| Timestamp(us * 1000);
+        let mut p = Path::default();
+        for (state, at) in [
+            (State::SynReceived, t(4)),
+            (State::Established, t(7)),
+            (State::FinWait1, t(2_157)),
+            (State::FinWait2, t(3_693)),
+            (State::FinWait1, t(213_495)),
+            (State::FinWait2, t(213_497)),
+            (State::Closed, t(60_003_693)),
+        ] {
+            p.push(state, at);
+        }
+        let steps: Vec<_> = p.steps().collect();
+        assert_eq!(
+            steps,
+            [
+                (State::SynReceived, t(4)),
+                (State::Established, t(7)),
+                (State::FinWait1, t(2_157)),
+                (State::FinWait2, t(3_693)),
+                (State::Closed, t(60_003_693)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_full_path_without_a_round_trip_drops_its_briefest_inner_state() {
+        let mut p = Path::default();
+        for (state, at) in [
+            (State::SynSent, 0),
+            (State::SynReceived, 5),
+            (State::Established, 10),
+            (State::FinWait1, 1000),
+            (State::Closing, 1001),
+            (State::TimeWait, 1500),
+            (State::Closed, 61_500),
+        ] {
+            p.push(state, Timestamp(at));
+        }
+        let states: Vec<_> = p.steps().map(|(s, _)| s).collect();
+        assert_eq!(
+            states,
+            [
+                State::SynSent,
+                State::SynReceived,
+                State::Established,
+                State::Closing,
+                State::TimeWait,
+                State::Closed
+            ]
+        );
+    }
+
+    #[test]
+    fn a_long_walk_keeps_its_first_state_and_its_latest() {
         let mut p = Path::default();
         for i in 0..20 {
-            p.push(
-                if i % 2 == 0 {
-                    State::FinWait1
-                } else {
-                    State::FinWait2
-                },
-                Timestamp(i),
-            );
+            let state = if i % 2 == 0 {
+                State::FinWait1
+            } else {
+                State::FinWait2
+            };
+            p.push(state, Timestamp(i));
         }
         p.push(State::TimeWait, Timestamp(100));
-        assert_eq!(p.steps().count(), PATH_LEN);
+        assert!(p.len() <= PATH_LEN);
+        assert_eq!(p.get(0), (State::FinWait1, Timestamp(0)));
         assert_eq!(p.last(), Some((State::TimeWait, Timestamp(100))));
     }
 }

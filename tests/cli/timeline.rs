@@ -455,3 +455,109 @@ fn at_lists_the_sockets_ss_listed_at_the_same_instant() {
     }
     assert!(compared > 300, "{compared} sockets compared");
 }
+
+/// `fixtures/ackdrop`: the server closes first and a firewall drops the
+/// client's FIN, which carries the ACK of the server's FIN; the capture
+/// (before the firewall) sees that ACK, then the server's FIN resent, then a
+/// plain ACK the server does take. Until then the server was in FIN_WAIT_1,
+/// after it in FIN_WAIT_2 until `tcp_fin_timeout` (5 s there); every socket
+/// is gone inside the capture. Its `ss.tsv` has one row per ss run per host.
+fn ackdrop() -> (Vec<ConnectionReport>, Vec<Sample>) {
+    let mut options = Options::new(vec![fixture("ackdrop/client.pcap")]);
+    options.thresholds.timers = Timers {
+        fin_timeout_ns: 5_000_000_000,
+        orphan_retries: 2,
+        ..Timers::default()
+    };
+    options.threads = 1;
+    let conns = analyze(&options).report.connections;
+    let first = conns.iter().map(|c| c.first_ts).min().unwrap();
+    let last = conns.iter().map(|c| c.last_ts).max().unwrap();
+    let text = std::fs::read_to_string(fixture("ackdrop/ss.tsv")).unwrap();
+    let mut lines = text.lines();
+    let head: Vec<&str> = lines.next().unwrap().split('\t').collect();
+    let samples = lines
+        .map(|l| {
+            let row: HashMap<&str, &str> = head.iter().copied().zip(l.split('\t')).collect();
+            let mut ss = [0u32; 9];
+            for (i, name) in SS.iter().enumerate() {
+                ss[i] = row[name].parse().unwrap();
+            }
+            Sample {
+                host: row["host"].parse().unwrap(),
+                from: at(row["t_before"]),
+                to: at(row["t_after"]),
+                ss,
+            }
+        })
+        .filter(|s| s.from >= first && s.to <= last)
+        .collect();
+    (conns, samples)
+}
+
+#[test]
+fn a_fin_whose_ack_was_lost_keeps_its_sender_in_fin_wait_1_until_an_ack_arrives() {
+    let (conns, samples) = ackdrop();
+    assert_eq!(conns.len(), 41);
+    assert!(samples.len() > 500, "{} ss runs", samples.len());
+    let socks = sockets(&conns);
+    let server: IpAddr = "10.95.0.2".parse().unwrap();
+    let (mut rows, mut exact) = (0u32, 0u32);
+    let mut busy = [(0u32, 0u32); 9];
+    for s in &samples {
+        for (i, &state) in STATES.iter().enumerate() {
+            let (lo, hi) = range(&socks, s.host, state, s.from, s.to);
+            let ss = s.ss[i];
+            let err = if ss < lo {
+                lo - ss
+            } else {
+                ss.saturating_sub(hi)
+            };
+            // Only timers due within the timer wheel's granularity (the
+            // model's RTOs are the wire's): every socket here is an orphan.
+            let late = conns
+                .iter()
+                .flat_map(|c| c.evidence.expired.iter().map(move |(_, e)| (c, e)))
+                .filter(|(c, e)| {
+                    let slack = wheel_slack((e.at.0 - c.last_ts.0).max(0));
+                    e.state == state && (s.to.0 - e.at.0).abs() <= slack
+                })
+                .count() as u32;
+            assert!(
+                err <= late,
+                "{} {} at {:.3} s: ss {ss}, the tool {lo}..{hi} ({late} timers due then)",
+                s.host,
+                state.name(),
+                s.from.secs_since(samples[0].from)
+            );
+            rows += 1;
+            exact += u32::from(err == 0);
+            if ss > 0 || hi > 0 {
+                busy[i].0 += 1;
+                busy[i].1 += u32::from(err == 0);
+            }
+        }
+    }
+    let share = f64::from(exact) / f64::from(rows);
+    eprintln!(
+        "{rows} (sample, host, state) rows: {:.1} % exact",
+        share * 100.0
+    );
+    assert!(share >= 0.97, "{share:.3}");
+    // The server's FIN_WAIT_1 spells, ~0.2 s each, are seen where ss saw them.
+    let fw1 = STATES.iter().position(|&s| s == State::FinWait1).unwrap();
+    assert!(
+        f64::from(busy[fw1].1) / f64::from(busy[fw1].0) >= 0.8,
+        "FIN_WAIT_1 {:?}",
+        busy[fw1]
+    );
+    // All 40 server sockets were in FIN_WAIT_2 at once, in ss and the tool.
+    let fw2 = STATES.iter().position(|&s| s == State::FinWait2).unwrap();
+    let peak =
+        |f: &dyn Fn(&Sample) -> u32| samples.iter().filter(|s| s.host == server).map(f).max();
+    assert_eq!(peak(&|s| s.ss[fw2]), Some(40));
+    assert_eq!(
+        peak(&|s| range(&socks, server, State::FinWait2, s.from, s.to).0),
+        Some(40)
+    );
+}
