@@ -437,7 +437,7 @@ fn rates(before: &Side, after: &Side, method: &Method) -> Vec<RateChange> {
 fn endpoints<K: std::hash::Hash + Eq + Ord + Copy>(
     before: &Endpoints<K>,
     after: &Endpoints<K>,
-    base: (u64, u64),
+    base: Share,
     name: impl Fn(K) -> String,
     method: &Method,
 ) -> EndpointChanges {
@@ -461,16 +461,18 @@ fn endpoints<K: std::hash::Hash + Eq + Ord + Copy>(
             )
         })
         .collect();
-    // An endpoint absent before is held to the before side's overall
-    // problem rate: a new server that fails every connection is a change.
+    // What an endpoint's after side is tested against: its own before
+    // side, or, absent before, the before side's overall problem rate (a
+    // new server that fails every connection is a change).
+    let reference = |a: &Tally| match a.iter().sum::<u64>() {
+        0 => base,
+        n => Share::new(problems(a), n),
+    };
     let tests: Vec<Tested> = pairs
         .iter()
         .map(|(_, a, b)| {
-            let (pa, na) = match a.iter().sum::<u64>() {
-                0 => base,
-                n => (problems(a), n),
-            };
-            stats::proportions(pa, na, problems(b), b.iter().sum())
+            let r = reference(a);
+            stats::proportions(r.count, r.of, problems(b), b.iter().sum())
         })
         .collect();
     let adjusted = stats::holm(&tests.iter().map(|t| t.p).collect::<Vec<_>>());
@@ -486,12 +488,7 @@ fn endpoints<K: std::hash::Hash + Eq + Ord + Copy>(
             } else {
                 sb.count as f64 - sa.rate * sb.of as f64
             };
-            let tested = if sa.of == 0 {
-                let (p, n) = base;
-                rate_verdict(t, adj, Share::new(p, n), sb, method)
-            } else {
-                rate_verdict(t, adj, sa, sb, method)
-            };
+            let tested = rate_verdict(t, adj, reference(a), sb, method);
             let significant = tested.changed();
             let verdict = if sa.count == 0 && sb.count > 0 {
                 Verdict::Appeared
@@ -873,7 +870,7 @@ impl Diff {
     /// Compares `before` with `after`.
     pub fn between(before: &Side, after: &Side, method: Method) -> Diff {
         let rates = rates(before, after, &method);
-        let base = (problems(&before.classes), before.connections);
+        let base = Share::new(problems(&before.classes), before.connections);
         let servers = endpoints(
             &before.servers,
             &after.servers,

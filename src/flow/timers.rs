@@ -143,10 +143,10 @@ impl Default for Path {
 impl Path {
     /// Notes that the side entered `state` at `at`. A full path makes room
     /// where it costs the timeline least, keeping the first state and the
-    /// new one: a round trip A → B → A (FIN_WAIT_2 → FIN_WAIT_1 →
-    /// FIN_WAIT_2 when a resent FIN shows its ACK lost and a new ACK comes)
-    /// is folded into A, the briefest B first; without one, the briefest
-    /// state in between is dropped and the one before it lasts over it.
+    /// new one: a round trip A → B → A is folded into A, the briefest B
+    /// first; without one, the briefest state in between is dropped and the
+    /// one before it lasts over it (a simultaneous open that ends in an
+    /// expired TIME_WAIT walks seven states).
     pub fn push(&mut self, state: State, at: Timestamp) {
         let n = usize::from(self.len);
         if n < PATH_LEN {

@@ -143,6 +143,15 @@ fn range(
     (lo, hi)
 }
 
+/// How far ss's count lies outside the tool's range for the same run.
+fn miss(ss: u32, lo: u32, hi: u32) -> u32 {
+    if ss < lo {
+        lo - ss
+    } else {
+        ss.saturating_sub(hi)
+    }
+}
+
 /// The granularity of the Linux timer wheel (HZ 250, `kernel/time/timer.c`)
 /// for a timer of `len` ns: 4 ms × 8^level, a level covering 64 of its
 /// buckets. A timer fires at the first bucket boundary at or after its time.
@@ -202,11 +211,7 @@ fn socket_counts_per_host_and_state_match_ss_in_both_namespaces() {
         for (i, &state) in STATES.iter().enumerate() {
             let (lo, hi) = range(&socks, s.host, state, s.from, s.to);
             let ss = s.ss[i];
-            let err = if ss < lo {
-                lo - ss
-            } else {
-                ss.saturating_sub(hi)
-            };
+            let err = miss(ss, lo, hi);
             let bound = unknowable(&conns, s.host, state, s.to);
             assert!(
                 err <= bound,
@@ -508,11 +513,7 @@ fn a_fin_whose_ack_was_lost_keeps_its_sender_in_fin_wait_1_until_an_ack_arrives(
         for (i, &state) in STATES.iter().enumerate() {
             let (lo, hi) = range(&socks, s.host, state, s.from, s.to);
             let ss = s.ss[i];
-            let err = if ss < lo {
-                lo - ss
-            } else {
-                ss.saturating_sub(hi)
-            };
+            let err = miss(ss, lo, hi);
             // Only timers due within the timer wheel's granularity (the
             // model's RTOs are the wire's): every socket here is an orphan.
             let late = conns
